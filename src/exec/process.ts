@@ -1,0 +1,154 @@
+/**
+ * The only module that spawns processes. Everything else (pg_dump, rsync, docker, age in benches)
+ * goes through `run` or `spawnStream`, so that timeouts, cancellation, secret redaction of argv
+ * and stderr, and cleanup on Ctrl-C live in one place.
+ */
+import type { Readable, Writable } from "node:stream";
+import { execa, type ResultPromise } from "execa";
+import { OperationError } from "../errors.js";
+import { redact } from "../log/redact.js";
+
+export interface ProcessOptions {
+  cwd?: string;
+  /** Extra environment for the child; merged over process.env. Put secrets here, never in argv. */
+  env?: Record<string, string | undefined>;
+  /** Abort kills the child (SIGTERM, then SIGKILL after `killGraceMs`). */
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  killGraceMs?: number;
+  /** Used in error messages instead of the command line, e.g. `pg_dump of database task`. */
+  description?: string;
+}
+
+export interface RunOptions extends ProcessOptions {
+  input?: string | Buffer;
+  /** Exit codes that count as success; default [0]. */
+  okExitCodes?: number[];
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+const STDERR_TAIL = 4000;
+
+function describe(file: string, args: readonly string[], options: ProcessOptions): string {
+  return options.description ?? redact([file, ...args].join(" "));
+}
+
+function tail(text: string): string {
+  const trimmed = text.trim();
+  return redact(trimmed.length > STDERR_TAIL ? `...${trimmed.slice(-STDERR_TAIL)}` : trimmed);
+}
+
+export function processError(
+  what: string,
+  details: { exitCode?: number | undefined; signal?: string | undefined; stderr?: string; cause?: unknown },
+): OperationError {
+  const status =
+    details.signal !== undefined && details.signal !== null
+      ? `was killed by ${details.signal}`
+      : details.exitCode === undefined
+        ? "failed to start"
+        : `exited with code ${details.exitCode}`;
+  const stderr = details.stderr !== undefined && details.stderr.trim() !== "" ? `: ${tail(details.stderr)}` : "";
+  return new OperationError(`${what} ${status}${stderr}`, { cause: details.cause });
+}
+
+/** Runs a command to completion, buffering output. Rejects with a redacted OperationError. */
+export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const ok = options.okExitCodes ?? [0];
+  const result = await execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    input: options.input,
+    cancelSignal: options.signal,
+    timeout: options.timeoutMs,
+    forceKillAfterDelay: options.killGraceMs ?? 5000,
+    reject: false,
+    stripFinalNewline: false,
+    encoding: "utf8",
+  });
+  const exitCode = result.exitCode ?? -1;
+  if (result.failed && (result.exitCode === undefined || !ok.includes(exitCode))) {
+    throw processError(describe(file, args, options), {
+      exitCode: result.exitCode,
+      signal: result.signal,
+      stderr: String(result.stderr ?? ""),
+      cause: result.cause,
+    });
+  }
+  if (!ok.includes(exitCode)) {
+    throw processError(describe(file, args, options), { exitCode, stderr: String(result.stderr) });
+  }
+  return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
+}
+
+export interface StreamingProcess {
+  /** The child's stdout, when `stdout: "pipe"`. */
+  readonly stdout: Readable;
+  /** The child's stdin, when `stdin: "pipe"`. */
+  readonly stdin: Writable;
+  /** Resolves when the child exits successfully; rejects with a redacted OperationError. */
+  readonly done: Promise<void>;
+  /** Kills the child (idempotent). */
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export interface StreamOptions extends ProcessOptions {
+  stdin?: "pipe" | "ignore" | Readable;
+  stdout?: "pipe" | "ignore" | "inherit";
+}
+
+/**
+ * Starts a command whose stdin/stdout are streams (pg_dump | encrypt, decrypt | pg_restore).
+ * The caller owns the returned process and must await `done` or call `kill()`.
+ */
+export function spawnStream(file: string, args: readonly string[], options: StreamOptions = {}): StreamingProcess {
+  const stdinOption = options.stdin ?? "ignore";
+  const child: ResultPromise = execa(file, args, {
+    cwd: options.cwd,
+    env: options.env,
+    cancelSignal: options.signal,
+    timeout: options.timeoutMs,
+    forceKillAfterDelay: options.killGraceMs ?? 5000,
+    stdin: typeof stdinOption === "string" ? stdinOption : "pipe",
+    stdout: options.stdout ?? "pipe",
+    stderr: "pipe",
+    buffer: { stdout: false, stderr: false },
+    reject: false,
+  });
+  let stderr = "";
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr = (stderr + chunk).slice(-STDERR_TAIL * 2);
+  });
+  if (typeof stdinOption === "object" && child.stdin !== null) {
+    stdinOption.pipe(child.stdin);
+    // A child that exits early closes stdin; that is reported through `done`, not as EPIPE.
+    child.stdin.on("error", () => undefined);
+  }
+  const what = describe(file, args, options);
+  const done = child.then((result) => {
+    if (result.failed || result.exitCode !== 0) {
+      throw processError(what, {
+        exitCode: result.exitCode,
+        signal: result.signal,
+        stderr,
+        cause: result.isCanceled ? options.signal?.reason : undefined,
+      });
+    }
+  });
+  // Avoid an unhandled rejection when the caller is already failing for another reason.
+  done.catch(() => undefined);
+  return {
+    stdout: child.stdout as Readable,
+    stdin: child.stdin as Writable,
+    done,
+    kill(signal: NodeJS.Signals = "SIGTERM") {
+      if (child.exitCode === null && !child.killed) child.kill(signal);
+    },
+  };
+}
