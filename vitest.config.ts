@@ -5,16 +5,22 @@ export default defineConfig({
     projects: [
       {
         test: {
+          // Pure logic: no Docker, no network; runs anywhere, including under Node 24 in CI.
           name: "unit",
-          include: ["src/**/*.test.ts"],
+          include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
         },
       },
       {
         test: {
           name: "integration",
           include: ["test/integration/**/*.test.ts"],
+          // Engine + locally built images once per run; leftover containers fail the run.
+          globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 600_000,
+          // Each file starts real servers (PostgreSQL, RabbitMQ, ...); on two cores more than two
+          // files at once only makes every startup slower and timeouts flaky.
+          maxWorkers: 2,
         },
       },
     ],

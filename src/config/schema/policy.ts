@@ -1,0 +1,132 @@
+/** A policy: where a job's snapshots go, who can decrypt them, how long they stay, how often. */
+import * as z from "zod";
+import {
+  absolutePathSchema,
+  ageRecipientSchema,
+  cronSchema,
+  descriptionSchema,
+  durationSchema,
+  EVEN_WITH_FIELD_ERRORS,
+  envNameSchema,
+  nameSchema,
+  nonEmptyString,
+  regionSchema,
+  requireBothOrNeither,
+  s3EndpointSchema,
+  timezoneSchema,
+} from "./common.js";
+
+export const localRepositorySchema = z.strictObject({
+  type: z.literal("local"),
+  path: absolutePathSchema.meta({ description: "Directory that holds the repository." }),
+  // Listed only to explain itself: a local directory cannot lock objects.
+  objectLock: z
+    .never({
+      error:
+        "objectLock needs an S3 repository with Object Lock enabled (type: s3); remove it for a local repository",
+    })
+    .optional(),
+});
+
+export const objectLockSchema = z
+  .strictObject({
+    mode: z.enum(["GOVERNANCE", "COMPLIANCE"]),
+    days: z.number().int().min(1),
+  })
+  .meta({ description: "Write artifacts with an Object Lock retention of this many days." });
+
+export const s3RepositorySchema = z
+  .strictObject({
+    type: z.literal("s3"),
+    bucket: nonEmptyString,
+    prefix: z
+      .string()
+      .default("")
+      .refine((value) => !value.startsWith("/"), { error: "write the prefix without a leading /" })
+      .meta({ description: "Key prefix inside the bucket, e.g. prod." }),
+    endpoint: s3EndpointSchema,
+    region: regionSchema,
+    forcePathStyle: z.boolean().default(false).meta({ description: "Path-style addressing (MinIO: true)." }),
+    accessKeyIdEnv: envNameSchema.optional(),
+    secretAccessKeyEnv: envNameSchema.optional(),
+    objectLock: objectLockSchema.optional(),
+  })
+  .superRefine((value, ctx) => requireBothOrNeither(value, ctx), EVEN_WITH_FIELD_ERRORS);
+
+export const repositorySchema = z.discriminatedUnion("type", [localRepositorySchema, s3RepositorySchema]);
+
+export const encryptionSchema = z
+  .strictObject({
+    recipients: z
+      .array(ageRecipientSchema)
+      .default([])
+      .meta({ description: "age public keys; the backup host never holds a private key." }),
+    recipientsFile: absolutePathSchema
+      .optional()
+      .meta({ description: "File with more recipients, one per line, # comments allowed." }),
+  })
+  .superRefine((value, ctx) => {
+    if (
+      Array.isArray(value.recipients) &&
+      value.recipients.length === 0 &&
+      value.recipientsFile === undefined
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          "no recipients: list at least one age public key (age1...) in recipients, or set recipientsFile; without one nothing can be encrypted",
+      });
+    }
+  }, EVEN_WITH_FIELD_ERRORS);
+
+export const RETENTION_KEYS = [
+  "keepLast",
+  "keepHourly",
+  "keepDaily",
+  "keepWeekly",
+  "keepMonthly",
+  "keepYearly",
+] as const;
+
+const keep = z.number().int().min(0).optional();
+
+export const retentionSchema = z
+  .strictObject({
+    keepLast: keep.meta({ description: "Keep the newest N snapshots." }),
+    keepHourly: keep,
+    keepDaily: keep,
+    keepWeekly: keep,
+    keepMonthly: keep,
+    keepYearly: keep,
+  })
+  .superRefine((value, ctx) => {
+    if (RETENTION_KEYS.every((key) => (value[key] ?? 0) === 0)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `keeps nothing: set at least one of ${RETENTION_KEYS.join(", ")} above 0 (prune would delete every snapshot)`,
+      });
+    }
+  }, EVEN_WITH_FIELD_ERRORS);
+
+export const policySchema = z
+  .strictObject({
+    name: nameSchema,
+    description: descriptionSchema,
+    repository: repositorySchema,
+    encryption: encryptionSchema,
+    retention: retentionSchema,
+    schedule: cronSchema.optional(),
+    timezone: timezoneSchema.optional(),
+    rpo: durationSchema.meta({
+      description: "Max age of the newest good snapshot before `backdrill status` alarms, e.g. 26h.",
+    }),
+  })
+  .meta({ title: "backdrill policy", description: "policies/<name>.yaml" });
+
+export type LocalRepositoryConfig = z.infer<typeof localRepositorySchema>;
+export type S3RepositoryConfig = z.infer<typeof s3RepositorySchema>;
+export type RepositoryConfig = z.infer<typeof repositorySchema>;
+export type ObjectLockConfig = z.infer<typeof objectLockSchema>;
+export type EncryptionConfig = z.infer<typeof encryptionSchema>;
+export type RetentionConfig = z.infer<typeof retentionSchema>;
+export type Policy = z.infer<typeof policySchema>;

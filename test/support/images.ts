@@ -1,0 +1,67 @@
+/**
+ * The one place that names the locally built test images. No container registry is reachable on
+ * the test machines, so every image is built from a debootstrapped Debian base (see test-env.ts);
+ * docker-compose.test.yml and the container classes must agree with these names.
+ *
+ * Each service image can be replaced by an environment variable (for example to try an official
+ * image on a machine that can pull); an overridden image is used as given and never built.
+ */
+
+export const BASE_IMAGE = "backdrill-test/debian:trixie";
+
+export type ServiceImageKind = "postgres" | "rabbitmq" | "s3" | "sshd";
+
+export interface ServiceImageSpec {
+  kind: ServiceImageKind;
+  /** Environment variable that overrides the image name. */
+  envVar: string;
+  /** Name used when the variable is unset; this is the one we build. */
+  defaultName: string;
+  /** Build context, relative to the repository root. */
+  contextDir: string;
+}
+
+export const SERVICE_IMAGES: Readonly<Record<ServiceImageKind, ServiceImageSpec>> = {
+  postgres: {
+    kind: "postgres",
+    envVar: "BACKDRILL_TEST_POSTGRES_IMAGE",
+    defaultName: "backdrill-test/postgres:17",
+    contextDir: "docker/postgres",
+  },
+  rabbitmq: {
+    kind: "rabbitmq",
+    envVar: "BACKDRILL_TEST_RABBITMQ_IMAGE",
+    defaultName: "backdrill-test/rabbitmq:4-management",
+    contextDir: "docker/rabbitmq",
+  },
+  s3: {
+    kind: "s3",
+    envVar: "BACKDRILL_TEST_S3_IMAGE",
+    defaultName: "backdrill-test/s3:latest",
+    contextDir: "docker/s3",
+  },
+  sshd: {
+    kind: "sshd",
+    envVar: "BACKDRILL_TEST_SSHD_IMAGE",
+    defaultName: "backdrill-test/sshd-rsync:latest",
+    contextDir: "docker/sshd-rsync",
+  },
+};
+
+/** True when the environment names another image, which we then must not build. */
+export function isOverridden(kind: ServiceImageKind, env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env[SERVICE_IMAGES[kind].envVar];
+  return value !== undefined && value !== "";
+}
+
+/** The image to run for a service kind, honouring the override variable. */
+export function imageName(kind: ServiceImageKind, env: NodeJS.ProcessEnv = process.env): string {
+  const spec = SERVICE_IMAGES[kind];
+  const value = env[spec.envVar];
+  return value !== undefined && value !== "" ? value : spec.defaultName;
+}
+
+export const postgresImage = (): string => imageName("postgres");
+export const rabbitmqImage = (): string => imageName("rabbitmq");
+export const s3Image = (): string => imageName("s3");
+export const sshdImage = (): string => imageName("sshd");

@@ -1,0 +1,295 @@
+/**
+ * Prepares the machine for integration tests: a Docker engine (scripts/ensure-docker.sh) and the
+ * locally built test images (no registry is reachable, so everything starts from a debootstrapped
+ * Debian base).
+ *
+ * Builds are idempotent: each image carries a label with a sha256 of its build inputs (the build
+ * context's files plus the base image id; for the base, the debootstrap parameters). An image whose
+ * label matches is not touched, so a warm run costs a few `docker image inspect` calls. A lock
+ * serialises concurrent callers (several engineers' test runs share one engine).
+ */
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, rmdir, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { execa } from "execa";
+import { dockerAvailable } from "./docker.js";
+import { BASE_IMAGE, isOverridden, SERVICE_IMAGES, type ServiceImageSpec } from "./images.js";
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+/** Image label holding the sha256 of the inputs the image was built from. */
+export const BUILD_KEY_LABEL = "backdrill.build-key";
+
+const DEBIAN_SUITE = "trixie";
+const DEBIAN_VARIANT = "minbase";
+const DEBIAN_MIRROR = process.env.BACKDRILL_TEST_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
+const LOCK_DIR = path.join(tmpdir(), "backdrill-test-env.lock");
+const LOCK_WAIT_MS = 30 * 60_000;
+
+export interface ImageResult {
+  image: string;
+  action: "built" | "up-to-date" | "overridden";
+  seconds: number;
+}
+
+export interface TestEnvOptions {
+  /** Progress lines (one per image); default: stderr. */
+  log?: (line: string) => void;
+  /** Stream docker build / debootstrap output to stderr instead of keeping it for errors. */
+  verbose?: boolean;
+  /**
+   * Rebuild even when the inputs are unchanged: the key cannot see new packages on the Debian
+   * mirror (point releases, security updates), so refreshing them is an explicit choice.
+   */
+  rebuild?: boolean;
+}
+
+export class TestEnvError extends Error {
+  override name = "TestEnvError";
+}
+
+/** Engine plus images; returns one result per image, in build order. */
+export async function prepareTestEnv(options: TestEnvOptions = {}): Promise<ImageResult[]> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  await ensureEngine();
+  return withLock(log, async () => {
+    const results: ImageResult[] = [];
+    const report = (result: ImageResult): void => {
+      results.push(result);
+      log(`test-env: ${result.image}: ${result.action} (${result.seconds.toFixed(1)}s)`);
+    };
+    const needed = Object.values(SERVICE_IMAGES).filter((spec) => !isOverridden(spec.kind));
+    for (const spec of Object.values(SERVICE_IMAGES)) {
+      if (isOverridden(spec.kind))
+        report({ image: process.env[spec.envVar] ?? "", action: "overridden", seconds: 0 });
+    }
+    if (needed.length === 0) return results;
+    report(await ensureBaseImage(options));
+    const baseId = await imageId(BASE_IMAGE);
+    // Two at a time: the builds are mostly apt downloads and dpkg unpacking, and these machines
+    // have two cores; more in parallel only makes each slower.
+    await mapLimit(needed, 2, async (spec) => report(await ensureServiceImage(spec, baseId, options)));
+    return results;
+  });
+}
+
+/** Runs scripts/ensure-docker.sh unless the engine already answers. */
+export async function ensureEngine(): Promise<void> {
+  if (await dockerAvailable()) return;
+  const script = path.join(REPO_ROOT, "scripts/ensure-docker.sh");
+  const result = await execa("bash", [script], { reject: false, stdout: "inherit", stderr: "inherit" });
+  if (result.exitCode !== 0 || !(await dockerAvailable())) {
+    throw new TestEnvError(
+      `no Docker engine: ${script} failed (exit ${result.exitCode}); ` +
+        "run `bash scripts/ensure-docker.sh` as root to see why",
+    );
+  }
+}
+
+async function ensureBaseImage(options: TestEnvOptions): Promise<ImageResult> {
+  const started = Date.now();
+  const key = sha256(["debootstrap", DEBIAN_SUITE, DEBIAN_VARIANT, DEBIAN_MIRROR].join("\0"));
+  if (!options.rebuild && (await imageBuildKey(BASE_IMAGE)) === key) {
+    return result(BASE_IMAGE, "up-to-date", started);
+  }
+  if (process.getuid?.() !== 0) {
+    throw new TestEnvError(
+      `Building ${BASE_IMAGE} needs debootstrap as root; run \`npm run test:env\` as root.`,
+    );
+  }
+  const work = await mkdtemp(path.join(tmpdir(), "backdrill-debootstrap-"));
+  const root = path.join(work, "root");
+  try {
+    await run(
+      "debootstrap",
+      [`--variant=${DEBIAN_VARIANT}`, DEBIAN_SUITE, root, DEBIAN_MIRROR],
+      options,
+      `debootstrap ${DEBIAN_SUITE}`,
+    );
+    // A shell pipeline streams the tree into the engine; piping through Node would buffer it.
+    const importScript =
+      'tar -C "$1" --numeric-owner -c . | docker import --change "LABEL $2" --change "ENV LANG=C.UTF-8" ' +
+      '--change \'CMD ["/bin/bash"]\' - "$3"';
+    await run(
+      "bash",
+      ["-o", "pipefail", "-c", importScript, "import", root, `${BUILD_KEY_LABEL}=${key}`, BASE_IMAGE],
+      options,
+      `docker import of ${BASE_IMAGE}`,
+    );
+  } finally {
+    await removeTree(root);
+    await rm(work, { recursive: true, force: true });
+  }
+  return result(BASE_IMAGE, "built", started);
+}
+
+async function ensureServiceImage(
+  spec: ServiceImageSpec,
+  baseId: string,
+  options: TestEnvOptions,
+): Promise<ImageResult> {
+  const started = Date.now();
+  const context = path.join(REPO_ROOT, spec.contextDir);
+  const key = sha256(`${await hashDirectory(context)}\0${baseId}`);
+  if (!options.rebuild && (await imageBuildKey(spec.defaultName)) === key) {
+    return result(spec.defaultName, "up-to-date", started);
+  }
+  await run(
+    "docker",
+    [
+      "build",
+      "--pull=false",
+      "--build-arg",
+      `BASE_IMAGE=${BASE_IMAGE}`,
+      "--label",
+      `${BUILD_KEY_LABEL}=${key}`,
+      "-t",
+      spec.defaultName,
+      context,
+    ],
+    options,
+    `docker build of ${spec.defaultName}`,
+  );
+  return result(spec.defaultName, "built", started);
+}
+
+/** sha256 over every file's relative path, mode and content, in a stable order. */
+export async function hashDirectory(dir: string): Promise<string> {
+  const hash = createHash("sha256");
+  const walk = async (relative: string): Promise<void> => {
+    const entries = await readdir(path.join(dir, relative), { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const entry of entries) {
+      const rel = path.posix.join(relative, entry.name);
+      const full = path.join(dir, rel);
+      if (entry.isDirectory()) {
+        await walk(rel);
+      } else if (entry.isFile()) {
+        // The executable bit matters to the image (COPY keeps it), so it is part of the key.
+        const mode = (await stat(full)).mode & 0o111 ? "x" : "-";
+        hash.update(`${rel}\0${mode}\0`);
+        hash.update(await readFile(full));
+        hash.update("\0");
+      }
+    }
+  };
+  await walk("");
+  return hash.digest("hex");
+}
+
+async function imageBuildKey(image: string): Promise<string | undefined> {
+  const inspected = await execa(
+    "docker",
+    ["image", "inspect", "--format", `{{ index .Config.Labels "${BUILD_KEY_LABEL}" }}`, image],
+    { reject: false },
+  );
+  return inspected.exitCode === 0 ? inspected.stdout.trim() : undefined;
+}
+
+async function imageId(image: string): Promise<string> {
+  const { stdout } = await execa("docker", ["image", "inspect", "--format", "{{.Id}}", image]);
+  return stdout.trim();
+}
+
+/** Runs a build step; its output goes to stderr when verbose, else only into the error. */
+async function run(file: string, args: string[], options: TestEnvOptions, what: string): Promise<void> {
+  const child = await execa(file, args, {
+    reject: false,
+    all: true,
+    env: { DOCKER_BUILDKIT: "0" },
+    ...(options.verbose ? { stdout: ["pipe", "inherit"], stderr: ["pipe", "inherit"] } : {}),
+  });
+  if (child.exitCode !== 0) {
+    const tail = (child.all ?? "").split("\n").slice(-40).join("\n");
+    throw new TestEnvError(`${what} failed (exit ${child.exitCode}):\n${tail}`);
+  }
+}
+
+/**
+ * Removes a debootstrap tree. debootstrap mounts /proc and /sys inside it while it works and a
+ * failed run can leave them mounted: unmount first so a recursive delete never walks into them.
+ */
+async function removeTree(root: string): Promise<void> {
+  const mounts = await readFile("/proc/mounts", "utf8").catch(() => "");
+  const inside = mounts
+    .split("\n")
+    .map((line) => line.split(" ")[1] ?? "")
+    .filter((mountPoint) => mountPoint === root || mountPoint.startsWith(`${root}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const mountPoint of inside) {
+    await execa("umount", ["-l", mountPoint], { reject: false });
+  }
+  const stillMounted = (await readFile("/proc/mounts", "utf8").catch(() => "")).includes(` ${root}/`);
+  if (stillMounted) throw new TestEnvError(`refusing to delete ${root}: something is still mounted inside`);
+  await rm(root, { recursive: true, force: true });
+}
+
+/**
+ * Cross-process lock (mkdir is atomic): two test runs on one engine must not debootstrap or build
+ * the same image at once. A lock whose owner process is gone is taken over.
+ */
+async function withLock<T>(log: (line: string) => void, body: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  let announced = false;
+  for (;;) {
+    try {
+      await mkdir(LOCK_DIR);
+      await writeFile(path.join(LOCK_DIR, "pid"), String(process.pid));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const owner = Number.parseInt(await readFile(path.join(LOCK_DIR, "pid"), "utf8").catch(() => ""), 10);
+      // No pid yet: the owner is between mkdir and writeFile, or died there; give it a minute.
+      const orphaned = !Number.isFinite(owner) && (await lockAgeMs()) > 60_000;
+      if (orphaned || (Number.isFinite(owner) && !processAlive(owner))) {
+        await rm(LOCK_DIR, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new TestEnvError(`timed out waiting for ${LOCK_DIR} (pid ${owner})`);
+      if (!announced) log(`test-env: waiting for another image build (pid ${owner}) to finish`);
+      announced = true;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    await rm(path.join(LOCK_DIR, "pid"), { force: true });
+    await rmdir(LOCK_DIR).catch(() => undefined);
+  }
+}
+
+async function lockAgeMs(): Promise<number> {
+  const info = await stat(LOCK_DIR).catch(() => undefined);
+  return info === undefined ? 0 : Date.now() - info.mtimeMs;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function mapLimit<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  const queue = [...items];
+  const worker = async (): Promise<void> => {
+    for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
+}
+
+function result(image: string, action: ImageResult["action"], started: number): ImageResult {
+  return { image, action, seconds: (Date.now() - started) / 1000 };
+}
