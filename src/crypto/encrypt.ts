@@ -1,0 +1,184 @@
+/**
+ * Encryption to age v1 (C2SP age spec) as a Node Transform: plaintext in, age file out.
+ *
+ * X25519 recipients are handled natively on node:crypto. Recipient types we do not implement but
+ * age-encryption does (post-quantum `age1pq1…`, hardware tags `age1tag1…`) get their stanzas from
+ * age-encryption; the payload is always our native STREAM, so every file is encrypted at OpenSSL
+ * speed whatever its recipients.
+ */
+import { randomBytes } from "node:crypto";
+import { Transform, type TransformCallback } from "node:stream";
+import type { Recipient } from "age-encryption";
+import { UsageError } from "../errors.js";
+import { type Stanza, encodeHeader, parseHeader } from "./age/header.js";
+import { OutputBatcher, PieceQueue } from "./age/pieces.js";
+import { FILE_KEY_SIZE, payloadKey } from "./age/primitives.js";
+import { CHUNK_SIZE, PAYLOAD_NONCE_SIZE, StreamSealer } from "./age/stream.js";
+import { wrapX25519 } from "./age/x25519.js";
+import { type ParsedRecipient, parseRecipient } from "./keys.js";
+
+/**
+ * Output is pushed in pieces of about this size (see OutputBatcher), and one such piece may wait
+ * in the readable buffer while the consumer writes the previous one, so processing overlaps I/O.
+ */
+const OUTPUT_BATCH_SIZE = 1024 * 1024;
+/** Input buffered ahead of processing: one chunk; memory stays bounded whatever the file size. */
+const WRITABLE_HIGH_WATER_MARK = CHUNK_SIZE;
+
+interface FileKeyAndHeader {
+  fileKey: Buffer;
+  header: Buffer;
+}
+
+function checkRecipients(parsed: readonly ParsedRecipient[]): void {
+  if (parsed.length === 0) throw new UsageError("cannot encrypt: no recipients configured");
+  const postQuantum = parsed.filter((r) => r.kind === "delegated" && r.postQuantum);
+  if (postQuantum.length > 0 && postQuantum.length < parsed.length) {
+    // Spec "The MLKEM768-X25519 … recipient type": "the same file SHOULD NOT be encrypted to both
+    // this recipient type and to other non-quantum-resistant recipient types" (age refuses too).
+    throw new UsageError("post-quantum recipients (age1pq1…) cannot be mixed with classic recipients", {
+      hint: "the file would only be as strong as its weakest recipient; use only age1pq1… recipients, or none",
+    });
+  }
+}
+
+function nativeHeader(recipients: readonly Buffer[]): FileKeyAndHeader {
+  // Spec "File key": 16 bytes of CSPRNG output, never reused across files.
+  const fileKey = randomBytes(FILE_KEY_SIZE);
+  const stanzas = recipients.map((recipient) => wrapX25519(recipient, fileKey));
+  return { fileKey, header: encodeHeader(stanzas, fileKey) };
+}
+
+/**
+ * age-encryption wraps the file key for the recipient types it implements. Its Recipient interface
+ * hands each recipient the file key; a capturing recipient (adding no stanza) gives it to us, and
+ * the stanzas are read back from the header of an empty file, which is then discarded.
+ */
+async function delegatedHeader(parsed: readonly ParsedRecipient[]): Promise<FileKeyAndHeader> {
+  let captured: Uint8Array | null = null;
+  const capture: Recipient = {
+    wrapFileKey(fileKey: Uint8Array): [] {
+      captured = Uint8Array.from(fileKey);
+      return [];
+    },
+  };
+  // Loaded on demand: the package costs ~250 ms and ~17 MiB to load, and X25519 needs none of it.
+  const { Encrypter } = await import("age-encryption");
+  const encrypter = new Encrypter();
+  for (const recipient of parsed) {
+    if (recipient.kind !== "delegated") continue;
+    try {
+      encrypter.addRecipient(recipient.text);
+    } catch (cause) {
+      throw new UsageError(
+        `invalid age recipient ${recipient.text.slice(0, 20)}…: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
+  }
+  encrypter.addRecipient(capture);
+  let empty: Buffer;
+  try {
+    empty = Buffer.from(await encrypter.encrypt(new Uint8Array(0)));
+  } catch (cause) {
+    // Some recipient types only decode their key material here (e.g. the P-256 point of age1tag1…).
+    throw new UsageError(`cannot encrypt to the configured recipients: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  if (captured === null) throw new Error("age-encryption did not hand out the file key");
+  const fileKey = Buffer.from(captured as Uint8Array);
+  const stanzas: Stanza[] = parseHeader(empty).stanzas;
+  for (const recipient of parsed)
+    if (recipient.kind === "x25519") stanzas.push(wrapX25519(recipient.publicKey, fileKey));
+  return { fileKey, header: encodeHeader(stanzas, fileKey) };
+}
+
+class EncryptStream extends Transform {
+  private readonly pending = new PieceQueue();
+  private readonly output = new OutputBatcher((data) => this.push(data), OUTPUT_BATCH_SIZE);
+  private sealer: StreamSealer | null = null;
+  private setup: FileKeyAndHeader | Promise<FileKeyAndHeader>;
+
+  constructor(setup: FileKeyAndHeader | Promise<FileKeyAndHeader>) {
+    super({ writableHighWaterMark: WRITABLE_HIGH_WATER_MARK, readableHighWaterMark: OUTPUT_BATCH_SIZE });
+    this.setup = setup;
+    // Reported through the first write or flush; avoid an unhandled rejection meanwhile.
+    if (setup instanceof Promise) setup.catch(() => undefined);
+  }
+
+  /** Emits the header and payload nonce (once), when the file key and stanzas exist. */
+  private sealerFor(ready: FileKeyAndHeader): StreamSealer {
+    if (this.sealer !== null) return this.sealer;
+    const nonce = randomBytes(PAYLOAD_NONCE_SIZE);
+    this.sealer = new StreamSealer(payloadKey(ready.fileKey, nonce));
+    ready.fileKey.fill(0);
+    this.output.add([ready.header, nonce]);
+    return this.sealer;
+  }
+
+  private withSealer(callback: TransformCallback, work: (sealer: StreamSealer) => void): void {
+    const setup = this.setup;
+    if (this.sealer !== null || !(setup instanceof Promise)) {
+      try {
+        work(this.sealer ?? this.sealerFor(setup as FileKeyAndHeader));
+      } catch (error) {
+        callback(error as Error);
+        return;
+      }
+      callback();
+      return;
+    }
+    setup.then(
+      (ready) => {
+        try {
+          work(this.sealerFor(ready));
+          callback();
+        } catch (error) {
+          callback(error as Error);
+        }
+      },
+      (error: unknown) => callback(error as Error),
+    );
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.pending.push(chunk);
+    // Spec "Payload": only the final chunk carries the last flag, so a full chunk is sealed only
+    // once at least one more byte is known to follow it.
+    if (this.sealer !== null && this.pending.length <= CHUNK_SIZE) {
+      callback();
+      return;
+    }
+    this.withSealer(callback, (sealer) => {
+      while (this.pending.length > CHUNK_SIZE) {
+        this.output.add(sealer.seal(this.pending.take(CHUNK_SIZE), false));
+      }
+      this.output.flush();
+    });
+  }
+
+  override _flush(callback: TransformCallback): void {
+    // Spec: "The final chunk MAY be shorter than 64 KiB but MUST NOT be empty unless the whole
+    // payload is empty" — holding back every full chunk above guarantees exactly that.
+    this.withSealer(callback, (sealer) => {
+      this.output.add(sealer.seal(this.pending.take(this.pending.length), true));
+      this.output.flush();
+    });
+  }
+}
+
+/**
+ * Returns a Transform that encrypts to every recipient (any one identity can decrypt). Invalid or
+ * unsupported recipients throw a UsageError here, before any data flows.
+ */
+export function createEncryptStream(recipients: readonly string[]): Transform {
+  const parsed = recipients.map((recipient) => parseRecipient(recipient));
+  checkRecipients(parsed);
+  const native = parsed.every((r) => r.kind === "x25519");
+  return new EncryptStream(
+    native
+      ? nativeHeader(parsed.map((r) => (r as { publicKey: Buffer }).publicKey))
+      : delegatedHeader(parsed),
+  );
+}

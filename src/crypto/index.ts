@@ -1,0 +1,14 @@
+/** The encryption layer: age v1 on node:crypto. */
+export { createEncryptStream } from "./encrypt.js";
+export { createDecryptStream } from "./decrypt.js";
+export { encryptBuffer, decryptBuffer } from "./buffer.js";
+export {
+  generateIdentity,
+  identityToRecipient,
+  isValidRecipient,
+  parseIdentityFile,
+  parseRecipient,
+  parseRecipientsFile,
+  readIdentityFile,
+  type ParsedRecipient,
+} from "./keys.js";
