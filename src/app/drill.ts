@@ -1,0 +1,121 @@
+import { hostname } from "node:os";
+import { parseDurationSeconds } from "../config/duration.js";
+import type { Config, LoadedDrill } from "../config/types.js";
+import { readIdentityFile } from "../crypto/keys.js";
+import { engineFor } from "../engines/registry.js";
+import { UsageError } from "../errors.js";
+import type { Logger } from "../log/logger.js";
+import { redact } from "../log/redact.js";
+import type { DrillReport, TargetReport } from "../drill/report/types.js";
+import { writeDrillReport, type WrittenReport } from "../drill/report/write.js";
+import { runDrillTarget } from "../drill/run-target.js";
+import { VERSION } from "../version.js";
+import { didYouMean } from "../config/suggest.js";
+import { jobByName, policyOf } from "./config.js";
+import { openRepository } from "./open-repository.js";
+
+export interface DrillOptions {
+  drills: string[];
+  all: boolean;
+  log: Logger;
+  signal: AbortSignal;
+  env?: NodeJS.ProcessEnv;
+  /** Only these jobs' targets (for a quick re-run of one failing target). */
+  onlyJobs?: string[];
+}
+
+export interface DrillRun {
+  report: DrillReport;
+  files: WrittenReport;
+}
+
+function selectDrills(config: Config, names: string[], all: boolean): LoadedDrill[] {
+  if (all && names.length > 0) throw new UsageError("give drill names or --all, not both");
+  if (all) return [...config.drills.values()];
+  if (names.length === 0) throw new UsageError("name at least one drill, or pass --all");
+  return names.map((name) => {
+    const drill = config.drills.get(name);
+    if (drill === undefined) {
+      const known = [...config.drills.keys()];
+      throw new UsageError(`unknown drill "${name}"${didYouMean(name, known)} (configured drills: ${known.join(", ") || "none"})`);
+    }
+    return drill;
+  });
+}
+
+/** Runs each drill's targets in order and writes its reports. */
+export async function runDrills(config: Config, options: DrillOptions): Promise<DrillRun[]> {
+  const env = options.env ?? process.env;
+  const runs: DrillRun[] = [];
+  for (const loaded of selectDrills(config, options.drills, options.all)) {
+    const drill = loaded.drill;
+    const startedAt = new Date();
+    const identities = await readIdentityFile(drill.identityFile);
+    const targets: TargetReport[] = [];
+    for (const target of drill.targets) {
+      if (options.onlyJobs !== undefined && !options.onlyJobs.includes(target.job)) continue;
+      const loadedJob = jobByName(config, target.job);
+      const rtoSeconds = target.rto === undefined ? null : parseDurationSeconds(target.rto);
+      let report: TargetReport;
+      if (options.signal.aborted) {
+        report = failedTarget(loadedJob.job.name, loadedJob.job.kind, rtoSeconds, "not started: interrupted");
+      } else {
+        try {
+          const engine = await engineFor(loadedJob.job.kind);
+          const repository = await openRepository(policyOf(config, loadedJob), env);
+          try {
+            report = await runDrillTarget(
+              {
+                job: loadedJob.job,
+                target,
+                engine,
+                repository,
+                snapshot: target.snapshot,
+                identities,
+                rtoSeconds,
+              },
+              { log: options.log.child({ drillName: drill.name }), signal: options.signal, env, configDir: config.dir },
+            );
+          } finally {
+            await repository.backend.close();
+          }
+        } catch (error) {
+          report = failedTarget(
+            loadedJob.job.name,
+            loadedJob.job.kind,
+            rtoSeconds,
+            redact(error instanceof Error ? error.message : String(error)),
+          );
+        }
+      }
+      targets.push(report);
+    }
+    const report: DrillReport = {
+      drill: drill.name,
+      startedAt: startedAt.toISOString(),
+      finishedAt: new Date().toISOString(),
+      ok: targets.length > 0 && targets.every((target) => target.ok),
+      host: hostname(),
+      backdrillVersion: VERSION,
+      targets,
+    };
+    const files = await writeDrillReport(drill.reportDir, report);
+    options.log.info({ drill: drill.name, ok: report.ok, report: files.markdown }, "drill finished");
+    runs.push({ report, files });
+  }
+  return runs;
+}
+
+function failedTarget(job: string, kind: string, rtoSeconds: number | null, error: string): TargetReport {
+  return {
+    job,
+    kind,
+    snapshot: null,
+    ok: false,
+    error,
+    backupAgeSeconds: null,
+    rtoSeconds,
+    timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, totalMs: 0 },
+    checks: [],
+  };
+}

@@ -1,0 +1,42 @@
+import { open } from "node:fs/promises";
+import { generateIdentity } from "../crypto/keys.js";
+import { UsageError } from "../errors.js";
+
+export interface GeneratedKeys {
+  recipient: string;
+  /** Set when written to a file. */
+  identityFile?: string;
+  /** Set when not written to a file: the identity file text, for stdout. */
+  identityText?: string;
+}
+
+/**
+ * Makes a new age X25519 identity. The identity file has the same shape `age-keygen` writes,
+ * so the `age` CLI can use it too.
+ */
+export async function generateKeys(options: { out?: string } = {}): Promise<GeneratedKeys> {
+  const { identity, recipient } = await generateIdentity();
+  const identityText = `# created: ${new Date().toISOString()}\n# public key: ${recipient}\n${identity}\n`;
+  if (options.out === undefined) return { recipient, identityText };
+  let handle;
+  try {
+    // "wx": never overwrite an existing identity (losing one makes every backup unreadable).
+    handle = await open(options.out, "wx", 0o600);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") {
+      throw new UsageError(`--out ${options.out}: file exists; refusing to overwrite an identity`, {
+        hint: "choose another path, or move the old identity away first",
+      });
+    }
+    throw new UsageError(`--out ${options.out}: cannot create file (${code ?? String(error)})`);
+  }
+  try {
+    await handle.writeFile(identityText);
+    await handle.chmod(0o600);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  return { recipient, identityFile: options.out };
+}

@@ -1,0 +1,26 @@
+import type { RegisteredCommand } from "../command.js";
+import { backupCommand } from "./backup.js";
+import { drillCommand } from "./drill.js";
+import { keysCommand } from "./keys.js";
+import { cronCommand, doctorCommand, pruneCommand, scheduleCommand, statusCommand, walCommand } from "./not-built.js";
+import { restoreCommand } from "./restore.js";
+import { snapshotsCommand } from "./snapshots.js";
+import { validateCommand } from "./validate.js";
+import { verifyCommand } from "./verify.js";
+
+/** In the order `--help` lists them (design.md's CLI section). */
+export const commands: RegisteredCommand[] = [
+  validateCommand,
+  backupCommand,
+  snapshotsCommand,
+  drillCommand,
+  restoreCommand,
+  verifyCommand,
+  pruneCommand,
+  statusCommand,
+  scheduleCommand,
+  cronCommand,
+  walCommand,
+  keysCommand,
+  doctorCommand,
+];

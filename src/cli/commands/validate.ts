@@ -1,0 +1,26 @@
+import { openConfig } from "../../app/config.js";
+import { describeConfig } from "../../config/describe.js";
+import { defineCommand } from "../command.js";
+
+export const validateCommand = defineCommand({
+  command: "validate",
+  describe: "check all config (every problem at once, exit 2) and print what would run",
+  builder: (yargs) =>
+    yargs
+      .example("$0 validate --config-dir /etc/backdrill", "check the production config")
+      .example("$0 validate --json", "the parsed config as JSON (no secrets: only env var names)"),
+  run: async (context) => {
+    const config = await openConfig(context.configDir);
+    if (context.json) {
+      context.printJson({
+        dir: config.dir,
+        policies: [...config.policies.values()].map(({ file, policy }) => ({ file, ...policy })),
+        jobs: [...config.jobs.values()].map(({ file, job }) => ({ file, ...job })),
+        drills: [...config.drills.values()].map(({ file, drill }) => ({ file, ...drill })),
+      });
+    } else {
+      context.print(describeConfig(config));
+    }
+    return 0;
+  },
+});

@@ -1,0 +1,108 @@
+/**
+ * The only place that exits. argv -> options -> library call -> exit code:
+ *   0 success, 1 an operation or check failed, 2 bad usage or config, 3 another run holds the lock.
+ */
+import yargs, { type Argv } from "yargs";
+import { BackdrillError, ExitCode, UsageError, exitCodeOf, type ExitCodeValue } from "../errors.js";
+import { redact } from "../log/redact.js";
+import { VERSION } from "../version.js";
+import { commands } from "./commands/index.js";
+import { createContext, type GlobalOptions } from "./context.js";
+
+const EPILOGUE = `Exit codes:
+  0  success
+  1  an operation or check failed (backup, restore, drill check, verify found damage, RPO breached)
+  2  bad usage or configuration (the message names the file, field or argument)
+  3  another run holds the job's lock
+
+Logs go to stderr (JSON, or pretty on a TTY); --json results go to stdout.
+Docs: README.md`;
+
+export function printError(error: unknown): void {
+  const lines: string[] = [];
+  if (error instanceof BackdrillError) {
+    lines.push(`backdrill: ${error.message}`);
+    if (error.hint !== undefined) lines.push(`hint: ${error.hint}`);
+  } else if (error instanceof Error) {
+    lines.push(`backdrill: unexpected error: ${error.message}`);
+    if (process.env.BACKDRILL_DEBUG === "1" && error.stack !== undefined) lines.push(error.stack);
+  } else {
+    lines.push(`backdrill: unexpected error: ${String(error)}`);
+  }
+  process.stderr.write(`${redact(lines.join("\n"))}\n`);
+}
+
+export async function main(argv: string[]): Promise<ExitCodeValue> {
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupts += 1;
+    if (interrupts > 1) {
+      process.stderr.write(`backdrill: ${signal} again, exiting without cleanup\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`backdrill: ${signal} received, stopping and cleaning up (again to force)\n`);
+    controller.abort(new UsageError(`interrupted by ${signal}`));
+  };
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+
+  let exitCode: ExitCodeValue = ExitCode.ok;
+  let parser: Argv = yargs(argv)
+    .scriptName("backdrill")
+    .usage("$0 <command> [options]")
+    .option("config-dir", {
+      type: "string",
+      describe: "directory holding policies/, jobs/, drills/ (env BACKDRILL_CONFIG_DIR)",
+      default: process.env.BACKDRILL_CONFIG_DIR ?? ".",
+      defaultDescription: "$BACKDRILL_CONFIG_DIR or .",
+    })
+    .option("json", { type: "boolean", default: false, describe: "machine-readable result on stdout" })
+    .option("log-level", {
+      type: "string",
+      choices: ["trace", "debug", "info", "warn", "error", "silent"],
+      default: process.env.BACKDRILL_LOG_LEVEL ?? "info",
+    })
+    .strict()
+    .demandCommand(1, "name a command (see --help)")
+    .recommendCommands()
+    .epilogue(EPILOGUE)
+    .version(VERSION)
+    .help()
+    .alias("h", "help")
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .exitProcess(false)
+    .fail((message, error) => {
+      // yargs validation failures (unknown option, missing argument) are usage errors: exit 2.
+      if (error !== undefined && error !== null) throw error;
+      throw new UsageError(`${message} (see backdrill --help)`);
+    });
+
+  for (const command of commands) {
+    parser = parser.command({
+      command: command.command,
+      describe: command.describe,
+      builder: command.builder,
+      handler: async (args) => {
+        const global: GlobalOptions = {
+          configDir: String(args["config-dir"]),
+          json: Boolean(args.json),
+          logLevel: String(args["log-level"]),
+        };
+        const context = createContext(global, controller.signal);
+        exitCode = (await command.run(context, args)) as ExitCodeValue;
+      },
+    });
+  }
+
+  try {
+    await parser.parseAsync();
+  } catch (error) {
+    printError(error);
+    exitCode = exitCodeOf(error);
+  } finally {
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+  return exitCode;
+}

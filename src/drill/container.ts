@@ -1,0 +1,95 @@
+/**
+ * Throwaway containers for drills, shared by every engine. Each container:
+ *   - publishes its ports on 127.0.0.1 only (never on every interface of the drill host),
+ *   - carries the label `backdrill.drill=true` so leftovers can be found (Ryuk is not used),
+ *   - is handed to the operation's Scope the moment Docker creates it, so a container that never
+ *     became ready is removed too, on success, failure and Ctrl-C alike.
+ */
+import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from "testcontainers";
+import type { WaitStrategy } from "testcontainers/build/wait-strategies/wait-strategy.js";
+import { OperationError } from "../errors.js";
+import type { Scope } from "../lifecycle/scope.js";
+
+export const DRILL_LABEL = "backdrill.drill";
+export const DRILL_LABELS: Readonly<Record<string, string>> = { [DRILL_LABEL]: "true" };
+export const LOOPBACK = "127.0.0.1";
+
+/** A GenericContainer that binds published ports to loopback and reports its id on creation. */
+export class DrillContainer extends GenericContainer {
+  private onCreated: ((id: string) => void) | undefined;
+
+  constructor(image: string) {
+    super(image);
+    this.withLabels(DRILL_LABELS);
+  }
+
+  /** Registers the container with `scope` as soon as it exists. */
+  ownedBy(scope: Scope, what: string): this {
+    this.onCreated = (id) => {
+      scope.defer(`${what} (container ${id.slice(0, 12)})`, () => removeContainer(id));
+    };
+    return this;
+  }
+
+  protected override async beforeContainerCreated(): Promise<void> {
+    const bindings = this.hostConfig.PortBindings as Record<string, Array<{ HostPort?: string }>> | undefined;
+    const loopback: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+    for (const [port, entries] of Object.entries(bindings ?? {})) {
+      loopback[port] = entries.map((entry) => ({ HostIp: LOOPBACK, HostPort: entry.HostPort ?? "0" }));
+    }
+    this.hostConfig.PortBindings = loopback;
+  }
+
+  protected override async containerCreated(containerId: string): Promise<void> {
+    this.onCreated?.(containerId);
+  }
+}
+
+/** Force-removes a container (and its anonymous volumes); a container already gone is fine. */
+export async function removeContainer(id: string): Promise<void> {
+  const client = await getContainerRuntimeClient();
+  try {
+    await client.container.getById(id).remove({ force: true, v: true });
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 404) throw error;
+  }
+}
+
+export interface StartDrillContainerOptions {
+  image: string;
+  /** For messages and the scope's release list, e.g. "drill RabbitMQ". */
+  what: string;
+  scope: Scope;
+  signal: AbortSignal;
+  env?: Record<string, string>;
+  ports?: number[];
+  command?: string[];
+  wait?: WaitStrategy;
+  startupTimeoutMs?: number;
+  /** Further configuration of the container before start (health checks, tmpfs, ...). */
+  configure?: (container: DrillContainer) => void;
+}
+
+/** Starts a labelled, loopback-only container owned by `scope`; a clear error if it cannot. */
+export async function startDrillContainer(options: StartDrillContainerOptions): Promise<StartedTestContainer> {
+  options.signal.throwIfAborted();
+  const container = new DrillContainer(options.image).ownedBy(options.scope, options.what);
+  if (options.env !== undefined) container.withEnvironment(options.env);
+  if (options.ports !== undefined) container.withExposedPorts(...options.ports);
+  if (options.command !== undefined) container.withCommand(options.command);
+  if (options.wait !== undefined) container.withWaitStrategy(options.wait);
+  container.withStartupTimeout(options.startupTimeoutMs ?? 180_000);
+  options.configure?.(container);
+  let started: StartedTestContainer;
+  try {
+    started = await container.start();
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    throw new OperationError(`cannot start ${options.what} from image ${options.image}: ${detail}`, {
+      cause: error,
+      hint: "check that the image exists locally (docker image ls) and that Docker is running",
+    });
+  }
+  options.signal.throwIfAborted();
+  return started;
+}

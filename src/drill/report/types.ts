@@ -1,0 +1,29 @@
+import type { CheckResult } from "../../engines/engine.js";
+
+/** One drill target's result; the JSON report's `targets[]` entry (design.md shape, plus fields). */
+export interface TargetReport {
+  job: string;
+  kind: string;
+  /** Snapshot id restored, or null when none could be selected. */
+  snapshot: string | null;
+  ok: boolean;
+  /** Why the target failed before or outside the checks (no snapshot, restore error...). */
+  error?: string;
+  /** Age of the snapshot when the drill started. */
+  backupAgeSeconds: number | null;
+  /** The RTO budget, or null when none is configured. */
+  rtoSeconds: number | null;
+  timings: { fetchMs: number; restoreMs: number; checksMs: number; totalMs: number };
+  checks: CheckResult[];
+  details?: Record<string, unknown>;
+}
+
+export interface DrillReport {
+  drill: string;
+  startedAt: string;
+  finishedAt: string;
+  ok: boolean;
+  host: string;
+  backdrillVersion: string;
+  targets: TargetReport[];
+}

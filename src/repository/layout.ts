@@ -1,0 +1,39 @@
+/**
+ * Key layout of a repository, identical on local disk and S3 (design.md):
+ *   backdrill.json                           format marker
+ *   snapshots/<job>/<snapshotId>.json        manifest, written last
+ *   data/<job>/<snapshotId>/<artifact>.age   encrypted artifacts
+ *   wal/<job>/<segment>.age                  WAL archive
+ *   locks/<job>.json                         run locks
+ */
+export const MARKER_KEY = "backdrill.json";
+
+export const layout = {
+  marker: MARKER_KEY,
+  manifestsPrefix: (job?: string) => (job === undefined ? "snapshots/" : `snapshots/${job}/`),
+  manifest: (job: string, id: string) => `snapshots/${job}/${id}.json`,
+  dataPrefix: (job?: string, id?: string) =>
+    job === undefined ? "data/" : id === undefined ? `data/${job}/` : `data/${job}/${id}/`,
+  artifact: (job: string, id: string, name: string) => `data/${job}/${id}/${name}.age`,
+  walPrefix: (job: string) => `wal/${job}/`,
+  wal: (job: string, segment: string) => `wal/${job}/${segment}.age`,
+  lock: (job: string) => `locks/${job}.json`,
+};
+
+/** Splits `data/<job>/<id>/<file>` into its parts, or null for any other key. */
+export function parseDataKey(key: string): { job: string; id: string; file: string } | null {
+  const match = /^data\/([^/]+)\/([^/]+)\/(.+)$/.exec(key);
+  if (match === null) return null;
+  const [, job, id, file] = match;
+  if (job === undefined || id === undefined || file === undefined) return null;
+  return { job, id, file };
+}
+
+/** Splits `snapshots/<job>/<id>.json`, or null. */
+export function parseManifestKey(key: string): { job: string; id: string } | null {
+  const match = /^snapshots\/([^/]+)\/([^/]+)\.json$/.exec(key);
+  if (match === null) return null;
+  const [, job, id] = match;
+  if (job === undefined || id === undefined) return null;
+  return { job, id };
+}
