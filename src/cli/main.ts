@@ -65,7 +65,6 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     })
     .strict()
     .demandCommand(1, "name a command (see --help)")
-    .recommendCommands()
     .epilogue(EPILOGUE)
     .version(VERSION)
     .help()
@@ -96,7 +95,13 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
   }
 
   try {
-    await parser.parseAsync();
+    // With a parse callback yargs hands us --help/--version text instead of printing it through
+    // console.log, so all output goes through process.stdout like everything else.
+    let output = "";
+    await parser.parseAsync(argv, {}, (_error, _args, text) => {
+      output = text;
+    });
+    if (output !== "") process.stdout.write(`${output}\n`);
   } catch (error) {
     printError(error);
     exitCode = exitCodeOf(error);

@@ -32,8 +32,11 @@ export function clearRegisteredSecrets(): void {
 const PATTERNS: Array<[RegExp, string]> = [
   // scheme://user:password@host -> scheme://user:***@host
   [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi, `$1${MASK}@`],
-  // libpq conninfo and similar key=value secrets
-  [/\b(password|passwd|pwd|secret|secretAccessKey|secret_access_key|token)(\s*[=:]\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi, `$1$2${MASK}`],
+  // libpq conninfo and query strings: key=value secrets. Only `=`: "password: use passwordEnv"
+  // is prose in our own messages, not a secret.
+  [/\b(password|passwd|pwd|secret|secretAccessKey|secret_access_key|token)(\s*=\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi, `$1$2${MASK}`],
+  // JSON: "password": "value"
+  [/("(?:password|passwd|secret|secretAccessKey|token|identity)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, `$1"${MASK}"`],
   // age native identities
   [/AGE-SECRET-KEY-1[0-9A-Z]+/g, `AGE-SECRET-KEY-1${MASK}`],
   // HTTP basic/bearer credentials
