@@ -2,9 +2,17 @@ import { runJobBackup, type BackupResult } from "../backup/run-backup.js";
 import { readRecipients } from "../config/secrets.js";
 import type { Config } from "../config/types.js";
 import { engineFor } from "../engines/registry.js";
+import { LockHeldError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
+import { withJobLock } from "../ops/locks.js";
+import { backupFinished, runStarting } from "../ops/run-hooks.js";
 import { policyOf, selectJobs } from "./config.js";
 import { openRepository, prepareRepositoryBucket } from "./open-repository.js";
+
+/** A job's result; `locked` when another run held the job's lock (nothing was attempted). */
+export interface JobBackupResult extends BackupResult {
+  locked?: boolean;
+}
 
 export interface BackupOptions {
   jobs: string[];
@@ -18,16 +26,28 @@ export interface BackupOptions {
  * Runs the selected jobs one after the other. A failing job does not stop the others (`--all`
  * at 2 a.m. should still back up RabbitMQ when the database is down); each gets its own result.
  */
-export async function runBackups(config: Config, options: BackupOptions): Promise<BackupResult[]> {
+export async function runBackups(config: Config, options: BackupOptions): Promise<JobBackupResult[]> {
   const env = options.env ?? process.env;
   const selected = selectJobs(config, options.jobs, options.all);
-  const results: BackupResult[] = [];
+  const results: JobBackupResult[] = [];
   const prepared = new Set<string>();
   for (const loaded of selected) {
     if (options.signal.aborted) {
-      results.push({ job: loaded.job.name, ok: false, snapshot: null, error: "not started: interrupted", durationMs: 0, bytes: 0 });
+      results.push({
+        job: loaded.job.name,
+        ok: false,
+        snapshot: null,
+        error: "not started: interrupted",
+        durationMs: 0,
+        bytes: 0,
+      });
       continue;
     }
+    const hooks = {
+      log: options.log,
+      env,
+      metricsFile: config.policies.get(loaded.job.policy)?.policy.metricsFile,
+    };
     try {
       const policy = policyOf(config, loaded);
       const engine = await engineFor(loaded.job.kind);
@@ -35,25 +55,62 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
       if (!prepared.has(policy.policy.name)) {
         const setup = await prepareRepositoryBucket(policy, env);
         for (const item of setup?.items ?? []) {
-          if (item.status !== "ok") options.log.info({ policy: policy.policy.name, ...item }, "repository bucket setting");
+          if (item.status !== "ok")
+            options.log.info({ policy: policy.policy.name, ...item }, "repository bucket setting");
         }
         prepared.add(policy.policy.name);
       }
       const repository = await openRepository(policy, env);
       try {
-        const { result } = await runJobBackup(
-          { job: loaded.job, engine, repository, recipients },
-          { log: options.log, signal: options.signal, env, configDir: config.dir },
+        // The job's lock in the repository: no second run of this job, on any host, meanwhile.
+        const result = await withJobLock(
+          repository,
+          loaded.job.name,
+          async (_lock, signal) => {
+            await runStarting(loaded.job.name, hooks);
+            const { result: run } = await runJobBackup(
+              { job: loaded.job, engine, repository, recipients },
+              { log: options.log, signal, env, configDir: config.dir },
+            );
+            return run;
+          },
+          { signal: options.signal, log: options.log, purpose: "backup" },
         );
+        await backupFinished(result, hooks);
         results.push(result);
       } finally {
         await repository.backend.close();
       }
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      options.log.error({ job: loaded.job.name, error: message }, "backup could not start");
-      results.push({ job: loaded.job.name, ok: false, snapshot: null, error: message, durationMs: 0, bytes: 0 });
+      const locked = error instanceof LockHeldError;
+      options.log.error(
+        { job: loaded.job.name, error: message },
+        locked ? "backup skipped: another run holds the job's lock" : "backup could not start",
+      );
+      const result: JobBackupResult = {
+        job: loaded.job.name,
+        ok: false,
+        snapshot: null,
+        error: message,
+        durationMs: 0,
+        bytes: 0,
+        ...(locked ? { locked } : {}),
+      };
+      // A locked job is the other run's business: its own pings and metrics report it.
+      if (!locked) await backupFinished(result, hooks);
+      results.push(result);
     }
   }
   return results;
+}
+
+/**
+ * The exit code for a set of backup results: 0 all committed; 1 any failed; else 3 when the only
+ * problem is that another run held a job's lock.
+ */
+export function backupExitCode(results: readonly JobBackupResult[]): 0 | 1 | 3 {
+  if (results.some((result) => !result.ok && result.locked !== true)) return 1;
+  if (results.some((result) => result.locked === true)) return 3;
+  return 0;
 }

@@ -13,6 +13,7 @@ import { VERSION } from "../version.js";
 import { didYouMean } from "../config/suggest.js";
 import { jobByName, policyOf } from "./config.js";
 import { openRepository } from "./open-repository.js";
+import { drillFinished, runStarting } from "../ops/run-hooks.js";
 
 export interface DrillOptions {
   drills: string[];
@@ -49,6 +50,8 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
   const runs: DrillRun[] = [];
   for (const loaded of selectDrills(config, options.drills, options.all)) {
     const drill = loaded.drill;
+    const hooks = { log: options.log, env, metricsFile: drill.metricsFile };
+    await runStarting(drill.name, hooks);
     const startedAt = new Date();
     const identities = await readIdentityFile(drill.identityFile);
     const targets: TargetReport[] = [];
@@ -101,6 +104,8 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
     };
     const files = await writeDrillReport(drill.reportDir, report);
     options.log.info({ drill: drill.name, ok: report.ok, report: files.markdown }, "drill finished");
+    // Metrics and the healthchecks ping, for the CLI and the scheduler alike; they never throw.
+    await drillFinished(report, hooks);
     runs.push({ report, files });
   }
   return runs;

@@ -1,4 +1,4 @@
-import { runBackups } from "../../app/backup.js";
+import { backupExitCode, runBackups } from "../../app/backup.js";
 import { openConfig } from "../../app/config.js";
 import { defineCommand } from "../command.js";
 
@@ -27,6 +27,6 @@ export const backupCommand = defineCommand({
           : `FAILED  ${result.job}  ${result.error ?? ""}`,
       );
     }
-    return results.every((result) => result.ok) ? 0 : 1;
+    return backupExitCode(results);
   },
 });

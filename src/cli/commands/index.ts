@@ -2,9 +2,13 @@ import type { RegisteredCommand } from "../command.js";
 import { backupCommand } from "./backup.js";
 import { drillCommand } from "./drill.js";
 import { keysCommand } from "./keys.js";
-import { cronCommand, doctorCommand, pruneCommand, scheduleCommand, statusCommand, walCommand } from "./not-built.js";
+import { cronCommand } from "./cron.js";
+import { doctorCommand, walCommand } from "./not-built.js";
+import { pruneCommand } from "./prune.js";
 import { restoreCommand } from "./restore.js";
+import { scheduleCommand } from "./schedule.js";
 import { snapshotsCommand } from "./snapshots.js";
+import { statusCommand } from "./status.js";
 import { validateCommand } from "./validate.js";
 import { verifyCommand } from "./verify.js";
 

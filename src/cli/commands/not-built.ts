@@ -5,7 +5,12 @@ import { defineCommand, type RegisteredCommand } from "../command.js";
  * Commands whose engines are specified (design.md) but not built yet: they exist with --help so
  * scripts can be written against them, and say plainly that they do nothing yet (exit 2).
  */
-function notBuilt(command: string, describe: string, issue: string, examples: Array<[string, string]>): RegisteredCommand {
+function notBuilt(
+  command: string,
+  describe: string,
+  issue: string,
+  examples: Array<[string, string]>,
+): RegisteredCommand {
   return defineCommand({
     command,
     describe: `${describe} [not built yet]`,
@@ -22,22 +27,18 @@ function notBuilt(command: string, describe: string, issue: string, examples: Ar
   });
 }
 
-export const pruneCommand = notBuilt("prune [job]", "apply retention and reconcile S3 lifecycle rules", "planned: operations", [
-  ["$0 prune --dry-run", "list each snapshot with keep/remove and the reason"],
-]);
-export const statusCommand = notBuilt("status", "newest good snapshot per job vs RPO, last drill result", "planned: operations", [
-  ["$0 status --json", "for monitoring; exit 1 when an RPO is breached"],
-]);
-export const scheduleCommand = notBuilt("schedule", "long-running scheduler for jobs and drills", "planned: operations", [
-  ["$0 schedule", "run every job on its policy's schedule"],
-]);
-export const cronCommand = notBuilt("cron", "print crontab lines and systemd units", "planned: operations", [
-  ["$0 cron", "crontab lines for every job and drill"],
-]);
-export const walCommand = notBuilt("wal <action> <job> [args..]", "PostgreSQL archive_command / restore_command", "planned: continuous archiving", [
-  ["$0 wal push task-wal %p", "archive_command"],
-  ["$0 wal fetch task-wal %f %p", "restore_command"],
-]);
-export const doctorCommand = notBuilt("doctor", "preflight: tools, reachability, bucket settings, archiving health", "planned: operations", [
-  ["$0 doctor", "check everything the configured jobs need"],
-]);
+export const walCommand = notBuilt(
+  "wal <action> <job> [args..]",
+  "PostgreSQL archive_command / restore_command",
+  "planned: continuous archiving",
+  [
+    ["$0 wal push task-wal %p", "archive_command"],
+    ["$0 wal fetch task-wal %f %p", "restore_command"],
+  ],
+);
+export const doctorCommand = notBuilt(
+  "doctor",
+  "preflight: tools, reachability, bucket settings, archiving health",
+  "planned: operations",
+  [["$0 doctor", "check everything the configured jobs need"]],
+);

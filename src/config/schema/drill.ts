@@ -110,6 +110,10 @@ export const drillSchema = z
       .default("reports")
       .meta({ description: "Where reports go; relative paths are relative to the config directory." }),
     targets: z.array(drillTargetSchema).min(1),
+    metricsFile: absolutePathSchema.optional().meta({
+      description:
+        "Prometheus textfile (node_exporter textfile collector) updated after each drill run. BACKDRILL_METRICS_FILE overrides it.",
+    }),
   })
   .meta({ title: "backdrill drill", description: "drills/<name>.yaml" });
 

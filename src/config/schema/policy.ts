@@ -120,6 +120,10 @@ export const policySchema = z
     rpo: durationSchema.meta({
       description: "Max age of the newest good snapshot before `backdrill status` alarms, e.g. 26h.",
     }),
+    metricsFile: absolutePathSchema.optional().meta({
+      description:
+        "Prometheus textfile (node_exporter textfile collector) updated after each backup run, e.g. /var/lib/node_exporter/textfile/backdrill.prom. BACKDRILL_METRICS_FILE overrides it.",
+    }),
   })
   .meta({ title: "backdrill policy", description: "policies/<name>.yaml" });
 

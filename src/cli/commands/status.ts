@@ -1,0 +1,55 @@
+import { openConfig } from "../../app/config.js";
+import { formatDuration } from "../../config/duration.js";
+import { status } from "../../ops/status.js";
+import { defineCommand } from "../command.js";
+
+export const statusCommand = defineCommand({
+  command: "status",
+  describe: "newest good snapshot per job vs RPO, last drill result and RTO margin (exit 1 when not ok)",
+  builder: (yargs) =>
+    yargs
+      .example("$0 status", "a table for people")
+      .example(
+        "$0 status --json",
+        "for monitoring: { jobs: [...], drills: [...] }; exit 1 when an RPO is breached or a drill failed",
+      ),
+  run: async (context) => {
+    const config = await openConfig(context.configDir);
+    const report = await status(config, { log: context.log });
+    if (context.json) context.printJson(report);
+    for (const job of report.jobs) {
+      const age = job.ageSeconds === null ? "no snapshot" : `${formatDuration(job.ageSeconds)} old`;
+      const trend =
+        job.size?.changePercent === null || job.size === null
+          ? ""
+          : `  size ${(job.size.newestBytes / 1048576).toFixed(1)} MiB (${job.size.changePercent >= 0 ? "+" : ""}${job.size.changePercent}%)`;
+      context.print(
+        `${job.ok ? "ok      " : "BREACHED"}  ${job.job.padEnd(20)}  ${age} (RPO ${formatDuration(job.rpoSeconds)})${trend}` +
+          (job.running === null ? "" : `  running: ${job.running}`) +
+          (job.error === undefined ? "" : `  ${job.error}`),
+      );
+    }
+    for (const drill of report.drills) {
+      if (drill.last === null) {
+        context.print(`never     drill ${drill.drill}`);
+        continue;
+      }
+      context.print(
+        `${drill.last.ok ? "ok      " : "FAILED  "}  drill ${drill.drill}  at ${drill.last.at}  (${drill.last.report})`,
+      );
+      for (const target of drill.last.targets) {
+        const margin =
+          target.rtoMarginSeconds === null
+            ? ""
+            : target.rtoMarginSeconds >= 0
+              ? `, ${formatDuration(target.rtoMarginSeconds)} under RTO`
+              : `, ${formatDuration(-target.rtoMarginSeconds)} OVER RTO`;
+        context.print(
+          `    ${target.ok ? "ok    " : "FAILED"}  ${target.job}  ${target.totalSeconds.toFixed(1)} s${margin}`,
+        );
+      }
+    }
+    for (const warning of report.warnings) context.log.warn({ warning }, "status warning");
+    return report.ok ? 0 : 1;
+  },
+});

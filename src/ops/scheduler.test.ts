@@ -1,0 +1,137 @@
+import { describe, expect, it } from "vitest";
+import { UsageError } from "../errors.js";
+import { createLogger } from "../log/logger.js";
+import { Scheduler, type ScheduledTask, type TaskOutcome, type TaskRunner } from "./scheduler.js";
+
+const log = createLogger({ level: "silent" });
+const everySecond = (name: string, kind: ScheduledTask["kind"] = "backup"): ScheduledTask => ({
+  kind,
+  name,
+  schedule: "* * * * * *",
+  timezone: "Europe/Moscow",
+  file: "policies/test.yaml",
+});
+
+/** A fake job runner (the scheduler's one dependency): records calls and concurrency. */
+class RecordingRunner implements TaskRunner {
+  calls: Array<{ name: string; at: number }> = [];
+  active = new Map<string, number>();
+  maxActive = new Map<string, number>();
+  aborted: string[] = [];
+  constructor(private readonly durationMs: (name: string) => number) {}
+
+  async run(task: ScheduledTask, signal: AbortSignal): Promise<TaskOutcome> {
+    this.calls.push({ name: task.name, at: Date.now() });
+    const active = (this.active.get(task.name) ?? 0) + 1;
+    this.active.set(task.name, active);
+    this.maxActive.set(task.name, Math.max(active, this.maxActive.get(task.name) ?? 0));
+    try {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.durationMs(task.name));
+        // Like an engine: the current step stops when the signal aborts.
+        signal.addEventListener(
+          "abort",
+          () => {
+            clearTimeout(timer);
+            this.aborted.push(task.name);
+            resolve();
+          },
+          { once: true },
+        );
+      });
+      return { ok: !signal.aborted };
+    } finally {
+      this.active.set(task.name, (this.active.get(task.name) ?? 1) - 1);
+    }
+  }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("Scheduler", () => {
+  it("fires tasks from a cron expression with a seconds field", async () => {
+    const runner = new RecordingRunner(() => 50);
+    const controller = new AbortController();
+    const scheduler = new Scheduler([everySecond("task-db"), everySecond("monthly", "drill")], runner, {
+      log,
+      signal: controller.signal,
+    });
+    const running = scheduler.run();
+    await sleep(3_300);
+    controller.abort();
+    await running;
+    const db = runner.calls.filter((call) => call.name === "task-db");
+    expect(db.length).toBeGreaterThanOrEqual(3);
+    expect(db.length).toBeLessThanOrEqual(4);
+    expect(runner.calls.filter((call) => call.name === "monthly").length).toBe(db.length);
+    // Each fires on a second boundary, about a second apart.
+    const gaps = db.slice(1).map((call, index) => call.at - (db[index]?.at ?? 0));
+    for (const gap of gaps) expect(gap).toBeGreaterThan(800);
+    expect(scheduler.stats.get("backup:task-db")).toMatchObject({
+      succeeded: db.length,
+      failed: 0,
+      skipped: 0,
+    });
+  });
+
+  it("never runs the same task twice at once: an overdue run is skipped and counted", async () => {
+    const runner = new RecordingRunner((name) => (name === "slow" ? 2_500 : 50));
+    const controller = new AbortController();
+    const scheduler = new Scheduler([everySecond("slow"), everySecond("fast")], runner, {
+      log,
+      signal: controller.signal,
+    });
+    const running = scheduler.run();
+    await sleep(4_200);
+    controller.abort();
+    await running;
+    expect(runner.maxActive.get("slow")).toBe(1);
+    const slow = scheduler.stats.get("backup:slow");
+    expect(slow?.skipped).toBeGreaterThanOrEqual(2);
+    expect(slow?.started).toBeLessThanOrEqual(2);
+    // The slow task does not hold up another one.
+    expect(scheduler.stats.get("backup:fast")?.started).toBeGreaterThanOrEqual(3);
+  });
+
+  it("on abort starts nothing new, passes the signal to the running task and waits for it", async () => {
+    const runner = new RecordingRunner(() => 60_000);
+    const controller = new AbortController();
+    const scheduler = new Scheduler([everySecond("task-db")], runner, { log, signal: controller.signal });
+    const running = scheduler.run();
+    await sleep(1_500);
+    expect(scheduler.stats.get("backup:task-db")?.running).toBe(true);
+    const abortedAt = Date.now();
+    controller.abort(new Error("SIGTERM"));
+    await running;
+    expect(Date.now() - abortedAt).toBeLessThan(1_000);
+    expect(runner.aborted).toEqual(["task-db"]);
+    const calls = runner.calls.length;
+    await sleep(1_200);
+    expect(runner.calls.length).toBe(calls);
+    expect(scheduler.stats.get("backup:task-db")).toMatchObject({ running: false, failed: 1 });
+  });
+
+  it("logs a runner that throws as a failed run and keeps scheduling", async () => {
+    let calls = 0;
+    const runner: TaskRunner = {
+      run: async () => {
+        calls += 1;
+        throw new Error("engine exploded");
+      },
+    };
+    const controller = new AbortController();
+    const scheduler = new Scheduler([everySecond("task-db")], runner, { log, signal: controller.signal });
+    const running = scheduler.run();
+    await sleep(2_300);
+    controller.abort();
+    await running;
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(scheduler.stats.get("backup:task-db")?.failed).toBe(calls);
+  });
+
+  it("refuses to start with nothing to schedule (exit 2)", () => {
+    expect(
+      () => new Scheduler([], new RecordingRunner(() => 0), { log, signal: new AbortController().signal }),
+    ).toThrow(UsageError);
+  });
+});
