@@ -18,6 +18,14 @@ export const restoreCommand = defineCommand({
       .option("at", { type: "string", describe: "point in time (postgres-base): ISO time" })
       .option("database", { type: "string", describe: "postgres-dump: only this database" })
       .option("identity", { type: "string", describe: "age identity file (default $BACKDRILL_IDENTITY_FILE)" })
+      .option("escrow-identity", {
+        type: "string",
+        describe: "symfony-secrets: an escrow holder's age identity file (default $BACKDRILL_ESCROW_IDENTITY_FILE)",
+      })
+      .option("strip-classic-mirroring", {
+        type: "boolean",
+        describe: "rabbitmq: drop ha-* policy keys that RabbitMQ 4 refuses (default: as the drill target says, else true)",
+      })
       .option("dry-run", { type: "boolean", default: false, describe: "print the plan, touch nothing" })
       .option("force", { type: "boolean", default: false, describe: "restore over a non-empty target" })
       .example("$0 restore task-db --to postgres://postgres@db2:5432/postgres --dry-run", "see what would happen")
@@ -32,7 +40,13 @@ export const restoreCommand = defineCommand({
       identityFile: args.identity,
       dryRun: args["dry-run"],
       force: args.force,
-      extra: { at: args.at, database: args.database },
+      extra: {
+        at: args.at,
+        database: args.database,
+        escrowIdentity: args["escrow-identity"],
+        stripClassicMirroring:
+          args["strip-classic-mirroring"] === undefined ? undefined : String(args["strip-classic-mirroring"]),
+      },
       log: context.log,
       signal: context.signal,
     });

@@ -1,0 +1,157 @@
+/**
+ * Disaster restore of a symfony-secrets snapshot into a directory, for the operator to deploy:
+ *
+ *   BACKDRILL_ESCROW_IDENTITY_FILE=/secure/escrow.txt backdrill restore task-secrets --to /root/prod-secrets
+ *
+ * Writes the vault's files and `<env>.decrypt.private.php` (rendered in Symfony's format when the
+ * key came from SYMFONY_DECRYPTION_SECRET at backup time), each 0600, in a 0700 directory. Files
+ * that already exist there are not overwritten without --force. The escrow identity comes from
+ * the extra option `escrowIdentity` or BACKDRILL_ESCROW_IDENTITY_FILE; the policy identity
+ * (--identity) opens only the outer layer.
+ */
+import { lstat } from "node:fs/promises";
+import path from "node:path";
+import { ensurePrivateDir, writePrivateFile } from "../../fs/private-files.js";
+import { UsageError } from "../../errors.js";
+import type { RestoreContext, RestorePlan } from "../engine.js";
+import { inJob } from "./backup.js";
+import { openEscrow, readArtifact } from "./escrow.js";
+import { renderDecryptionKeyFile } from "./php.js";
+import { parseFacts, type SymfonySecretsFacts, type SymfonySecretsJobInput } from "./types.js";
+import { fileNames, inspectVault, vaultProblems, wipe } from "./vault.js";
+
+export const ESCROW_IDENTITY_ENV = "BACKDRILL_ESCROW_IDENTITY_FILE";
+
+function escrowIdentity(context: RestoreContext<SymfonySecretsJobInput>): string | undefined {
+  const value = context.options.extra.escrowIdentity ?? context.env[ESCROW_IDENTITY_ENV];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function targetFiles(facts: SymfonySecretsFacts): string[] {
+  const key = fileNames.privateKey(facts.environment);
+  return facts.files.includes(key) ? facts.files : [...facts.files, key];
+}
+
+async function existing(dir: string, names: readonly string[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of names) {
+    try {
+      await lstat(path.join(dir, name));
+      out.push(name);
+    } catch {
+      // absent: fine
+    }
+  }
+  return out;
+}
+
+async function resolveDir(to: string): Promise<string> {
+  if (to === "" || /^[a-z][a-z0-9+.-]*:\/\//i.test(to)) {
+    throw new UsageError(`--to: expected a directory for the restored vault, got ${to}`);
+  }
+  const dir = path.resolve(to);
+  try {
+    const info = await lstat(dir);
+    if (!info.isDirectory()) throw new UsageError(`--to: ${dir} exists and is not a directory`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+  }
+  return dir;
+}
+
+export async function planSymfonySecretsRestore(
+  context: RestoreContext<SymfonySecretsJobInput>,
+): Promise<RestorePlan> {
+  const { job, options } = context;
+  try {
+    const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
+    const dir = await resolveDir(options.to);
+    const names = targetFiles(facts);
+    const clash = await existing(dir, names);
+    const snapshot = context.artifacts.snapshot;
+    const identity = escrowIdentity(context);
+    const steps = [
+      `snapshot ${snapshot.id} of job ${snapshot.job}, taken ${snapshot.createdAt}: vault ${facts.environment} with ${facts.count} secret(s), public key ${facts.publicKeyFingerprint}`,
+      `open the escrow with ${identity ?? `the escrow identity (pass escrowIdentity or set ${ESCROW_IDENTITY_ENV})`}, in memory`,
+      `check that the key opens every listed secret`,
+      `write into ${dir} (directory 0700, files 0600): ${names.join(", ")}` +
+        (facts.files.includes(fileNames.privateKey(facts.environment))
+          ? ""
+          : ` (${fileNames.privateKey(facts.environment)} rendered from the escrowed key, as Symfony writes it)`),
+    ];
+    const warnings: string[] = [];
+    if (identity === undefined)
+      warnings.push(
+        `no escrow identity given: set ${ESCROW_IDENTITY_ENV} to an escrow holder's age identity file`,
+      );
+    if (clash.length > 0) {
+      warnings.push(
+        options.force
+          ? `--force: overwrites ${clash.join(", ")} in ${dir}`
+          : `${clash.join(", ")} already exist in ${dir}: the restore refuses to overwrite them without --force`,
+      );
+    }
+    warnings.push(
+      `${fileNames.privateKey(facts.environment)} is the production decryption key: deploy it (or SYMFONY_DECRYPTION_SECRET) and remove the restored copy`,
+    );
+    return { steps, warnings };
+  } catch (error) {
+    throw inJob(job.name, error);
+  }
+}
+
+export async function restoreSymfonySecrets(
+  context: RestoreContext<SymfonySecretsJobInput>,
+  _plan: RestorePlan,
+): Promise<void> {
+  const { job, options, signal, log } = context;
+  let cleanup: Array<Uint8Array | undefined> = [];
+  try {
+    const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
+    const identity = escrowIdentity(context);
+    if (identity === undefined) {
+      throw new UsageError("restoring a symfony-secrets snapshot needs an escrow holder's age identity", {
+        hint: `set ${ESCROW_IDENTITY_ENV}=/path/to/escrow-identity.txt (the policy identity only opens the outer layer)`,
+      });
+    }
+    const dir = await resolveDir(options.to);
+    const ciphertext = await readArtifact(context.artifacts, facts.artifact, signal);
+    const bundle = await openEscrow(ciphertext, identity, facts.escrowRecipients);
+    cleanup = [bundle.key.bytes, ...bundle.files.map((file) => file.data)];
+    const env = bundle.environment;
+    const report = await inspectVault(bundle.files, env, bundle.key);
+    const problems = vaultProblems(report);
+    if (problems.length > 0) {
+      log.warn(
+        { job: job.name, problems },
+        "restore: the escrowed key does not open every secret; writing the vault as it was backed up",
+      );
+    }
+    const outputs = new Map(bundle.files.map((file) => [file.name, file.data]));
+    const keyName = fileNames.privateKey(env);
+    if (!outputs.has(keyName)) {
+      const rendered = Buffer.from(renderDecryptionKeyFile(env, bundle.key.bytes), "latin1");
+      cleanup.push(rendered);
+      outputs.set(keyName, rendered);
+    }
+    const clash = await existing(dir, [...outputs.keys()]);
+    if (clash.length > 0 && !options.force) {
+      throw new UsageError(`${dir} already holds ${clash.join(", ")}; refusing to overwrite`, {
+        hint: "restore into an empty directory, or add --force to overwrite",
+      });
+    }
+    await ensurePrivateDir(dir);
+    for (const [name, data] of outputs) {
+      signal.throwIfAborted();
+      await writePrivateFile(path.join(dir, name), data);
+    }
+    log.info(
+      { job: job.name, dir, files: outputs.size, secrets: report.listed.length },
+      "restore: vault and key written",
+    );
+  } catch (error) {
+    throw inJob(job.name, signal.aborted ? (signal.reason ?? error) : error);
+  } finally {
+    wipe(...cleanup);
+  }
+}
