@@ -27,7 +27,11 @@ async function measure(
   name: string,
   bytes: number,
   tool: string,
-  pair: { ours: () => Promise<WorkerResult>; baseline: () => Promise<CommandResult>; after?: () => Promise<void> },
+  pair: {
+    ours: () => Promise<WorkerResult>;
+    baseline: () => Promise<CommandResult>;
+    after?: () => Promise<void>;
+  },
 ): Promise<BenchRow> {
   const ours: OursMeasurement = { seconds: Infinity, peakRssMiB: 0, wallSeconds: Infinity };
   const baseline: BaselineMeasurement = { tool, seconds: Infinity, peakRssMiB: null };
@@ -36,7 +40,9 @@ async function measure(
     await pair.after?.();
     const o = await pair.ours();
     await pair.after?.();
-    ctx.log(`${name} run ${run}/${ctx.runs}: ours ${o.seconds.toFixed(3)} s, ${tool} ${b.seconds.toFixed(3)} s`);
+    ctx.log(
+      `${name} run ${run}/${ctx.runs}: ours ${o.seconds.toFixed(3)} s, ${tool} ${b.seconds.toFixed(3)} s`,
+    );
     ours.seconds = Math.min(ours.seconds, o.seconds);
     ours.wallSeconds = Math.min(ours.wallSeconds ?? Infinity, o.wallSeconds);
     ours.peakRssMiB = Math.max(ours.peakRssMiB, o.peakRssMiB);

@@ -49,7 +49,11 @@ async function main(): Promise<void> {
   if (mode === "local") {
     await storeSnapshot(new LocalBackend({ path: target }), recipient, file);
   } else if (mode === "s3" && bucket !== undefined) {
-    await storeSnapshot(new S3Backend({ ...s3Options(target), bucket, prefix: `run-${Date.now()}` }), recipient, file);
+    await storeSnapshot(
+      new S3Backend({ ...s3Options(target), bucket, prefix: `run-${Date.now()}` }),
+      recipient,
+      file,
+    );
   } else if (mode === "s3-raw" && bucket !== undefined) {
     const client = createS3Client(s3Options(target));
     await client.send(

@@ -38,7 +38,9 @@ function selectDrills(config: Config, names: string[], all: boolean): LoadedDril
     const drill = config.drills.get(name);
     if (drill === undefined) {
       const known = [...config.drills.keys()];
-      throw new UsageError(`unknown drill "${name}"${didYouMean(name, known)} (configured drills: ${known.join(", ") || "none"})`);
+      throw new UsageError(
+        `unknown drill "${name}"${didYouMean(name, known)} (configured drills: ${known.join(", ") || "none"})`,
+      );
     }
     return drill;
   });
@@ -77,7 +79,12 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
                 identities,
                 rtoSeconds,
               },
-              { log: options.log.child({ drillName: drill.name }), signal: options.signal, env, configDir: config.dir },
+              {
+                log: options.log.child({ drillName: drill.name }),
+                signal: options.signal,
+                env,
+                configDir: config.dir,
+              },
             );
           } finally {
             await repository.backend.close();

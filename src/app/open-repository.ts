@@ -18,7 +18,11 @@ const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
  */
 const NONCURRENT_GRACE_DAYS = 7;
 
-async function s3Connection(source: LoadedPolicy, repository: S3RepositoryConfig, env: NodeJS.ProcessEnv): Promise<S3ConnectionOptions> {
+async function s3Connection(
+  source: LoadedPolicy,
+  repository: S3RepositoryConfig,
+  env: NodeJS.ProcessEnv,
+): Promise<S3ConnectionOptions> {
   const where = (path: string) => ({ file: source.file, path: `repository.${path}` });
   const accessKeyId =
     repository.accessKeyIdEnv === undefined
@@ -29,10 +33,14 @@ async function s3Connection(source: LoadedPolicy, repository: S3RepositoryConfig
       ? undefined
       : await resolveSecret({ env: repository.secretAccessKeyEnv }, where("secretAccessKeyEnv"), env);
   return {
-    ...(repository.endpoint === undefined || repository.endpoint === "" ? {} : { endpoint: repository.endpoint }),
+    ...(repository.endpoint === undefined || repository.endpoint === ""
+      ? {}
+      : { endpoint: repository.endpoint }),
     region: repository.region,
     forcePathStyle: repository.forcePathStyle,
-    ...(accessKeyId !== undefined && secretAccessKey !== undefined ? { credentials: { accessKeyId, secretAccessKey } } : {}),
+    ...(accessKeyId !== undefined && secretAccessKey !== undefined
+      ? { credentials: { accessKeyId, secretAccessKey } }
+      : {}),
   };
 }
 

@@ -75,7 +75,13 @@ export async function restore(config: Config, options: RestoreCommandOptions): P
           await engine.restore(context, plan);
           context.log.info("restore finished");
         }
-        return { job: loaded.job.name, snapshot: manifest.id, createdAt: manifest.createdAt, dryRun: options.dryRun, plan };
+        return {
+          job: loaded.job.name,
+          snapshot: manifest.id,
+          createdAt: manifest.createdAt,
+          dryRun: options.dryRun,
+          plan,
+        };
       },
       (what, error) => options.log.warn({ err: error }, `cleanup of ${what} failed`),
     );

@@ -51,7 +51,9 @@ export async function listSnapshots(
       if ((await repository.backend.stat("backdrill.json")) === null) continue;
       const listing = await repository.listSnapshots(options.job);
       snapshots.push(...listing.snapshots);
-      damaged.push(...listing.damaged.map((entry) => `${repository.location}: ${entry.key}: ${entry.problem}`));
+      damaged.push(
+        ...listing.damaged.map((entry) => `${repository.location}: ${entry.key}: ${entry.problem}`),
+      );
     }
     snapshots.sort((a, b) => a.id.localeCompare(b.id) || a.job.localeCompare(b.job));
     return { snapshots, damaged };

@@ -17,9 +17,13 @@ export interface RepositoryVerification extends VerifyReport {
   repository: string;
 }
 
-export async function verify(config: Config, options: VerifyCommandOptions): Promise<RepositoryVerification[]> {
+export async function verify(
+  config: Config,
+  options: VerifyCommandOptions,
+): Promise<RepositoryVerification[]> {
   const env = options.env ?? process.env;
-  const identities = options.identityFile === undefined ? undefined : await readIdentityFile(options.identityFile);
+  const identities =
+    options.identityFile === undefined ? undefined : await readIdentityFile(options.identityFile);
   const repositories = await repositoriesFor(config, options.job, env);
   try {
     const reports: RepositoryVerification[] = [];
@@ -32,7 +36,8 @@ export async function verify(config: Config, options: VerifyCommandOptions): Pro
         ...(options.job === undefined ? {} : { job: options.job }),
         ...(identities === undefined ? {} : { identities }),
         signal: options.signal,
-        onSnapshot: (manifest) => options.log.debug({ job: manifest.job, snapshot: manifest.id }, "verifying"),
+        onSnapshot: (manifest) =>
+          options.log.debug({ job: manifest.job, snapshot: manifest.id }, "verifying"),
       });
       reports.push({ repository: repository.location, ...report });
     }

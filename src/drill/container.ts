@@ -71,7 +71,9 @@ export interface StartDrillContainerOptions {
 }
 
 /** Starts a labelled, loopback-only container owned by `scope`; a clear error if it cannot. */
-export async function startDrillContainer(options: StartDrillContainerOptions): Promise<StartedTestContainer> {
+export async function startDrillContainer(
+  options: StartDrillContainerOptions,
+): Promise<StartedTestContainer> {
   options.signal.throwIfAborted();
   const container = new DrillContainer(options.image).ownedBy(options.scope, options.what);
   if (options.env !== undefined) container.withEnvironment(options.env);

@@ -56,7 +56,10 @@ export async function runDrillTarget<J extends JobLike, T>(
   try {
     const manifest: SnapshotManifest = await input.repository.snapshot(input.job.name, input.snapshot);
     report.snapshot = manifest.id;
-    report.backupAgeSeconds = Math.max(0, Math.round((now().getTime() - Date.parse(manifest.finishedAt)) / 1000));
+    report.backupAgeSeconds = Math.max(
+      0,
+      Math.round((now().getTime() - Date.parse(manifest.finishedAt)) / 1000),
+    );
     log.info({ snapshot: manifest.id }, "drill target started");
     const fetchStarted = Date.now();
     const facts = await input.repository.readFacts<Record<string, unknown>>(manifest, input.identities);
@@ -98,7 +101,8 @@ export async function runDrillTarget<J extends JobLike, T>(
       detail: `restored and checked in ${(report.timings.totalMs / 1000).toFixed(1)} s; RTO ${report.rtoSeconds} s`,
     });
   }
-  report.ok = report.error === undefined && report.checks.length > 0 && report.checks.every((check) => check.ok);
+  report.ok =
+    report.error === undefined && report.checks.length > 0 && report.checks.every((check) => check.ok);
   log.info({ ok: report.ok, totalMs: report.timings.totalMs }, "drill target finished");
   return report;
 }

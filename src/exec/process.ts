@@ -53,12 +53,17 @@ export function processError(
       : details.exitCode === undefined
         ? "failed to start"
         : `exited with code ${details.exitCode}`;
-  const stderr = details.stderr !== undefined && details.stderr.trim() !== "" ? `: ${tail(details.stderr)}` : "";
+  const stderr =
+    details.stderr !== undefined && details.stderr.trim() !== "" ? `: ${tail(details.stderr)}` : "";
   return new OperationError(`${what} ${status}${stderr}`, { cause: details.cause });
 }
 
 /** Runs a command to completion, buffering output. Rejects with a redacted OperationError. */
-export async function run(file: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+export async function run(
+  file: string,
+  args: readonly string[],
+  options: RunOptions = {},
+): Promise<RunResult> {
   const ok = options.okExitCodes ?? [0];
   const result = await execa(file, args, {
     cwd: options.cwd,
@@ -106,7 +111,11 @@ export interface StreamOptions extends ProcessOptions {
  * Starts a command whose stdin/stdout are streams (pg_dump | encrypt, decrypt | pg_restore).
  * The caller owns the returned process and must await `done` or call `kill()`.
  */
-export function spawnStream(file: string, args: readonly string[], options: StreamOptions = {}): StreamingProcess {
+export function spawnStream(
+  file: string,
+  args: readonly string[],
+  options: StreamOptions = {},
+): StreamingProcess {
   const stdinOption = options.stdin ?? "ignore";
   const child: ResultPromise = execa(file, args, {
     cwd: options.cwd,

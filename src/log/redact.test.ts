@@ -6,7 +6,9 @@ afterEach(() => clearRegisteredSecrets());
 describe("redact", () => {
   it("masks registered secrets wherever they appear, also URL-encoded", () => {
     registerSecret("s3cr3t/p@ss");
-    expect(redact("pg_dump: FATAL: password s3cr3t/p@ss rejected")).toBe("pg_dump: FATAL: password *** rejected");
+    expect(redact("pg_dump: FATAL: password s3cr3t/p@ss rejected")).toBe(
+      "pg_dump: FATAL: password *** rejected",
+    );
     expect(redact("postgres://u:s3cr3t%2Fp%40ss@h/db")).not.toContain("s3cr3t");
   });
 
@@ -30,7 +32,9 @@ describe("redact", () => {
   });
 
   it("masks age identities and Authorization headers", () => {
-    expect(redact("AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ")).toBe("AGE-SECRET-KEY-1***");
+    expect(redact("AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ")).toBe(
+      "AGE-SECRET-KEY-1***",
+    );
     expect(redact("Authorization: Basic YmFja3VwOmh1bnRlcjI=")).toBe("Authorization: Basic ***");
   });
 

@@ -34,7 +34,10 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/([a-z][a-z0-9+.-]*:\/\/[^\s:/@]*:)([^\s@/]+)@/gi, `$1${MASK}@`],
   // libpq conninfo and query strings: key=value secrets. Only `=`: "password: use passwordEnv"
   // is prose in our own messages, not a secret.
-  [/\b(password|passwd|pwd|secret|secretAccessKey|secret_access_key|token)(\s*=\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi, `$1$2${MASK}`],
+  [
+    /\b(password|passwd|pwd|secret|secretAccessKey|secret_access_key|token)(\s*=\s*)("[^"]*"|'[^']*'|[^\s,;&"']+)/gi,
+    `$1$2${MASK}`,
+  ],
   // JSON: "password": "value"
   [/("(?:password|passwd|secret|secretAccessKey|token|identity)"\s*:\s*)"(?:[^"\\]|\\.)*"/gi, `$1"${MASK}"`],
   // age native identities

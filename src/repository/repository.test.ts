@@ -30,7 +30,8 @@ afterEach(async () => {
 
 async function backup(job: string, data: Record<string, string>, facts: unknown = { rows: 1 }) {
   const writer = repository.createSnapshot({ job, kind: "test", recipients: [keys.recipient] });
-  for (const [name, content] of Object.entries(data)) await writer.addArtifact(name, Readable.from([Buffer.from(content)]));
+  for (const [name, content] of Object.entries(data))
+    await writer.addArtifact(name, Readable.from([Buffer.from(content)]));
   await writer.addJson(FACTS_ARTIFACT, facts);
   return writer.commit({ server: "17.2" });
 }
@@ -64,7 +65,9 @@ describe("Repository", () => {
     const stored = await readFile(join(dir, manifest.artifacts[0]!.path));
     expect(stored.toString("latin1")).not.toContain("SECRET-ROW-DATA");
     expect(stored.subarray(0, 21).toString()).toBe("age-encryption.org/v1");
-    expect(await text(await repository.openArtifact(manifest, "task.dump", [keys.identity]))).toBe("SECRET-ROW-DATA");
+    expect(await text(await repository.openArtifact(manifest, "task.dump", [keys.identity]))).toBe(
+      "SECRET-ROW-DATA",
+    );
     expect(await repository.readFacts(manifest, [keys.identity])).toEqual({ tables: { users: 3 } });
     const manifestText = await readFile(join(dir, "snapshots", "db", `${manifest.id}.json`), "utf8");
     expect(manifestText).not.toContain("users");
@@ -104,7 +107,9 @@ describe("Repository", () => {
 
   it("refuses to open a missing snapshot or artifact with a clear error", async () => {
     await expect(repository.snapshot("db")).rejects.toBeInstanceOf(NotFoundError);
-    await expect(repository.snapshot("db", "20260101T000000Z-abcdef")).rejects.toThrow(/snapshot 20260101T000000Z-abcdef of job db/);
+    await expect(repository.snapshot("db", "20260101T000000Z-abcdef")).rejects.toThrow(
+      /snapshot 20260101T000000Z-abcdef of job db/,
+    );
     await expect(repository.snapshot("db", "yesterday")).rejects.toThrow(/not a snapshot id/);
     const manifest = await backup("db", { a: "1" });
     await expect(repository.openArtifact(manifest, "b", [keys.identity])).rejects.toThrow(/artifact b/);
@@ -120,10 +125,12 @@ describe("Repository", () => {
     expect(report.problems).toHaveLength(1);
     expect(report.problems[0]).toMatchObject({ job: "db", snapshot: manifest.id, artifact: "task.dump" });
     expect(report.problems[0]?.problem).toMatch(/artifact task.dump is damaged/);
-    await expect(text(await repository.openArtifact(manifest, "task.dump", [keys.identity]))).rejects.toThrow();
-    await expect(text(await repository.openCiphertext(manifest, manifest.artifacts[0]!))).rejects.toBeInstanceOf(
-      IntegrityError,
-    );
+    await expect(
+      text(await repository.openArtifact(manifest, "task.dump", [keys.identity])),
+    ).rejects.toThrow();
+    await expect(
+      text(await repository.openCiphertext(manifest, manifest.artifacts[0]!)),
+    ).rejects.toBeInstanceOf(IntegrityError);
   });
 
   it("verify reports a deleted artifact, a truncated artifact and an unreadable manifest", async () => {

@@ -130,7 +130,9 @@ export class Repository {
       return newest;
     }
     if (!isSnapshotId(id)) {
-      throw new UsageError(`"${id}" is not a snapshot id (expected e.g. 20261128T021500Z-3f9a1c or "latest")`);
+      throw new UsageError(
+        `"${id}" is not a snapshot id (expected e.g. 20261128T021500Z-3f9a1c or "latest")`,
+      );
     }
     try {
       return await this.readManifest(layout.manifest(job, id));
@@ -149,7 +151,8 @@ export class Repository {
       throw new IntegrityError(`manifest ${key} is not valid JSON`);
     }
     const parsed = manifestSchema.safeParse(json);
-    if (!parsed.success) throw new IntegrityError(`manifest ${key} is malformed: ${parsed.error.issues[0]?.message}`);
+    if (!parsed.success)
+      throw new IntegrityError(`manifest ${key} is malformed: ${parsed.error.issues[0]?.message}`);
     const parts = parseManifestKey(key);
     if (parts !== null && (parts.job !== parsed.data.job || parts.id !== parsed.data.id)) {
       throw new IntegrityError(`manifest ${key} describes ${parsed.data.job}/${parsed.data.id}`);
@@ -159,7 +162,8 @@ export class Repository {
 
   /** Starts a snapshot. Nothing is visible to readers until `commit()`. */
   createSnapshot(options: { job: string; kind: string; recipients: string[]; at?: Date }): SnapshotWriter {
-    if (options.recipients.length === 0) throw new UsageError("no age recipients: cannot encrypt the snapshot");
+    if (options.recipients.length === 0)
+      throw new UsageError("no age recipients: cannot encrypt the snapshot");
     return new SnapshotWriter(this, options.job, options.kind, options.recipients, options.at ?? new Date());
   }
 
@@ -190,7 +194,10 @@ export class Repository {
   ): Promise<Readable> {
     let source: Readable;
     try {
-      source = await this.backend.get(record.path, options.signal === undefined ? {} : { signal: options.signal });
+      source = await this.backend.get(
+        record.path,
+        options.signal === undefined ? {} : { signal: options.signal },
+      );
     } catch (error) {
       if (error instanceof NotFoundError) {
         throw new IntegrityError(
@@ -220,7 +227,9 @@ export class Repository {
 
   /** Artifact directories with no manifest: interrupted runs (or one running right now). */
   async leftovers(job?: string): Promise<Leftover[]> {
-    const committed = new Set((await this.snapshots(job)).map((snapshot) => `${snapshot.job}/${snapshot.id}`));
+    const committed = new Set(
+      (await this.snapshots(job)).map((snapshot) => `${snapshot.job}/${snapshot.id}`),
+    );
     const found = new Map<string, Leftover>();
     for await (const info of this.backend.list(layout.dataPrefix(job))) {
       const parts = parseDataKey(info.key);
@@ -288,7 +297,11 @@ export class SnapshotWriter {
     return this.artifacts;
   }
 
-  async addArtifact(name: string, plaintext: Readable, options: { signal?: AbortSignal } = {}): Promise<ArtifactRecord> {
+  async addArtifact(
+    name: string,
+    plaintext: Readable,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<ArtifactRecord> {
     if (this.state !== "open") throw new Error(`snapshot ${this.id} is ${this.state}`);
     if (!ARTIFACT_NAME.test(name)) throw new UsageError(`invalid artifact name "${name}"`);
     if (this.artifacts.some((artifact) => artifact.name === name)) {
@@ -300,7 +313,9 @@ export class SnapshotWriter {
     const cipherDigest = new DigestStream();
     const body = new PassThrough();
     const flowing = new Promise<void>((resolve, reject) => {
-      pipeline(plaintext, plainCounter, encrypt, cipherDigest, body, (error) => (error ? reject(error) : resolve()));
+      pipeline(plaintext, plainCounter, encrypt, cipherDigest, body, (error) =>
+        error ? reject(error) : resolve(),
+      );
     });
     const stored = this.repository.backend.put(path, body, {
       overwrite: false,

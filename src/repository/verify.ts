@@ -40,13 +40,20 @@ const sink = (): Writable =>
  * Checks that every artifact of every committed snapshot is present with the recorded size and
  * sha256 (reading the ciphertext), and with identities, that it decrypts and authenticates.
  */
-export async function verifyRepository(repository: Repository, options: VerifyOptions = {}): Promise<VerifyReport> {
+export async function verifyRepository(
+  repository: Repository,
+  options: VerifyOptions = {},
+): Promise<VerifyReport> {
   const { snapshots, damaged } = await repository.listSnapshots(options.job);
   const report: VerifyReport = {
     snapshots: snapshots.length,
     artifacts: 0,
     bytes: 0,
-    problems: damaged.map((entry) => ({ job: options.job ?? "?", snapshot: entry.key, problem: entry.problem })),
+    problems: damaged.map((entry) => ({
+      job: options.job ?? "?",
+      snapshot: entry.key,
+      problem: entry.problem,
+    })),
     leftovers: (await repository.leftovers(options.job)).map((left) => ({
       job: left.job,
       id: left.id,
@@ -62,7 +69,12 @@ export async function verifyRepository(repository: Repository, options: VerifyOp
         const stream =
           options.identities === undefined
             ? await repository.openCiphertext(manifest, record, signalOption(options.signal))
-            : await repository.openArtifact(manifest, record.name, options.identities, signalOption(options.signal));
+            : await repository.openArtifact(
+                manifest,
+                record.name,
+                options.identities,
+                signalOption(options.signal),
+              );
         await pipeline(stream, sink());
         report.bytes += record.size;
       } catch (error) {

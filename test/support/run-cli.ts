@@ -10,7 +10,10 @@ export interface CliResult {
  * Runs the CLI in-process (same code path as bin.ts, minus process start-up), capturing stdout
  * and stderr, so a table-driven test over dozens of invocations stays fast.
  */
-export async function runCli(args: string[], env: Record<string, string | undefined> = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<CliResult> {
   const saved: Record<string, string | undefined> = {};
   for (const [key, value] of Object.entries(env)) {
     saved[key] = process.env[key];

@@ -10,13 +10,28 @@ import { LocalBackend } from "../../src/storage/local/local-backend.js";
 import { runCli } from "../support/run-cli.js";
 
 const corpus = resolve("test/fixtures/config/invalid");
-const cases = (await readdir(corpus, { withFileTypes: true })).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+const cases = (await readdir(corpus, { withFileTypes: true }))
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name);
 
 describe("backdrill CLI: usage and exit codes", () => {
   it("--help lists every command and the exit codes", async () => {
     const result = await runCli(["--help"]);
     expect(result.code).toBe(0);
-    for (const command of ["validate", "backup", "snapshots", "drill", "restore", "verify", "prune", "status", "schedule", "wal", "keys", "doctor"]) {
+    for (const command of [
+      "validate",
+      "backup",
+      "snapshots",
+      "drill",
+      "restore",
+      "verify",
+      "prune",
+      "status",
+      "schedule",
+      "wal",
+      "keys",
+      "doctor",
+    ]) {
       expect(result.stdout).toContain(command);
     }
     expect(result.stdout).toMatch(/3 {2}another run holds the job's lock/);
@@ -102,7 +117,11 @@ describe("backdrill keys, snapshots and verify on a local repository", () => {
   async function seedSnapshot(content: string) {
     const repository = new Repository(new LocalBackend({ path: repoDir }));
     await repository.init();
-    const writer = repository.createSnapshot({ job: "db", kind: "postgres-dump", recipients: [keys.recipient] });
+    const writer = repository.createSnapshot({
+      job: "db",
+      kind: "postgres-dump",
+      recipients: [keys.recipient],
+    });
     await writer.addArtifact("task.dump", Readable.from([Buffer.from(content)]));
     await writer.addJson(FACTS_ARTIFACT, { tables: {} });
     return writer.commit({ serverVersion: "17.2" });
@@ -127,7 +146,13 @@ describe("backdrill keys, snapshots and verify on a local repository", () => {
     const two = await seedSnapshot("second");
     const result = await runCli(["snapshots", "db", "--json", "--config-dir", configDir]);
     expect(result.code).toBe(0);
-    const listed = JSON.parse(result.stdout) as Array<{ id: string; job: string; kind: string; createdAt: string; artifacts: Array<Record<string, unknown>> }>;
+    const listed = JSON.parse(result.stdout) as Array<{
+      id: string;
+      job: string;
+      kind: string;
+      createdAt: string;
+      artifacts: Array<Record<string, unknown>>;
+    }>;
     expect(listed.map((s) => s.id)).toEqual([one.id, two.id].sort());
     expect(listed[0]).toMatchObject({ job: "db", kind: "postgres-dump" });
     expect(Object.keys(listed[0]!.artifacts[0]!).sort()).toEqual(["name", "path", "sha256", "size"]);
@@ -137,7 +162,14 @@ describe("backdrill keys, snapshots and verify on a local repository", () => {
     const ok = await runCli(["verify", "--config-dir", configDir]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/no damage found/);
-    const readData = await runCli(["verify", "--read-data", "--identity", identityFile, "--config-dir", configDir]);
+    const readData = await runCli([
+      "verify",
+      "--read-data",
+      "--identity",
+      identityFile,
+      "--config-dir",
+      configDir,
+    ]);
     expect(readData.code).toBe(0);
     expect(readData.stdout).toMatch(/decrypted/);
     const victim = await seedSnapshot("x".repeat(100_000));
@@ -151,7 +183,9 @@ describe("backdrill keys, snapshots and verify on a local repository", () => {
   });
 
   it("verify --read-data without an identity is a usage error", async () => {
-    const result = await runCli(["verify", "--read-data", "--config-dir", configDir], { BACKDRILL_IDENTITY_FILE: undefined });
+    const result = await runCli(["verify", "--read-data", "--config-dir", configDir], {
+      BACKDRILL_IDENTITY_FILE: undefined,
+    });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--read-data needs --identity/);
   });
@@ -163,9 +197,12 @@ describe("backdrill keys, snapshots and verify on a local repository", () => {
   });
 
   it("restore without an identity is exit 2 and says where to get one", async () => {
-    const result = await runCli(["restore", "db", "--to", "postgres://u:hunter2secret@127.0.0.1:1/x", "--config-dir", configDir], {
-      BACKDRILL_IDENTITY_FILE: undefined,
-    });
+    const result = await runCli(
+      ["restore", "db", "--to", "postgres://u:hunter2secret@127.0.0.1:1/x", "--config-dir", configDir],
+      {
+        BACKDRILL_IDENTITY_FILE: undefined,
+      },
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/--identity/);
     expect(result.stderr + result.stdout).not.toContain("hunter2secret");

@@ -28,7 +28,11 @@ export const drillCommand = defineCommand({
         const failed = target.checks.filter((check) => !check.ok).map((check) => check.name);
         context.print(
           `  ${target.ok ? "ok    " : "FAILED"}  ${target.job.padEnd(20)} ${target.kind.padEnd(16)} snapshot ${target.snapshot ?? "none"}  ${(target.timings.totalMs / 1000).toFixed(1)} s${target.rtoSeconds === null ? "" : ` / RTO ${target.rtoSeconds} s`}` +
-            (target.error !== undefined ? `  error: ${target.error}` : failed.length > 0 ? `  failed checks: ${failed.join(", ")}` : ""),
+            (target.error !== undefined
+              ? `  error: ${target.error}`
+              : failed.length > 0
+                ? `  failed checks: ${failed.join(", ")}`
+                : ""),
         );
       }
       context.print(`  report: ${files.markdown}`);

@@ -12,24 +12,40 @@ export const restoreCommand = defineCommand({
       .option("to", {
         type: "string",
         demandOption: true,
-        describe: "target: postgres://… (dump), a directory or user@host:/dir (files), http://host:15672 (rabbitmq), …",
+        describe:
+          "target: postgres://… (dump), a directory or user@host:/dir (files), http://host:15672 (rabbitmq), …",
       })
-      .option("snapshot", { type: "string", default: "latest", describe: "snapshot id (see `backdrill snapshots`)" })
+      .option("snapshot", {
+        type: "string",
+        default: "latest",
+        describe: "snapshot id (see `backdrill snapshots`)",
+      })
       .option("at", { type: "string", describe: "point in time (postgres-base): ISO time" })
       .option("database", { type: "string", describe: "postgres-dump: only this database" })
-      .option("identity", { type: "string", describe: "age identity file (default $BACKDRILL_IDENTITY_FILE)" })
+      .option("identity", {
+        type: "string",
+        describe: "age identity file (default $BACKDRILL_IDENTITY_FILE)",
+      })
       .option("escrow-identity", {
         type: "string",
-        describe: "symfony-secrets: an escrow holder's age identity file (default $BACKDRILL_ESCROW_IDENTITY_FILE)",
+        describe:
+          "symfony-secrets: an escrow holder's age identity file (default $BACKDRILL_ESCROW_IDENTITY_FILE)",
       })
       .option("strip-classic-mirroring", {
         type: "boolean",
-        describe: "rabbitmq: drop ha-* policy keys that RabbitMQ 4 refuses (default: as the drill target says, else true)",
+        describe:
+          "rabbitmq: drop ha-* policy keys that RabbitMQ 4 refuses (default: as the drill target says, else true)",
       })
       .option("dry-run", { type: "boolean", default: false, describe: "print the plan, touch nothing" })
       .option("force", { type: "boolean", default: false, describe: "restore over a non-empty target" })
-      .example("$0 restore task-db --to postgres://postgres@db2:5432/postgres --dry-run", "see what would happen")
-      .example("$0 restore task-db --to postgres://postgres@db2:5432/postgres --identity /secure/id.txt", "restore the newest snapshot"),
+      .example(
+        "$0 restore task-db --to postgres://postgres@db2:5432/postgres --dry-run",
+        "see what would happen",
+      )
+      .example(
+        "$0 restore task-db --to postgres://postgres@db2:5432/postgres --identity /secure/id.txt",
+        "restore the newest snapshot",
+      ),
   run: async (context, args) => {
     if (args.to === "") throw new UsageError("--to: give the restore target");
     const config = await openConfig(context.configDir);
@@ -54,7 +70,9 @@ export const restoreCommand = defineCommand({
       context.printJson(outcome);
       return 0;
     }
-    context.print(`${outcome.dryRun ? "plan (dry run, nothing touched)" : "restored"}: ${outcome.job} snapshot ${outcome.snapshot} (${outcome.createdAt})`);
+    context.print(
+      `${outcome.dryRun ? "plan (dry run, nothing touched)" : "restored"}: ${outcome.job} snapshot ${outcome.snapshot} (${outcome.createdAt})`,
+    );
     outcome.plan.steps.forEach((step, index) => context.print(`  ${index + 1}. ${step}`));
     for (const warning of outcome.plan.warnings) context.print(`  warning: ${warning}`);
     return 0;

@@ -9,7 +9,10 @@ export const snapshotsCommand = defineCommand({
     yargs
       .positional("job", { type: "string", describe: "only this job" })
       .example("$0 snapshots task-db", "one job's snapshots")
-      .example("$0 snapshots --json", "[{ id, job, kind, createdAt, artifacts: [{ name, path, size, sha256 }] }]"),
+      .example(
+        "$0 snapshots --json",
+        "[{ id, job, kind, createdAt, artifacts: [{ name, path, size, sha256 }] }]",
+      ),
   run: async (context, args) => {
     const config = await openConfig(context.configDir);
     const listing = await listSnapshots(config, args.job === undefined ? {} : { job: args.job });
@@ -30,7 +33,10 @@ export const snapshotsCommand = defineCommand({
       return listing.damaged.length === 0 ? 0 : 1;
     }
     if (listing.snapshots.length === 0) context.print("no snapshots");
-    else context.print(`${"ID".padEnd(24)}  ${"JOB".padEnd(20)}  ${"KIND".padEnd(16)}  ${"CREATED".padEnd(24)}  SIZE`);
+    else
+      context.print(
+        `${"ID".padEnd(24)}  ${"JOB".padEnd(20)}  ${"KIND".padEnd(16)}  ${"CREATED".padEnd(24)}  SIZE`,
+      );
     for (const snapshot of listing.snapshots) {
       const bytes = snapshot.artifacts.reduce((sum, artifact) => sum + artifact.size, 0);
       context.print(

@@ -9,13 +9,20 @@ export const verifyCommand = defineCommand({
   builder: (yargs) =>
     yargs
       .positional("job", { type: "string", describe: "only this job" })
-      .option("read-data", { type: "boolean", default: false, describe: "also decrypt every artifact (needs --identity)" })
+      .option("read-data", {
+        type: "boolean",
+        default: false,
+        describe: "also decrypt every artifact (needs --identity)",
+      })
       .option("identity", {
         type: "string",
         describe: "age identity file (default $BACKDRILL_IDENTITY_FILE)",
       })
       .example("$0 verify", "hashes of every committed snapshot")
-      .example("$0 verify task-db --read-data --identity /secure/id.txt", "decrypt and authenticate everything"),
+      .example(
+        "$0 verify task-db --read-data --identity /secure/id.txt",
+        "decrypt and authenticate everything",
+      ),
   run: async (context, args) => {
     const identityFile = args.identity ?? process.env.BACKDRILL_IDENTITY_FILE;
     if (args["read-data"] && (identityFile === undefined || identityFile === "")) {
@@ -38,13 +45,18 @@ export const verifyCommand = defineCommand({
         `${report.repository}: ${report.snapshots} snapshots, ${report.artifacts} artifacts, ${(report.bytes / 1048576).toFixed(1)} MiB checked${report.readData ? " and decrypted" : ""}`,
       );
       for (const left of report.leftovers) {
-        context.print(`warning: leftover of an interrupted run: ${left.job}/${left.id} (${left.keys} objects; prune removes it)`);
+        context.print(
+          `warning: leftover of an interrupted run: ${left.job}/${left.id} (${left.keys} objects; prune removes it)`,
+        );
       }
       for (const problem of report.problems) {
-        context.print(`DAMAGED: ${problem.job}/${problem.snapshot}${problem.artifact === undefined ? "" : ` artifact ${problem.artifact}`}: ${problem.problem}`);
+        context.print(
+          `DAMAGED: ${problem.job}/${problem.snapshot}${problem.artifact === undefined ? "" : ` artifact ${problem.artifact}`}: ${problem.problem}`,
+        );
       }
     }
-    if (!context.json) context.print(problems.length === 0 ? "ok: no damage found" : `${problems.length} problem(s) found`);
+    if (!context.json)
+      context.print(problems.length === 0 ? "ok: no damage found" : `${problems.length} problem(s) found`);
     return problems.length === 0 ? 0 : 1;
   },
 });

@@ -33,7 +33,9 @@ export function renderJunit(report: DrillReport): string {
         cases.push(`${head}><system-out>${escapeXml(detail)}</system-out></testcase>`);
       } else {
         failures += 1;
-        cases.push(`${head}><failure message="${escapeXml(detail.slice(0, 500))}">${escapeXml(detail)}</failure></testcase>`);
+        cases.push(
+          `${head}><failure message="${escapeXml(detail.slice(0, 500))}">${escapeXml(detail)}</failure></testcase>`,
+        );
       }
     };
     if (target.error !== undefined) add("restore", false, target.error, target.timings.restoreMs / 1000);

@@ -13,7 +13,10 @@ export interface WrittenReport {
 
 /** `20261128T040000Z`: sortable and safe in file names on every OS. */
 export function reportStamp(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
 }
 
 /** Writes `<dir>/<drill>-<time>.json|.md|.junit.xml`, redacted, 0600 in a 0700 directory. */
