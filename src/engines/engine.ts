@@ -17,6 +17,8 @@ export interface JobLike {
 }
 
 export interface ArtifactWriter {
+  /** The snapshot id the artifacts belong to (sortable by time); e.g. to name a files snapshot dir. */
+  readonly id: string;
   /** Streams plaintext into the snapshot; resolves once durably stored (encrypted). */
   addArtifact(name: string, plaintext: Readable, options?: { signal?: AbortSignal }): Promise<ArtifactRecord>;
 }

@@ -66,6 +66,8 @@ export interface PruneJobReport {
   ok: boolean;
   /** Why the job could not be pruned at all. */
   error?: string;
+  /** `files` jobs: snapshot directories kept and removed at the destination. */
+  directories?: { keep: string[]; remove: string[] };
 }
 
 export interface PruneJobOptions {
@@ -253,6 +255,18 @@ export async function prune(config: Config, options: PruneOptions): Promise<Prun
         log: options.log,
         signal: options.signal,
       });
+      if (loaded.job.kind === "files" && jobReport.ok) {
+        // The destination's snapshot directories follow the repository's decision (a directory
+        // is named by its snapshot id); the newest directory always stays.
+        const keep = new Set(
+          jobReport.snapshots.filter((entry) => entry.action === "keep").map((entry) => entry.id),
+        );
+        const { pruneFilesDestination } = await import("../engines/files/retention.js");
+        jobReport.directories = await pruneFilesDestination(loaded.job, keep, {
+          dryRun: options.dryRun,
+          signal: options.signal,
+        });
+      }
       report.jobs.push(jobReport);
       if (!jobReport.ok) report.ok = false;
     } catch (error) {

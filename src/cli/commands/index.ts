@@ -3,7 +3,7 @@ import { backupCommand } from "./backup.js";
 import { drillCommand } from "./drill.js";
 import { keysCommand } from "./keys.js";
 import { cronCommand } from "./cron.js";
-import { doctorCommand, walCommand } from "./not-built.js";
+import { doctorCommand } from "./not-built.js";
 import { pruneCommand } from "./prune.js";
 import { restoreCommand } from "./restore.js";
 import { scheduleCommand } from "./schedule.js";
@@ -11,6 +11,7 @@ import { snapshotsCommand } from "./snapshots.js";
 import { statusCommand } from "./status.js";
 import { validateCommand } from "./validate.js";
 import { verifyCommand } from "./verify.js";
+import { walCommand } from "./wal.js";
 
 /** In the order `--help` lists them (design.md's CLI section). */
 export const commands: RegisteredCommand[] = [

@@ -27,15 +27,6 @@ function notBuilt(
   });
 }
 
-export const walCommand = notBuilt(
-  "wal <action> <job> [args..]",
-  "PostgreSQL archive_command / restore_command",
-  "planned: continuous archiving",
-  [
-    ["$0 wal push task-wal %p", "archive_command"],
-    ["$0 wal fetch task-wal %f %p", "restore_command"],
-  ],
-);
 export const doctorCommand = notBuilt(
   "doctor",
   "preflight: tools, reachability, bucket settings, archiving health",

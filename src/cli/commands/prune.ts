@@ -41,6 +41,11 @@ export const pruneCommand = defineCommand({
           `  ${action.padEnd(7)} ${entry.id}  ${entry.reasons.join("; ")}${entry.error ? `  (${entry.error})` : ""}`,
         );
       }
+      for (const name of job.directories?.remove ?? []) {
+        context.print(
+          `  ${(report.dryRun ? "remove" : "removed").padEnd(7)} ${name}  snapshot directory at the destination`,
+        );
+      }
       for (const entry of job.leftovers) {
         const action =
           entry.action === "keep"

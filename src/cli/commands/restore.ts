@@ -31,6 +31,21 @@ export const restoreCommand = defineCommand({
         describe:
           "symfony-secrets: an escrow holder's age identity file (default $BACKDRILL_ESCROW_IDENTITY_FILE)",
       })
+      .option("ssh-key", {
+        type: "string",
+        describe: "files: private key for a user@host:/path target (default $BACKDRILL_RESTORE_SSH_KEY)",
+      })
+      .option("known-hosts", {
+        type: "string",
+        describe: "files: known_hosts file for the target host (default $BACKDRILL_RESTORE_KNOWN_HOSTS)",
+      })
+      .option("ssh-port", { type: "number", describe: "files: SSH port of the target host" })
+      .option("endpoint", {
+        type: "string",
+        describe:
+          "s3-bucket: S3 endpoint of the target (default $BACKDRILL_RESTORE_S3_ENDPOINT, else the job's)",
+      })
+      .option("region", { type: "string", describe: "s3-bucket: region of the target" })
       .option("strip-classic-mirroring", {
         type: "boolean",
         describe:
@@ -60,6 +75,11 @@ export const restoreCommand = defineCommand({
         at: args.at,
         database: args.database,
         escrowIdentity: args["escrow-identity"],
+        sshKey: args["ssh-key"],
+        knownHosts: args["known-hosts"],
+        sshPort: args["ssh-port"] === undefined ? undefined : String(args["ssh-port"]),
+        endpoint: args.endpoint,
+        region: args.region,
         stripClassicMirroring:
           args["strip-classic-mirroring"] === undefined ? undefined : String(args["strip-classic-mirroring"]),
       },

@@ -103,6 +103,7 @@ afterAll(async () => {
 async function backup(tls: RabbitmqJob["tls"]): Promise<string[]> {
   const stored: string[] = [];
   const writer: ArtifactWriter = {
+    id: "20261128T021500Z-000000",
     addArtifact: async (name, plaintext) => {
       for await (const _ of plaintext) void _;
       stored.push(name);

@@ -1,0 +1,98 @@
+/**
+ * `backdrill wal push|fetch|ship`: PostgreSQL's archive_command and restore_command, and the
+ * drainer of a spool directory. Thin: argv → options → src/engines/postgres-base/wal-commands.ts.
+ *
+ * Exit statuses follow PostgreSQL's contracts rather than only backdrill's usual codes:
+ *   push   0 only once durably stored (or already archived with the same content); else 1/2.
+ *   fetch  0 restored; 1 not in the archive (PostgreSQL asks for such files routinely);
+ *          126 any other failure (storage, decryption, config): PostgreSQL treats a status above
+ *          125 as fatal and stops recovery, instead of ending recovery early at the "missing" file.
+ *   ship   0 / 1 (with --once: 1 when a file could not be shipped).
+ */
+import { redact } from "../../log/redact.js";
+import { UsageError } from "../../errors.js";
+import { walFetch, walPush, walShip } from "../../engines/postgres-base/wal-commands.js";
+import { DURATION_HELP, isDuration, parseDurationSeconds } from "../../config/duration.js";
+import { defineCommand } from "../command.js";
+
+/** Exit status that PostgreSQL's restore_command handling treats as fatal (see above). */
+const FETCH_FAILED_FATAL = 126;
+
+function expectArgs(action: string, args: string[], names: string[]): string[] {
+  if (args.length !== names.length) {
+    throw new UsageError(
+      `wal ${action} takes ${names.map((name) => `<${name}>`).join(" ")} after the job; got ${args.length} argument(s)`,
+    );
+  }
+  return args;
+}
+
+export const walCommand = defineCommand({
+  command: "wal <action> <job> [args..]",
+  describe: "PostgreSQL archive_command / restore_command (push, fetch) and spool drainer (ship)",
+  builder: (yargs) =>
+    yargs
+      .positional("action", { type: "string", choices: ["push", "fetch", "ship"], demandOption: true })
+      .positional("job", { type: "string", demandOption: true, describe: "a postgres-base job" })
+      .positional("args", { type: "string", array: true, default: [] as string[] })
+      .option("identity", {
+        type: "string",
+        describe: "fetch: age identity file (default $BACKDRILL_IDENTITY_FILE)",
+      })
+      .option("once", { type: "boolean", default: false, describe: "ship: drain the spool once and exit" })
+      .option("interval", { type: "string", default: "1s", describe: "ship: how often to look at the spool" })
+      .example("$0 wal push task-wal %p", "archive_command")
+      .example("$0 wal fetch task-wal %f %p", "restore_command")
+      .example("$0 wal ship task-wal /var/spool/backdrill/task-wal", "drain a spool directory (long-running)"),
+  run: async (context, args) => {
+    const rest = (args.args ?? []).map(String);
+    const base = { configDir: context.configDir, job: args.job, signal: context.signal };
+    switch (args.action) {
+      case "push": {
+        const [file = ""] = expectArgs("push", rest, ["path"]);
+        const started = Date.now();
+        const outcome = await walPush({ ...base, path: file });
+        context.log.info({ wal: outcome.name, result: outcome.result, ms: Date.now() - started }, "WAL archived");
+        if (context.json) context.printJson(outcome);
+        return 0;
+      }
+      case "fetch": {
+        const [name = "", dest = ""] = expectArgs("fetch", rest, ["name", "dest"]);
+        let found: boolean;
+        try {
+          found = await walFetch({ ...base, name, dest, identityFile: args.identity });
+        } catch (error) {
+          const message = error instanceof Error ? error.message : String(error);
+          process.stderr.write(`backdrill: wal fetch ${name} failed: ${redact(message)}\n`);
+          return FETCH_FAILED_FATAL;
+        }
+        if (!found) {
+          // PostgreSQL asks for files past the end of the archive on purpose: not an error.
+          context.log.info({ wal: name }, "not in the archive");
+          return 1;
+        }
+        context.log.info({ wal: name }, "WAL restored");
+        return 0;
+      }
+      default: {
+        const [spool = ""] = expectArgs("ship", rest, ["spool"]);
+        if (!isDuration(args.interval)) {
+          throw new UsageError(`--interval: expected ${DURATION_HELP}, got ${JSON.stringify(args.interval)}`);
+        }
+        const intervalMs = parseDurationSeconds(args.interval) * 1000;
+        const outcome = await walShip({ ...base, spool, once: args.once, intervalMs, log: context.log });
+        if (context.json) context.printJson(outcome);
+        if ("once" in outcome) {
+          const { stored, alreadyArchived, failed, ignored } = outcome.once;
+          context.print(
+            `shipped ${stored.length}, already archived ${alreadyArchived.length}, failed ${failed.length}, ignored ${ignored.length}`,
+          );
+          for (const failure of failed) context.print(`  FAILED ${failure.name}: ${failure.error}`);
+          return failed.length > 0 ? 1 : 0;
+        }
+        context.print(`shipped ${outcome.shipped} file(s); ${outcome.failedRounds} round(s) with failures`);
+        return 0;
+      }
+    }
+  },
+});

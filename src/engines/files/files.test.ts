@@ -1,0 +1,199 @@
+import { mkdtemp, rm, symlink, writeFile, chmod, mkdir, link } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { isoFromNs, nsFromSecondsText, type ScannedEntry } from "./entries.js";
+import { buildHashCache, cachedHash, parseHashCache } from "./hash-cache.js";
+import { hashLocalFiles, scanLocalTree } from "./local-tree.js";
+import { parseFindOutput } from "./place.js";
+import { planDirectoryRetention } from "./retention.js";
+import { classifyDestination, snapshotDirName } from "./snapshot-dirs.js";
+import { rsyncShellCommand, shellQuote } from "./ssh.js";
+import { metadataDifferences, pickSample } from "./verify.js";
+
+const A = "20261128T021500Z-3f9a1c";
+const B = "20261129T021500Z-0a0a0a";
+const C = "20261130T021500Z-ffffff";
+
+describe("snapshot directories", () => {
+  it("tells complete snapshots from leftovers and ignores everything else", () => {
+    const listing = classifyDestination([
+      B,
+      `${C}.partial`,
+      A,
+      ".backdrill",
+      "notes.txt",
+      `${A}.partial.old`,
+      "2026-x",
+    ]);
+    expect(listing).toEqual({ complete: [A, B], partial: [`${C}.partial`] });
+  });
+
+  it("uses the runner's snapshot id when the writer has one, else a fresh one of the same shape", () => {
+    expect(snapshotDirName({ id: A })).toBe(A);
+    expect(snapshotDirName({ id: "../etc" })).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]+$/);
+    expect(snapshotDirName({})).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]+$/);
+  });
+});
+
+describe("retention", () => {
+  it("removes only whole directories the policy drops, and never the newest", () => {
+    expect(planDirectoryRetention([A, B, C], new Set([B]))).toEqual({ keep: [B, C], remove: [A] });
+    expect(planDirectoryRetention([A, B, C], new Set())).toEqual({ keep: [C], remove: [A, B] });
+    expect(planDirectoryRetention([], new Set([A]))).toEqual({ keep: [], remove: [] });
+  });
+});
+
+describe("ssh quoting", () => {
+  it("quotes words for a remote shell so no character is interpreted", () => {
+    expect(shellQuote("a b")).toBe("'a b'");
+    expect(shellQuote("it's $HOME `x`")).toBe(`'it'\\''s $HOME \`x\`'`);
+  });
+
+  it("builds an rsync -e command with strict host key checking and quoted paths", () => {
+    const command = rsyncShellCommand({
+      user: "backup",
+      host: "h",
+      port: 2222,
+      keyFile: "/keys/my key",
+      knownHostsFile: "/etc/backdrill/known_hosts",
+    });
+    expect(command).toContain("'/keys/my key'");
+    expect(command).toContain("StrictHostKeyChecking=yes");
+    expect(command).toContain("UserKnownHostsFile=/etc/backdrill/known_hosts");
+    expect(command).toContain("-p 2222");
+  });
+});
+
+describe("find output and times", () => {
+  it("parses NUL-separated find -printf records, names with spaces and newlines included", () => {
+    const record = (fields: string[]) => fields.map((f) => `${f}\0`).join("");
+    const out =
+      record(["f", "12", "5", "644", "0", "0", "1700000000.1234567890", "", "a b\nc.txt"]) +
+      record(["l", "13", "7", "777", "1", "2", "1700000000.0000000000", "../x y", "link"]);
+    const entries = parseFindOutput(out);
+    expect(entries).toEqual([
+      {
+        path: "a b\nc.txt",
+        type: "file",
+        size: 5,
+        mode: "0644",
+        uid: 0,
+        gid: 0,
+        ino: "12",
+        mtimeNs: "1700000000123456789",
+      },
+      {
+        path: "link",
+        type: "symlink",
+        size: 7,
+        mode: "0777",
+        uid: 1,
+        gid: 2,
+        ino: "13",
+        mtimeNs: "1700000000000000000",
+        target: "../x y",
+      },
+    ]);
+    expect(isoFromNs(nsFromSecondsText("1700000000.1239"))).toBe("2023-11-14T22:13:20.123Z");
+  });
+});
+
+describe("hash cache", () => {
+  const entry = (over: Partial<ScannedEntry> = {}): ScannedEntry => ({
+    path: "a.txt",
+    type: "file",
+    size: 3,
+    mode: "0644",
+    uid: 0,
+    gid: 0,
+    ino: "42",
+    mtimeNs: "1",
+    ...over,
+  });
+
+  it("reuses a hash only for the same path, inode, size and mtime", () => {
+    const cache = parseHashCache(JSON.stringify(buildHashCache([entry()], new Map([["a.txt", "abc"]]))));
+    expect(cachedHash(cache, entry())).toBe("abc");
+    expect(cachedHash(cache, entry({ ino: "43" }))).toBeUndefined();
+    expect(cachedHash(cache, entry({ size: 4 }))).toBeUndefined();
+    expect(cachedHash(cache, entry({ mtimeNs: "2" }))).toBeUndefined();
+    expect(cachedHash(cache, entry({ path: "b.txt" }))).toBeUndefined();
+  });
+
+  it("treats a damaged or foreign cache as absent", () => {
+    expect(parseHashCache("{not json")).toBeUndefined();
+    expect(parseHashCache(JSON.stringify({ format: 99, files: {} }))).toBeUndefined();
+    expect(parseHashCache(null)).toBeUndefined();
+  });
+});
+
+describe("local tree", () => {
+  it("scans without following symlinks and hashes files, large ones streamed", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "backdrill-files-unit-"));
+    try {
+      const big = Buffer.alloc(3 * 1024 * 1024 + 5, 1);
+      await writeFile(path.join(dir, "big.bin"), big);
+      await writeFile(path.join(dir, "small file.txt"), "hello");
+      await chmod(path.join(dir, "small file.txt"), 0o600);
+      await mkdir(path.join(dir, "empty"));
+      await symlink("/etc/passwd", path.join(dir, "link"));
+      await link(path.join(dir, "big.bin"), path.join(dir, "hard.bin"));
+      const entries = await scanLocalTree(dir);
+      const byPath = new Map(entries.map((e) => [e.path, e]));
+      expect(byPath.get("link")).toMatchObject({ type: "symlink", target: "/etc/passwd" });
+      expect(byPath.get("empty")).toMatchObject({ type: "dir" });
+      expect(byPath.get("small file.txt")).toMatchObject({ type: "file", size: 5, mode: "0600" });
+      expect(byPath.get("hard.bin")?.ino).toBe(byPath.get("big.bin")?.ino);
+      const hashes = await hashLocalFiles(dir, [
+        { path: "big.bin", size: big.length },
+        { path: "small file.txt", size: 5 },
+      ]);
+      expect(hashes.get("big.bin")).toBe(createHash("sha256").update(big).digest("hex"));
+      expect(hashes.get("small file.txt")).toBe(createHash("sha256").update("hello").digest("hex"));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("verification helpers", () => {
+  it("names each metadata difference", () => {
+    const expected = {
+      path: "a",
+      type: "file" as const,
+      size: 1,
+      mtime: "2023-11-14T22:13:20.123Z",
+      mode: "0644",
+      uid: 0,
+      gid: 0,
+    };
+    const actual: ScannedEntry = {
+      path: "a",
+      type: "file",
+      size: 2,
+      mode: "0600",
+      uid: 5,
+      gid: 0,
+      ino: "1",
+      mtimeNs: "1700000000123000000",
+    };
+    expect(metadataDifferences(expected, actual, true)).toEqual([
+      "size 2, expected 1",
+      "mode 0600, expected 0644",
+      "owner 5:0, expected 0:0",
+    ]);
+    expect(metadataDifferences(expected, { ...actual, type: "dir" }, false)).toEqual([
+      "type dir, expected file",
+    ]);
+  });
+
+  it("samples without repetition", () => {
+    const items = Array.from({ length: 100 }, (_, i) => i);
+    const sample = pickSample(items, 10);
+    expect(new Set(sample).size).toBe(10);
+    expect(pickSample(items, undefined)).toHaveLength(100);
+    expect(pickSample(items, 500)).toHaveLength(100);
+  });
+});

@@ -1,0 +1,294 @@
+/**
+ * The files engine end to end with a local destination, through the real backup and drill
+ * runners and an encrypted local repository: hard-link snapshots, the per-file manifest, a drill
+ * into a throwaway sshd-rsync container with sha256sum inside it, an interrupted rsync, and
+ * disaster restores (refusing a non-empty target, dry-run plan, damaged file caught).
+ */
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runJobBackup } from "../../../src/backup/run-backup.js";
+import type { DrillTarget } from "../../../src/config/schema/drill.js";
+import type { FilesJob } from "../../../src/config/schema/jobs/files.js";
+import { generateIdentity } from "../../../src/crypto/keys.js";
+import { runDrillTarget } from "../../../src/drill/run-target.js";
+import type { ArtifactReader, RestoreOptions } from "../../../src/engines/engine.js";
+import { filesEngine } from "../../../src/engines/files/index.js";
+import { Scope } from "../../../src/lifecycle/scope.js";
+import { createLogger } from "../../../src/log/logger.js";
+import { FACTS_ARTIFACT, type SnapshotManifest } from "../../../src/repository/manifest.js";
+import { Repository } from "../../../src/repository/repository.js";
+import { LocalBackend } from "../../../src/storage/local/local-backend.js";
+import { makeFileTree, MiB, mutateFileTree, type FileTree, type Mutation } from "../../support/file-tree.js";
+import { sshdImage } from "../../support/images.js";
+
+process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+
+const log = createLogger({ level: process.env.BACKDRILL_LOG_LEVEL ?? "warn", pretty: false });
+let work: string;
+let repository: Repository;
+let keys: { identity: string; recipient: string };
+let tree: FileTree;
+let job: FilesJob;
+
+const context = () => ({ log, signal: new AbortController().signal, env: {}, configDir: process.cwd() });
+
+function backup(signal?: AbortSignal) {
+  return runJobBackup(
+    { job, engine: filesEngine, repository, recipients: [keys.recipient] },
+    { ...context(), ...(signal === undefined ? {} : { signal }) },
+  );
+}
+
+function drill(sample?: number) {
+  const target = {
+    job: job.name,
+    snapshot: "latest",
+    image: sshdImage(),
+    ...(sample === undefined ? {} : { checks: { sample } }),
+  } as DrillTarget;
+  return runDrillTarget(
+    {
+      job,
+      target,
+      engine: filesEngine,
+      repository,
+      snapshot: "latest",
+      identities: [keys.identity],
+      rtoSeconds: 600,
+    },
+    context(),
+  );
+}
+
+async function restoreContext(manifest: SnapshotManifest, options: RestoreOptions, scope: Scope) {
+  const facts = await repository.readFacts<Record<string, unknown>>(manifest, [keys.identity]);
+  const artifacts: ArtifactReader = {
+    snapshot: manifest,
+    names: () => manifest.artifacts.map((a) => a.name).filter((n) => n !== FACTS_ARTIFACT),
+    open: (name, o) => repository.openArtifact(manifest, name, [keys.identity], o ?? {}),
+  };
+  return { ...context(), scope, job, artifacts, facts, options };
+}
+
+async function restore(manifest: SnapshotManifest, to: string, force = false) {
+  const scope = new Scope();
+  try {
+    const ctx = await restoreContext(manifest, { to, force, extra: {} }, scope);
+    const plan = await filesEngine.planRestore(ctx);
+    await filesEngine.restore(ctx, plan);
+    return plan;
+  } finally {
+    await scope.close();
+  }
+}
+
+const destination = () => path.join(work, "snapshots");
+const inode = async (file: string) => (await stat(file)).ino;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), "backdrill-files-local-"));
+  tree = await makeFileTree(path.join(work, "source"), {
+    smallFiles: 10_000,
+    largeFiles: [8 * MiB, 24 * MiB],
+  });
+  repository = new Repository(new LocalBackend({ path: path.join(work, "repo") }));
+  keys = await generateIdentity();
+  job = {
+    name: "task-files",
+    kind: "files",
+    policy: "nightly",
+    source: tree.root,
+    destination: destination(),
+    exclude: ["*.tmp", "cache/"],
+  } as FilesJob;
+  // Excluded by the patterns above: must not reach the snapshot or its manifest.
+  await mkdir(path.join(tree.root, "cache"), { recursive: true });
+  await writeFile(path.join(tree.root, "cache", "thumb.jpg"), "x");
+  await writeFile(path.join(tree.root, "upload.tmp"), "x");
+}, 120_000);
+
+afterAll(async () => {
+  await repository?.backend.close();
+  if (work !== undefined) await rm(work, { recursive: true, force: true });
+});
+
+describe("files engine, local destination", () => {
+  let first: SnapshotManifest;
+  let second: SnapshotManifest;
+  let mutation: Mutation;
+
+  it("takes a first snapshot named by the snapshot id, with a per-file manifest", async () => {
+    const { result, manifest } = await backup();
+    expect(result).toMatchObject({ ok: true });
+    first = manifest as SnapshotManifest;
+    expect(first.meta.snapshotDir).toBe(first.id);
+    expect(first.artifacts.map((a) => a.name).sort()).toEqual(["facts.json", "files.jsonl"]);
+    const names = await readdir(destination());
+    expect(names.filter((n) => !n.startsWith("."))).toEqual([first.id]);
+
+    const facts = await repository.readFacts<Record<string, number>>(first, [keys.identity]);
+    expect(facts.files).toBe(tree.files.length);
+    expect(facts.bytes).toBe(tree.bytes);
+    expect(facts.hashedFiles).toBe(tree.files.length);
+    // Every special entry is in the manifest with its metadata; excluded files are not.
+    const lines = (await readAll(first, "files.jsonl"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const byPath = new Map(lines.map((l) => [l.path, l]));
+    expect(byPath.get(tree.special.symlink)).toMatchObject({
+      type: "symlink",
+      target: tree.special.symlinkTarget,
+    });
+    expect(byPath.get(tree.special.privateFile)).toMatchObject({ type: "file", mode: "0600" });
+    expect(byPath.get(tree.special.executable)).toMatchObject({ mode: "0755" });
+    for (const name of [...tree.special.unicode, ...tree.special.spaces])
+      expect(byPath.get(name)).toMatchObject({ type: "file" });
+    for (const dir of tree.special.emptyDirs) expect(byPath.get(dir)).toMatchObject({ type: "dir" });
+    expect(byPath.has("cache/thumb.jpg")).toBe(false);
+    expect(byPath.has("upload.tmp")).toBe(false);
+    const readme = createHash("sha256")
+      .update(await readFile(path.join(tree.root, "readme.txt")))
+      .digest("hex");
+    expect(byPath.get("readme.txt")).toMatchObject({ sha256: readme });
+    // The plaintext manifest names no file.
+    expect(JSON.stringify(first)).not.toContain("readme");
+  });
+
+  it("hard-links unchanged files into the second snapshot and records adds, changes and deletes", async () => {
+    mutation = await mutateFileTree(tree);
+    const { result, manifest } = await backup();
+    expect(result).toMatchObject({ ok: true });
+    second = manifest as SnapshotManifest;
+    expect(second.meta.linkDest).toBe(first.id);
+    const a = path.join(destination(), first.id);
+    const b = path.join(destination(), second.id);
+    const changedOrDeleted = new Set([...mutation.changed, ...mutation.deleted]);
+    const unchanged = tree.files.filter((f) => !changedOrDeleted.has(f));
+    let shared = 0;
+    for (const file of unchanged)
+      if ((await inode(path.join(a, file))) === (await inode(path.join(b, file)))) shared += 1;
+    expect(shared).toBe(unchanged.length);
+    for (const file of mutation.changed)
+      expect(await inode(path.join(b, file))).not.toBe(await inode(path.join(a, file)));
+    for (const file of mutation.deleted) await expect(stat(path.join(b, file))).rejects.toThrow(/ENOENT/);
+    for (const file of mutation.added) expect((await stat(path.join(b, file))).isFile()).toBe(true);
+    // Only new content was read again: the hash cache covered every hard-linked file.
+    expect(second.meta.hashedFiles).toBe(mutation.added.length + mutation.changed.length);
+    const facts = await repository.readFacts<Record<string, number>>(second, [keys.identity]);
+    expect(facts.files).toBe(tree.files.length + mutation.added.length - mutation.deleted.length);
+  });
+
+  it("drills: rsync into a throwaway sshd container, every file's sha256 checked inside it", async () => {
+    const report = await drill();
+    expect(report.checks.filter((c) => !c.ok)).toEqual([]);
+    expect(report.ok).toBe(true);
+    expect(report.snapshot).toBe(second.id);
+    expect(report.details).toMatchObject({
+      checkedFiles: (report.details as { files: number }).files,
+      checksumMismatches: 0,
+    });
+    expect(report.checks.map((c) => c.name)).toEqual([
+      "file list",
+      "metadata",
+      "sha256 of every file",
+      "within RTO",
+    ]);
+
+    const sampled = await drill(50);
+    expect(sampled.ok).toBe(true);
+    expect(sampled.details).toMatchObject({ checkedFiles: 50 });
+  });
+
+  it("fails the drill, naming the file, when a stored file no longer matches the manifest", async () => {
+    const victim = mutation.added[0] as string; // only in the second snapshot: no shared inode
+    const file = path.join(destination(), second.id, victim);
+    const original = await readFile(file);
+    const damaged = Buffer.from(original);
+    damaged[10] = (damaged[10] ?? 0) ^ 0xff;
+    // Nanosecond mtime (a Date would round it): same size, same mtime, only the checksum can tell.
+    const { mtimeNs } = await stat(file, { bigint: true });
+    const stamp = `@${mtimeNs / 1_000_000_000n}.${String(mtimeNs % 1_000_000_000n).padStart(9, "0")}`;
+    await writeFile(file, damaged);
+    await execa("touch", ["-m", "-d", stamp, file]);
+    try {
+      const report = await drill();
+      expect(report.ok).toBe(false);
+      const sha = report.checks.find((c) => c.name === "sha256 of every file");
+      expect(sha).toMatchObject({ ok: false });
+      expect(sha?.detail).toContain(victim);
+      expect(report.checks.find((c) => c.name === "metadata")).toMatchObject({ ok: true });
+    } finally {
+      await writeFile(file, original);
+      await execa("touch", ["-m", "-d", stamp, file]);
+    }
+  });
+
+  it("an rsync killed mid-snapshot leaves no complete-looking snapshot, and the next run succeeds", async () => {
+    await writeFile(path.join(tree.root, "large", "big-new.bin"), Buffer.alloc(200 * MiB, 7));
+    const controller = new AbortController();
+    const watcher = (async () => {
+      for (;;) {
+        const names = await readdir(destination());
+        if (names.some((n) => n.endsWith(".partial"))) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      controller.abort(new Error("killed by the test"));
+    })();
+    const { result } = await backup(controller.signal);
+    await watcher;
+    expect(result.ok).toBe(false);
+    const names = (await readdir(destination())).filter((n) => !n.startsWith("."));
+    expect(names.filter((n) => !n.endsWith(".partial")).sort()).toEqual([first.id, second.id]);
+    expect(names.filter((n) => n.endsWith(".partial"))).toHaveLength(1);
+    expect((await repository.snapshots(job.name)).map((s) => s.id)).toEqual([first.id, second.id]);
+
+    const { result: again, manifest } = await backup();
+    expect(again).toMatchObject({ ok: true });
+    expect(manifest?.meta.resumed).toBe(true);
+    const after = (await readdir(destination())).filter((n) => !n.startsWith("."));
+    expect(after.filter((n) => n.endsWith(".partial"))).toEqual([]);
+    expect(after).toContain(manifest?.id);
+    await rm(path.join(tree.root, "large", "big-new.bin"));
+  }, 120_000);
+
+  it("restores to an empty directory and verifies; refuses a non-empty one without --force", async () => {
+    const target = path.join(work, "restored");
+    await restore(second, target);
+    expect(await readFile(path.join(target, tree.special.unicode[1] as string))).toEqual(
+      await readFile(path.join(destination(), second.id, tree.special.unicode[1] as string)),
+    );
+    expect((await stat(path.join(target, tree.special.privateFile))).mode & 0o777).toBe(0o600);
+
+    await expect(restore(second, target)).rejects.toThrow(/is not empty .*refusing/);
+    await writeFile(path.join(target, "operator-note.txt"), "keep me");
+    const plan = await restore(second, target, true);
+    expect(plan.warnings.join(" ")).toMatch(/not empty/);
+    expect(await readFile(path.join(target, "operator-note.txt"), "utf8")).toBe("keep me");
+
+    // Dry run: a plan, and nothing touched.
+    const scope = new Scope();
+    try {
+      const dry = path.join(work, "dry-run-target");
+      const ctx = await restoreContext(second, { to: dry, force: false, extra: {} }, scope);
+      const dryPlan = await filesEngine.planRestore(ctx);
+      expect(dryPlan.steps[0]).toContain(second.id);
+      await expect(stat(dry)).rejects.toThrow(/ENOENT/);
+    } finally {
+      await scope.close();
+    }
+    await expect(restore(second, "relative/path")).rejects.toThrow(/--to: expected an absolute path/);
+  });
+});
+
+async function readAll(manifest: SnapshotManifest, name: string): Promise<string> {
+  const stream = await repository.openArtifact(manifest, name, [keys.identity]);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString("utf8");
+}
