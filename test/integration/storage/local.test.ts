@@ -129,8 +129,9 @@ describe("LocalBackend on disk", () => {
       await rm(mountPoint, { recursive: true, force: true });
     });
 
-    it("fails with a clear ENOSPC error naming the path, and cleans up", async (context) => {
-      if (!mounted) context.skip();
+    it("fails with a clear ENOSPC error naming the path, and cleans up", async () => {
+      // Integration tests run as root (CI does): a failed mount is a broken test bed, not a skip.
+      expect(mounted, "mount a 1 MiB tmpfs for the disk-full test (needs root)").toBe(true);
       const backend = new LocalBackend({ path: join(mountPoint, "repo") });
       const error = await backend
         .put("data/big.age", patternStream(4 * 1024 * 1024))
@@ -143,13 +144,22 @@ describe("LocalBackend on disk", () => {
     });
   });
 
-  it.skipIf(process.getuid?.() === 0)("fails with a clear EACCES error naming the path", async () => {
+  it("fails with a clear error naming the path when the volume is read-only", async () => {
+    // Permission bits do not stop root (CI runs as root), a read-only mount does.
     const root = join(dir, "readonly");
-    await mkdir(root, { recursive: true, mode: 0o500 });
-    const backend = new LocalBackend({ path: root });
-    const error = await backend.put("x", patternStream(10)).catch((reason: unknown) => reason);
-    expect(error).toBeInstanceOf(OperationError);
-    expect((error as Error).message).toMatch(/permission denied/);
-    expect((error as Error).message).toContain(root);
+    await mkdir(root, { recursive: true });
+    const mounted = await execa("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", root], {
+      reject: false,
+    });
+    expect(mounted.exitCode, `mount a read-only tmpfs (needs root): ${mounted.stderr}`).toBe(0);
+    try {
+      const backend = new LocalBackend({ path: root });
+      const error = await backend.put("x", patternStream(10)).catch((reason: unknown) => reason);
+      expect(error).toBeInstanceOf(OperationError);
+      expect((error as Error).message).toMatch(/read-only file system/);
+      expect((error as Error).message).toContain(root);
+    } finally {
+      await execa("umount", [root], { reject: false });
+    }
   });
 });
