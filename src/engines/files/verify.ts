@@ -4,9 +4,8 @@
  * Hashing runs where the tree is (sha256sum inside a drill container or on a restore host).
  */
 import { randomInt } from "node:crypto";
-import { createInterface } from "node:readline";
+import { readArtifactLines } from "../artifact-read.js";
 import type { ArtifactReader, CheckResult } from "../engine.js";
-import { IntegrityError } from "../../errors.js";
 import { isoFromNs, parseEntryLine, type FileEntry, type ScannedEntry } from "./entries.js";
 import type { Place } from "./place.js";
 
@@ -17,24 +16,7 @@ export async function readManifestEntries(
   name: string,
   signal: AbortSignal,
 ): Promise<FileEntry[]> {
-  const stream = await artifacts.open(name, { signal });
-  const entries: FileEntry[] = [];
-  let lineNumber = 0;
-  try {
-    for await (const line of createInterface({ input: stream, crlfDelay: Infinity })) {
-      lineNumber += 1;
-      if (line !== "") entries.push(parseEntryLine(line, lineNumber));
-    }
-  } catch (error) {
-    if (error instanceof IntegrityError) throw error;
-    throw new IntegrityError(
-      `cannot read ${name} of the snapshot: ${error instanceof Error ? error.message : String(error)}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  return entries;
+  return readArtifactLines(artifacts, name, signal, parseEntryLine);
 }
 
 export interface VerifyDetails {

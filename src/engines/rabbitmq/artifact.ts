@@ -1,5 +1,6 @@
 /** Reads the definitions artifact of a snapshot into memory and validates it. */
 import { OperationError } from "../../errors.js";
+import { readArtifactBuffer } from "../artifact-read.js";
 import type { ArtifactReader } from "../engine.js";
 import { parseDefinitions, type Definitions } from "./definitions.js";
 
@@ -10,17 +11,10 @@ export async function readDefinitionsArtifact(
   name: string,
   signal: AbortSignal,
 ): Promise<Definitions> {
-  const stream = await artifacts.open(name, { signal });
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BYTES) throw new OperationError(`artifact ${name} is larger than ${MAX_BYTES} bytes`);
-    parts.push(chunk);
-  }
+  const raw = await readArtifactBuffer(artifacts, name, signal, MAX_BYTES);
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.concat(parts).toString("utf8"));
+    value = JSON.parse(raw.toString("utf8"));
   } catch (error) {
     throw new OperationError(`artifact ${name} is not valid JSON: ${(error as Error).message}`);
   }

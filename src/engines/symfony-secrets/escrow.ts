@@ -1,7 +1,8 @@
 /** Opening a snapshot's escrow: outer layer by the runner's reader, inner layer with an escrow identity. */
 import { decryptBuffer } from "../../crypto/buffer.js";
 import { readIdentityFile } from "../../crypto/keys.js";
-import { DecryptionError, OperationError } from "../../errors.js";
+import { DecryptionError } from "../../errors.js";
+import { readArtifactBuffer } from "../artifact-read.js";
 import type { ArtifactReader } from "../engine.js";
 import { decodeBundle, type EscrowBundle } from "./bundle.js";
 
@@ -12,15 +13,7 @@ export async function readArtifact(
   name: string,
   signal: AbortSignal,
 ): Promise<Buffer> {
-  const stream = await artifacts.open(name, { signal });
-  const parts: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BYTES) throw new OperationError(`artifact ${name} is larger than ${MAX_BYTES} bytes`);
-    parts.push(chunk);
-  }
-  return Buffer.concat(parts);
+  return readArtifactBuffer(artifacts, name, signal, MAX_BYTES);
 }
 
 /**
