@@ -6,6 +6,7 @@ import { UsageError } from "../errors.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js";
+import { walSourceFor } from "../engines/postgres-base/wal-source.js";
 import { jobByName, policyOf } from "./config.js";
 import { openRepository } from "./open-repository.js";
 
@@ -62,7 +63,12 @@ export async function restore(config: Config, options: RestoreCommandOptions): P
           job: loaded.job,
           artifacts,
           facts,
-          options: { to: options.to, force: options.force, extra: options.extra },
+          options: {
+            to: options.to,
+            force: options.force,
+            extra: { ...options.extra, identity: identityFile },
+          },
+          walSource: walSourceFor(repository, loaded.job.name, identities),
           log: options.log.child({ job: loaded.job.name, snapshot: manifest.id }),
           signal: options.signal,
           scope,

@@ -1,4 +1,5 @@
 import type { ArtifactReader, Engine, JobLike } from "../engines/engine.js";
+import { walSourceFor } from "../engines/postgres-base/wal-source.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
@@ -76,6 +77,7 @@ export async function runDrillTarget<J extends JobLike, T>(
           target: input.target,
           artifacts,
           facts,
+          walSource: walSourceFor(input.repository, input.job.name, input.identities),
           log,
           signal: context.signal,
           scope,

@@ -10,6 +10,7 @@ import type { Readable } from "node:stream";
 import type { Logger } from "../log/logger.js";
 import type { Scope } from "../lifecycle/scope.js";
 import type { ArtifactRecord, ManifestMeta, SnapshotManifest } from "../repository/manifest.js";
+import type { WalSource } from "./postgres-base/types.js";
 
 export interface JobLike {
   name: string;
@@ -67,6 +68,8 @@ export interface DrillContext<J extends JobLike, T> extends OperationContext {
   artifacts: ArtifactReader;
   /** The decrypted facts recorded at backup time. */
   facts: Record<string, unknown>;
+  /** The job's continuous WAL archive (postgres-base), read and decrypted with the same identities. */
+  walSource?: WalSource;
 }
 
 export interface DrillOutcome {
@@ -96,6 +99,8 @@ export interface RestoreContext<J extends JobLike> extends OperationContext {
   artifacts: ArtifactReader;
   facts: Record<string, unknown>;
   options: RestoreOptions;
+  /** As in DrillContext. */
+  walSource?: WalSource;
 }
 
 export interface Engine<J extends JobLike, T = unknown> {

@@ -14,6 +14,7 @@ type EngineLoader<K extends JobKind> = () => Promise<EngineFor<K>>;
  */
 const loaders: { [K in JobKind]?: EngineLoader<K> } = {
   "postgres-dump": async () => (await import("./postgres-dump/index.js")).postgresDumpEngine,
+  "postgres-base": async () => (await import("./postgres-base/index.js")).postgresBaseEngine,
   files: async () => (await import("./files/index.js")).filesEngine,
   "s3-bucket": async () => (await import("./s3-bucket/index.js")).s3BucketEngine,
   rabbitmq: async () => (await import("./rabbitmq/index.js")).rabbitmqEngine,

@@ -17,6 +17,7 @@
  *   - `dryRun` changes nothing and takes no lock; it reports what would happen.
  *   - Errors on one snapshot are recorded and the rest continue; an abort stops between deletions.
  */
+import type { WalPruneReport } from "../engines/postgres-base/retention.js";
 import { jobByName, policyOf } from "../app/config.js";
 import { openRepository, prepareRepositoryBucket } from "../app/open-repository.js";
 import type { RetentionConfig } from "../config/schema/policy.js";
@@ -66,6 +67,8 @@ export interface PruneJobReport {
   ok: boolean;
   /** Why the job could not be pruned at all. */
   error?: string;
+  /** `postgres-base` jobs: WAL segments kept and removed. */
+  wal?: WalPruneReport;
   /** `files` jobs: snapshot directories kept and removed at the destination. */
   directories?: { keep: string[]; remove: string[] };
 }
@@ -255,6 +258,18 @@ export async function prune(config: Config, options: PruneOptions): Promise<Prun
         log: options.log,
         signal: options.signal,
       });
+      if (loaded.job.kind === "postgres-base" && jobReport.ok) {
+        // Keep every WAL segment a retained base backup needs to reach the present; the rest go.
+        const retained = (await repository.snapshots(loaded.job.name)).filter((snapshot) =>
+          jobReport.snapshots.some((entry) => entry.id === snapshot.id && entry.action === "keep"),
+        );
+        const { pruneWal } = await import("../engines/postgres-base/retention.js");
+        jobReport.wal = await pruneWal(repository, loaded.job.name, retained, {
+          dryRun: options.dryRun,
+          log: options.log,
+          signal: options.signal,
+        });
+      }
       if (loaded.job.kind === "files" && jobReport.ok) {
         // The destination's snapshot directories follow the repository's decision (a directory
         // is named by its snapshot id); the newest directory always stays.

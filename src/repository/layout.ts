@@ -4,6 +4,9 @@
  *   snapshots/<job>/<snapshotId>.json        manifest, written last
  *   data/<job>/<snapshotId>/<artifact>.age   encrypted artifacts
  *   wal/<job>/<segment>.age                  WAL archive
+ *   wal/<job>/<segment>.sha256               sha256 of the plaintext segment: lets `wal push` tell
+ *                                            "same content again" (ok) from "different" (refused)
+ *                                            without a private key
  *   locks/<job>.json                         run locks
  */
 export const MARKER_KEY = "backdrill.json";

@@ -41,6 +41,12 @@ export const pruneCommand = defineCommand({
           `  ${action.padEnd(7)} ${entry.id}  ${entry.reasons.join("; ")}${entry.error ? `  (${entry.error})` : ""}`,
         );
       }
+      if (job.wal !== undefined) {
+        context.print(
+          `  WAL: ${job.wal.removed.length} segment(s) ${report.dryRun ? "to remove" : "removed"}, ${job.wal.kept} kept` +
+            (job.wal.keepFrom === null ? " (nothing removable)" : ` (from ${job.wal.keepFrom} on)`),
+        );
+      }
       for (const name of job.directories?.remove ?? []) {
         context.print(
           `  ${(report.dryRun ? "remove" : "removed").padEnd(7)} ${name}  snapshot directory at the destination`,

@@ -43,7 +43,10 @@ export const walCommand = defineCommand({
       .option("interval", { type: "string", default: "1s", describe: "ship: how often to look at the spool" })
       .example("$0 wal push task-wal %p", "archive_command")
       .example("$0 wal fetch task-wal %f %p", "restore_command")
-      .example("$0 wal ship task-wal /var/spool/backdrill/task-wal", "drain a spool directory (long-running)"),
+      .example(
+        "$0 wal ship task-wal /var/spool/backdrill/task-wal",
+        "drain a spool directory (long-running)",
+      ),
   run: async (context, args) => {
     const rest = (args.args ?? []).map(String);
     const base = { configDir: context.configDir, job: args.job, signal: context.signal };
@@ -52,7 +55,10 @@ export const walCommand = defineCommand({
         const [file = ""] = expectArgs("push", rest, ["path"]);
         const started = Date.now();
         const outcome = await walPush({ ...base, path: file });
-        context.log.info({ wal: outcome.name, result: outcome.result, ms: Date.now() - started }, "WAL archived");
+        context.log.info(
+          { wal: outcome.name, result: outcome.result, ms: Date.now() - started },
+          "WAL archived",
+        );
         if (context.json) context.printJson(outcome);
         return 0;
       }

@@ -1,0 +1,98 @@
+/**
+ * The spool directory: the fast, decoupled path from PostgreSQL's archive_command to the
+ * repository. archive_command only copies the finished segment into a local directory
+ * (a rename makes it appear whole), which costs a cp instead of a Node start + encryption +
+ * upload per segment; a long-running `backdrill wal ship` drains the directory into the
+ * repository with `WalArchive.push` and removes each file only once it is durably stored there.
+ *
+ *   archive_command = 'test ! -f /var/spool/backdrill/%f && cp %p /var/spool/backdrill/.%f.tmp && mv /var/spool/backdrill/.%f.tmp /var/spool/backdrill/%f'
+ *
+ * Names starting with "." are in-flight copies and skipped; names that are not WAL files are left
+ * alone and reported. A file whose push fails stays in the spool and is retried next round.
+ * Trade-off: PostgreSQL considers a segment archived once it is in the spool, so the spool must
+ * sit on durable local storage and be monitored (`wal ship` logs and reports its backlog).
+ */
+import { readdir, rm } from "node:fs/promises";
+import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "../../log/logger.js";
+import { redact } from "../../log/redact.js";
+import type { WalArchive } from "./wal-archive.js";
+import { parseWalFileName } from "./wal-name.js";
+
+export interface DrainResult {
+  stored: string[];
+  alreadyArchived: string[];
+  failed: Array<{ name: string; error: string }>;
+  /** Files in the spool that are not WAL files (left alone). */
+  ignored: string[];
+}
+
+/** history files first: a restore needs them to follow timelines, and they are tiny. */
+function drainOrder(a: string, b: string): number {
+  const rank = (name: string) => (name.endsWith(".history") ? 0 : 1);
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
+}
+
+/** Pushes every spooled WAL file once; removes each one that is stored (or already was). */
+export async function drainSpool(
+  archive: WalArchive,
+  recipients: readonly string[],
+  dir: string,
+  options: { signal?: AbortSignal; log?: Logger } = {},
+): Promise<DrainResult> {
+  const result: DrainResult = { stored: [], alreadyArchived: [], failed: [], ignored: [] };
+  const names = (await readdir(dir)).filter((name) => !name.startsWith(".")).sort(drainOrder);
+  for (const name of names) {
+    options.signal?.throwIfAborted();
+    if (parseWalFileName(name) === null) {
+      result.ignored.push(name);
+      continue;
+    }
+    const file = path.join(dir, name);
+    try {
+      const outcome = await archive.push(file, recipients, {
+        name,
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      await rm(file, { force: true });
+      (outcome === "stored" ? result.stored : result.alreadyArchived).push(name);
+      options.log?.debug({ wal: name, outcome }, "spooled WAL file shipped");
+    } catch (error) {
+      if (options.signal?.aborted === true) throw error;
+      const message = redact(error instanceof Error ? error.message : String(error));
+      result.failed.push({ name, error: message });
+      options.log?.error({ wal: name, error: message }, "could not ship spooled WAL file; kept in the spool");
+    }
+  }
+  return result;
+}
+
+/**
+ * Drains the spool every `intervalMs` until the signal aborts (Ctrl-C / SIGTERM), then returns
+ * the totals. A failure is logged and retried next round, never fatal: the archive must keep
+ * moving while someone fixes the cause.
+ */
+export async function shipSpool(
+  archive: WalArchive,
+  recipients: readonly string[],
+  dir: string,
+  options: { signal: AbortSignal; log: Logger; intervalMs: number },
+): Promise<{ shipped: number; failedRounds: number }> {
+  let shipped = 0;
+  let failedRounds = 0;
+  while (!options.signal.aborted) {
+    try {
+      const round = await drainSpool(archive, recipients, dir, options);
+      shipped += round.stored.length + round.alreadyArchived.length;
+      if (round.failed.length > 0) failedRounds += 1;
+      if (round.stored.length > 0) options.log.info({ stored: round.stored.length }, "WAL shipped");
+    } catch (error) {
+      if (options.signal.aborted) break;
+      failedRounds += 1;
+      options.log.error({ error: redact(String(error)) }, "spool round failed; retrying");
+    }
+    await sleep(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
+  }
+  return { shipped, failedRounds };
+}

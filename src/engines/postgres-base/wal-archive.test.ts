@@ -1,0 +1,113 @@
+import { mkdtemp, readFile, rm, writeFile, readdir } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { generateIdentity } from "../../crypto/keys.js";
+import { Repository } from "../../repository/repository.js";
+import { LocalBackend } from "../../storage/local/local-backend.js";
+import { drainSpool } from "./spool.js";
+import { WalArchive } from "./wal-archive.js";
+
+let dir: string;
+let archive: WalArchive;
+let key: { identity: string; recipient: string };
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "wal-archive-"));
+  archive = new WalArchive(new Repository(new LocalBackend({ path: path.join(dir, "repo") })), "task-wal");
+  key = await generateIdentity();
+});
+
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function walFile(name: string, content: string | Buffer): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, content);
+  return file;
+}
+
+describe("WalArchive", () => {
+  it("stores encrypted, fetches back, and is idempotent for the same content", async () => {
+    const content = Buffer.alloc(256 * 1024, 7);
+    const file = await walFile("000000010000000000000003", content);
+    expect(await archive.push(file, [key.recipient])).toBe("stored");
+    expect(await archive.push(file, [key.recipient])).toBe("already-archived");
+    const stored = await readFile(path.join(dir, "repo/wal/task-wal/000000010000000000000003.age"));
+    expect(stored.includes(content.subarray(0, 64))).toBe(false);
+    const dest = path.join(dir, "restored");
+    expect(await archive.fetch("000000010000000000000003", dest, [key.identity])).toBe(true);
+    expect((await readFile(dest)).equals(content)).toBe(true);
+  });
+
+  it("refuses different content under an archived name and keeps the original", async () => {
+    const first = await walFile("000000010000000000000004", "original");
+    await archive.push(first, [key.recipient]);
+    const other = path.join(dir, "other");
+    await writeFile(other, "different");
+    await expect(archive.push(other, [key.recipient], { name: "000000010000000000000004" })).rejects.toThrow(
+      /different content; refusing to overwrite/,
+    );
+    const dest = path.join(dir, "check");
+    await archive.fetch("000000010000000000000004", dest, [key.identity]);
+    expect(await readFile(dest, "utf8")).toBe("original");
+  });
+
+  it("returns false for a file that is not archived and leaves nothing at dest", async () => {
+    const dest = path.join(dir, "absent");
+    expect(await archive.fetch("00000002.history", dest, [key.identity])).toBe(false);
+    await expect(readFile(dest)).rejects.toThrow(/ENOENT/);
+  });
+
+  it("handles history and backup files, and refuses other names", async () => {
+    const history = await walFile("00000002.history", "1\t0/3000148\tno recovery target specified\n");
+    const backup = await walFile(
+      "000000010000000000000002.00000028.backup",
+      "START WAL LOCATION: 0/2000028\n",
+    );
+    expect(await archive.push(history, [key.recipient])).toBe("stored");
+    expect(await archive.push(backup, [key.recipient])).toBe("stored");
+    expect((await archive.list()).map((entry) => entry.kind)).toEqual(["backup", "history"]);
+    const bad = await walFile("postgresql.conf", "x");
+    await expect(archive.push(bad, [key.recipient])).rejects.toThrow(/not a WAL file name/);
+  });
+
+  it("detects a file stored under the wrong name", async () => {
+    const a = await walFile("000000010000000000000005", "segment five");
+    const b = await walFile("000000010000000000000006", "segment six");
+    await archive.push(a, [key.recipient]);
+    await archive.push(b, [key.recipient]);
+    const repo = path.join(dir, "repo/wal/task-wal");
+    await writeFile(
+      path.join(repo, "000000010000000000000006.age"),
+      await readFile(path.join(repo, "000000010000000000000005.age")),
+    );
+    await expect(
+      archive.fetch("000000010000000000000006", path.join(dir, "x"), [key.identity]),
+    ).rejects.toThrow(/does not match its recorded digest/);
+  });
+});
+
+describe("drainSpool", () => {
+  it("ships WAL files, removes them, skips in-flight copies and keeps failures", async () => {
+    const spool = path.join(dir, "spool");
+    await import("node:fs/promises").then((fs) => fs.mkdir(spool));
+    await writeFile(path.join(spool, "000000010000000000000001"), "one");
+    await writeFile(path.join(spool, ".000000010000000000000002.tmp"), "in flight");
+    await writeFile(path.join(spool, "00000002.history"), "history");
+    await writeFile(path.join(spool, "notes.txt"), "?");
+    // Archived before with other content: must fail and stay in the spool.
+    await archive.push(await walFile("000000010000000000000009", "old"), [key.recipient]);
+    await writeFile(path.join(spool, "000000010000000000000009"), "new");
+    const result = await drainSpool(archive, [key.recipient], spool);
+    expect(result.stored).toEqual(["00000002.history", "000000010000000000000001"]);
+    expect(result.failed.map((entry) => entry.name)).toEqual(["000000010000000000000009"]);
+    expect(result.ignored).toEqual(["notes.txt"]);
+    expect((await readdir(spool)).sort()).toEqual([
+      ".000000010000000000000002.tmp",
+      "000000010000000000000009",
+      "notes.txt",
+    ]);
+  });
+});

@@ -1,0 +1,319 @@
+/**
+ * postgres-base against a real PostgreSQL 17 container whose archive_command copies finished
+ * segments into a spool directory bind-mounted from the host; the test drains the spool into the
+ * repository with the same code `backdrill wal ship` runs (drainSpool → WalArchive.push).
+ *
+ * One source cluster, in order: base backup; an archive_command outage (spool not writable) that
+ * PostgreSQL must ride out by retrying; continuous inserts with three recorded points in time;
+ * PITR drills to each point and to latest; finally a segment removed from the middle of the
+ * archive, which must fail the drill naming the gap.
+ */
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runJobBackup } from "../../../src/backup/run-backup.js";
+import type { DrillTarget } from "../../../src/config/schema/drill.js";
+import type { PostgresBaseJob } from "../../../src/config/schema/jobs/postgres-base.js";
+import { generateIdentity } from "../../../src/crypto/keys.js";
+import type { ArtifactReader, DrillOutcome } from "../../../src/engines/engine.js";
+import { postgresBaseEngine } from "../../../src/engines/postgres-base/index.js";
+import { drainSpool } from "../../../src/engines/postgres-base/spool.js";
+import { WalArchive } from "../../../src/engines/postgres-base/wal-archive.js";
+import { walSourceFor } from "../../../src/engines/postgres-base/wal-source.js";
+import { withScope } from "../../../src/lifecycle/scope.js";
+import { createLogger } from "../../../src/log/logger.js";
+import { FACTS_ARTIFACT, type SnapshotManifest } from "../../../src/repository/manifest.js";
+import { Repository } from "../../../src/repository/repository.js";
+import { LocalBackend } from "../../../src/storage/local/local-backend.js";
+import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
+import { postgresImage } from "../../support/images.js";
+
+process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
+
+const log = createLogger({ level: process.env.BACKDRILL_LOG_LEVEL ?? "warn", pretty: false });
+const PASSWORD = "base-src-pw-91c2";
+const ENV = { ...process.env, PGBASE_TEST_PASSWORD: PASSWORD };
+const ARCHIVE_COMMAND = "test ! -f /spool/%f && cp %p /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f";
+
+let dir: string;
+let spool: string;
+let source: StartedPostgresContainer;
+let client: pg.Client;
+let repository: Repository;
+let archive: WalArchive;
+let key: { identity: string; recipient: string };
+let manifest: SnapshotManifest;
+const marks: Array<{ at: string; rows: number }> = [];
+let totalRows = 0;
+
+function job(): PostgresBaseJob {
+  return {
+    name: "task-wal",
+    kind: "postgres-base",
+    policy: "test",
+    connection: { host: "127.0.0.1", port: source.port, user: "test", passwordEnv: "PGBASE_TEST_PASSWORD" },
+    tools: { image: postgresImage() },
+  };
+}
+
+async function query<T extends pg.QueryResultRow>(sql: string): Promise<T[]> {
+  return (await client.query<T>(sql)).rows;
+}
+
+/** Closes the current segment and waits until PostgreSQL reports it archived (into the spool). */
+async function switchAndWaitArchived(): Promise<string> {
+  // A WAL record first: pg_switch_wal() on an empty segment switches nothing.
+  await query("SELECT pg_logical_emit_message(false, 'backdrill-test', 'switch')");
+  const [row] = await query<{ name: string }>("SELECT pg_walfile_name(pg_switch_wal()) AS name");
+  const name = row?.name ?? "";
+  // After failures the archiver may pause up to a minute before it tries again.
+  const deadline = Date.now() + 150_000;
+  for (;;) {
+    const [stat] = await query<{ last: string | null }>(
+      "SELECT last_archived_wal AS last FROM pg_stat_archiver",
+    );
+    if (stat?.last !== null && stat?.last !== undefined && stat.last >= name) return name;
+    if (Date.now() > deadline) {
+      const [archiver] = await query("SELECT * FROM pg_stat_archiver");
+      const logs = await source.exec(["sh", "-c", "ls -la /spool"]);
+      throw new Error(
+        `segment ${name} was not archived within 150 s: ${JSON.stringify(archiver)} ${logs.output}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+async function drain(): Promise<void> {
+  const result = await drainSpool(archive, [key.recipient], spool, { log });
+  expect(result.failed).toEqual([]);
+}
+
+async function serverNow(): Promise<string> {
+  const [row] = await query<{ now: string }>(
+    `SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS now`,
+  );
+  return row?.now ?? "";
+}
+
+async function insertBatch(count: number, note: string): Promise<void> {
+  for (let i = 0; i < count; i += 1) {
+    await client.query("INSERT INTO events (note) VALUES ($1)", [note]);
+    totalRows += 1;
+  }
+}
+
+async function drill(target: Omit<DrillTarget, "job" | "snapshot">): Promise<DrillOutcome> {
+  const facts = await repository.readFacts<Record<string, unknown>>(manifest, [key.identity]);
+  const artifacts: ArtifactReader = {
+    snapshot: manifest,
+    names: () => manifest.artifacts.map((a) => a.name).filter((name) => name !== FACTS_ARTIFACT),
+    open: (name, options) => repository.openArtifact(manifest, name, [key.identity], options ?? {}),
+  };
+  return withScope((scope) =>
+    postgresBaseEngine.drill({
+      job: job(),
+      target: { job: "task-wal", snapshot: "latest", ...target },
+      artifacts,
+      facts,
+      log,
+      signal: new AbortController().signal,
+      scope,
+      env: {},
+      configDir: dir,
+      walSource: walSourceFor(repository, "task-wal", [key.identity]),
+    } as Parameters<typeof postgresBaseEngine.drill>[0]),
+  );
+}
+
+function countCheck(rows: number) {
+  return { name: `exactly ${rows} rows`, database: "task", query: `SELECT count(*) = ${rows} FROM events` };
+}
+
+function failed(outcome: DrillOutcome): string[] {
+  return outcome.checks.filter((check) => !check.ok).map((check) => `${check.name}: ${check.detail}`);
+}
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "pgbase-it-"));
+  spool = path.join(dir, "spool");
+  await mkdir(spool);
+  // The container's postgres user (another uid) must write here.
+  await chmod(spool, 0o777);
+  key = await generateIdentity();
+  repository = new Repository(new LocalBackend({ path: path.join(dir, "repo") }));
+  await repository.init();
+  archive = new WalArchive(repository, "task-wal");
+  const container = new PostgresContainer()
+    .withDatabase("task")
+    .withPassword(PASSWORD)
+    .withServerArgs(
+      "-c",
+      "wal_level=replica",
+      "-c",
+      "archive_mode=on",
+      "-c",
+      `archive_command=${ARCHIVE_COMMAND}`,
+    );
+  container.container.withBindMounts([{ source: spool, target: "/spool", mode: "rw" }]);
+  source = await container.start();
+  client = new pg.Client({ connectionString: source.connectionUri });
+  await client.connect();
+  await client.query(
+    "CREATE TABLE events (id bigserial PRIMARY KEY, note text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())",
+  );
+});
+
+afterAll(async () => {
+  await client?.end().catch(() => undefined);
+  await source?.stop().catch(() => undefined);
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+});
+
+describe("postgres-base: base backup, WAL archive, PITR drills", () => {
+  it("takes a streamed, encrypted base backup with LSNs and timeline in the manifest", async () => {
+    await insertBatch(20, "before backup");
+    const { result, manifest: written } = await runJobBackup(
+      { job: job(), engine: postgresBaseEngine, repository, recipients: [key.recipient] },
+      { log, signal: new AbortController().signal, env: ENV, configDir: dir },
+    );
+    expect(result.error).toBeUndefined();
+    expect(written).toBeDefined();
+    manifest = written as SnapshotManifest;
+    expect(manifest.meta).toMatchObject({ timeline: 1, walSegmentSize: 16 * 1024 * 1024 });
+    expect(manifest.meta.startLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(manifest.meta.stopLsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
+    expect(manifest.meta.startWalFile).toMatch(/^[0-9A-F]{24}$/);
+    expect(manifest.artifacts.map((artifact) => artifact.name).sort()).toEqual(["base.tar", "facts.json"]);
+    const facts = await repository.readFacts<Record<string, unknown>>(manifest, [key.identity]);
+    expect(facts).toMatchObject({
+      superuser: "test",
+      databases: expect.arrayContaining(["task", "postgres"]),
+    });
+    await switchAndWaitArchived();
+    await drain();
+    // The .backup history file of this base backup was archived too.
+    expect((await archive.list()).some((file) => file.kind === "backup")).toBe(true);
+  }, 300_000);
+
+  it("rides out an archive_command outage: PostgreSQL retries and nothing is lost", async () => {
+    await chmod(spool, 0o555);
+    const [before] = await query<{ failed: string }>(
+      "SELECT failed_count::text AS failed FROM pg_stat_archiver",
+    );
+    await insertBatch(15, "during outage");
+    const [row] = await query<{ name: string }>("SELECT pg_walfile_name(pg_switch_wal()) AS name");
+    const stuck = row?.name ?? "";
+    const deadline = Date.now() + 60_000;
+    let failures = Number(before?.failed ?? 0);
+    while (failures <= Number(before?.failed ?? 0) && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const [stat] = await query<{ failed: string }>(
+        "SELECT failed_count::text AS failed FROM pg_stat_archiver",
+      );
+      failures = Number(stat?.failed ?? 0);
+    }
+    expect(failures).toBeGreaterThan(Number(before?.failed ?? 0));
+    expect(await readdir(spool)).not.toContain(stuck);
+    await chmod(spool, 0o777);
+    // PostgreSQL keeps the segment and retries; once the spool is writable it arrives.
+    await switchAndWaitArchived();
+    await drain();
+    expect(await archive.has(stuck)).toBe(true);
+  }, 180_000);
+
+  it("archives continuous inserts and records three points in time", async () => {
+    for (let mark = 0; mark < 3; mark += 1) {
+      await insertBatch(10 + mark * 5, `batch ${mark}`);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      marks.push({ at: await serverNow(), rows: totalRows });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      // A segment switch in the middle, so the targets sit in different segments.
+      if (mark === 1) await switchAndWaitArchived();
+    }
+    await insertBatch(7, "after the last mark");
+    await switchAndWaitArchived();
+    await drain();
+    const [count] = await query<{ n: string }>("SELECT count(*)::text AS n FROM events");
+    expect(Number(count?.n)).toBe(totalRows);
+  }, 180_000);
+
+  for (const index of [0, 1, 2]) {
+    it(`PITR to point ${index + 1} has exactly the rows committed before it`, async () => {
+      const mark = marks[index];
+      if (mark === undefined) throw new Error("no mark recorded");
+      const outcome = await drill({
+        image: postgresImage(),
+        pitr: mark.at,
+        checks: { amcheck: false, sql: [countCheck(mark.rows)] },
+      });
+      expect(failed(outcome)).toEqual([]);
+      expect(outcome.details).toMatchObject({ timeline: 2 });
+      console.log(
+        `PITR to ${mark.at}:`,
+        JSON.stringify({ timings: outcome.timings, details: outcome.details }),
+      );
+    }, 600_000);
+  }
+
+  it("PITR to latest has every row, including those archived after the outage; amcheck passes", async () => {
+    const outcome = await drill({
+      image: postgresImage(),
+      pitr: "latest",
+      checks: { amcheck: true, sql: [countCheck(totalRows)] },
+    });
+    expect(failed(outcome)).toEqual([]);
+    expect(Number(outcome.details?.segmentsReplayed)).toBeGreaterThan(0);
+    console.log("PITR latest:", JSON.stringify({ timings: outcome.timings, details: outcome.details }));
+  }, 600_000);
+
+  it("restore --to lays out a data directory ready to recover, with a plan for --dry-run", async () => {
+    const facts = await repository.readFacts<Record<string, unknown>>(manifest, [key.identity]);
+    const target = path.join(dir, "restored-data");
+    const context = {
+      job: job(),
+      artifacts: {
+        snapshot: manifest,
+        names: () => ["base.tar"],
+        open: (name: string) => repository.openArtifact(manifest, name, [key.identity]),
+      },
+      facts,
+      options: { to: target, force: false, extra: { at: marks[1]?.at } },
+      log,
+      signal: new AbortController().signal,
+      env: { BACKDRILL_IDENTITY_FILE: "/secure/id.txt" },
+      configDir: dir,
+    };
+    const plan = await withScope((scope) => postgresBaseEngine.planRestore({ ...context, scope }));
+    expect(plan.steps.join("\n")).toMatch(/recovery_target_time = '.+\+00'/);
+    await expect(readdir(target)).rejects.toThrow(/ENOENT/);
+    await withScope((scope) => postgresBaseEngine.restore({ ...context, scope }, plan));
+    const files = await readdir(target);
+    expect(files).toEqual(
+      expect.arrayContaining(["PG_VERSION", "backup_label", "recovery.signal", "pg_wal"]),
+    );
+    const auto = await readFile(path.join(target, "postgresql.auto.conf"), "utf8");
+    expect(auto).toContain(`wal fetch task-wal %f %p --identity /secure/id.txt`);
+    expect(auto).toContain("recovery_target_action = 'promote'");
+    // A second restore into the now non-empty directory is refused without --force.
+    await expect(withScope((scope) => postgresBaseEngine.planRestore({ ...context, scope }))).rejects.toThrow(
+      /not empty/,
+    );
+  });
+
+  it("fails the drill naming the gap when a segment in the middle is missing", async () => {
+    const segments = (await archive.list()).filter((file) => file.kind === "segment");
+    const stop = String(manifest.meta.stopWalFile);
+    const after = segments.filter((file) => file.name > stop);
+    expect(after.length).toBeGreaterThanOrEqual(3);
+    const victim = after[1];
+    if (victim === undefined) throw new Error("no segment to remove");
+    await repository.backend.delete(`wal/task-wal/${victim.name}.age`);
+    const outcome = await drill({ image: postgresImage(), pitr: "latest", checks: { amcheck: false } });
+    const continuity = outcome.checks.find((check) => check.name === "WAL continuity");
+    expect(continuity?.ok).toBe(false);
+    expect(continuity?.detail).toContain(victim.name);
+  }, 600_000);
+});
