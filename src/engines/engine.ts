@@ -1,5 +1,3 @@
-// TEAM NOTE (temporary, removed before release): several engineers edit this tree at once. Read
-// /tmp/common-brief.md for the ground rules (no git commit/stash/checkout; only your own files).
 /**
  * The contract between the orchestration (backup runner, drill runner, restore command) and one
  * job kind. An engine produces and consumes plaintext streams and knows nothing of storage or

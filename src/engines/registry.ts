@@ -1,5 +1,3 @@
-// TEAM NOTE (temporary, removed before release): several engineers edit this tree at once. Read
-// /tmp/common-brief.md for the ground rules (no git commit/stash/checkout; only your own files).
 import type { Job, JobKind } from "../config/schema/jobs/index.js";
 import type { DrillTarget } from "../config/schema/drill.js";
 import { NotImplementedError } from "../errors.js";
