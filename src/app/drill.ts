@@ -127,7 +127,7 @@ function failedTarget(job: string, kind: string, rtoSeconds: number | null, erro
     error,
     backupAgeSeconds: null,
     rtoSeconds,
-    timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, totalMs: 0 },
+    timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, setupMs: 0, totalMs: 0 },
     checks: [],
   };
 }

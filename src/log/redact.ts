@@ -19,7 +19,8 @@ export function registerSecret(value: string | undefined | null): void {
   if (trimmed.length < MIN_SECRET_LENGTH) return;
   registered.add(trimmed);
   if (trimmed !== value && value.length >= MIN_SECRET_LENGTH) registered.add(value);
-  // A secret also travels URL-encoded (in DSNs) and base64-encoded (HTTP basic auth).
+  // A secret also travels URL-encoded (in DSNs). HTTP basic auth carries base64(user:password),
+  // which no per-secret form matches: the Authorization pattern below masks it.
   const encoded = encodeURIComponent(trimmed);
   if (encoded !== trimmed) registered.add(encoded);
 }

@@ -53,12 +53,9 @@ export const restoreCommand = defineCommand({
       })
       .option("dry-run", { type: "boolean", default: false, describe: "print the plan, touch nothing" })
       .option("force", { type: "boolean", default: false, describe: "restore over a non-empty target" })
+      .example("$0 restore task-db --to postgres://postgres@db2:5432 --dry-run", "see what would happen")
       .example(
-        "$0 restore task-db --to postgres://postgres@db2:5432/postgres --dry-run",
-        "see what would happen",
-      )
-      .example(
-        "$0 restore task-db --to postgres://postgres@db2:5432/postgres --identity /secure/id.txt",
+        "$0 restore task-db --to postgres://postgres@db2:5432 --identity /secure/id.txt",
         "restore the newest snapshot",
       ),
   run: async (context, args) => {

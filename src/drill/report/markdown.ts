@@ -48,7 +48,7 @@ export function renderMarkdown(report: DrillReport): string {
     lines.push(`- Snapshot: ${target.snapshot ?? "none"}`);
     lines.push(`- Backup age at drill start: ${duration(target.backupAgeSeconds)}`);
     lines.push(
-      `- Timings: fetch ${seconds(target.timings.fetchMs)}, restore ${seconds(target.timings.restoreMs)}, checks ${seconds(target.timings.checksMs)}, total ${seconds(target.timings.totalMs)}`,
+      `- Timings: fetch ${seconds(target.timings.fetchMs)}, containers ${seconds(target.timings.setupMs)}, restore ${seconds(target.timings.restoreMs)}, checks ${seconds(target.timings.checksMs)}, total ${seconds(target.timings.totalMs)}`,
     );
     lines.push(`- RTO: ${rtoLine(target)}`);
     if (target.error !== undefined) lines.push(`- Error: ${cell(target.error)}`);

@@ -13,7 +13,11 @@ export interface TargetReport {
   backupAgeSeconds: number | null;
   /** The RTO budget, or null when none is configured. */
   rtoSeconds: number | null;
-  timings: { fetchMs: number; restoreMs: number; checksMs: number; totalMs: number };
+  /**
+   * fetchMs: facts download + decrypt (artifacts stream into the restore, so their fetch is in
+   * restoreMs); setupMs: the rest (throwaway containers starting); totalMs: all of it, vs the RTO.
+   */
+  timings: { fetchMs: number; restoreMs: number; checksMs: number; setupMs: number; totalMs: number };
   checks: CheckResult[];
   details?: Record<string, unknown>;
 }

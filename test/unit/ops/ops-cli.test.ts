@@ -141,7 +141,7 @@ describe("backdrill status", () => {
           ok: passed,
           backupAgeSeconds: 10,
           rtoSeconds: 600,
-          timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, totalMs },
+          timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, setupMs: 0, totalMs },
           checks: [],
         },
       ],
