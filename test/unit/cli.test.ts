@@ -50,12 +50,6 @@ describe("backdrill CLI: usage and exit codes", () => {
     expect(result.stderr).not.toMatch(/\n\s+at .*\(.*:\d+:\d+\)/);
   });
 
-  it("a command that is not built yet says so and exits 2", async () => {
-    const result = await runCli(["doctor", "--config-dir", "."]);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(/not built yet/);
-  });
-
   it("validate accepts the example TasK configuration", async () => {
     const result = await runCli(["validate", "--config-dir", "."]);
     expect(result.code).toBe(0);

@@ -3,7 +3,7 @@ import { backupCommand } from "./backup.js";
 import { drillCommand } from "./drill.js";
 import { keysCommand } from "./keys.js";
 import { cronCommand } from "./cron.js";
-import { doctorCommand } from "./not-built.js";
+import { doctorCommand } from "./doctor.js";
 import { pruneCommand } from "./prune.js";
 import { restoreCommand } from "./restore.js";
 import { scheduleCommand } from "./schedule.js";
