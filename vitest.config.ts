@@ -8,6 +8,8 @@ export default defineConfig({
           // Pure logic: no Docker, no network; runs anywhere, including under Node 24 in CI.
           name: "unit",
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
+          // Projects with different worker limits need their own group: unit first, it is fast.
+          sequence: { groupOrder: 0 },
         },
       },
       {
@@ -21,6 +23,7 @@ export default defineConfig({
           // Each file starts real servers (PostgreSQL, RabbitMQ, ...); on two cores more than two
           // files at once only makes every startup slower and timeouts flaky.
           maxWorkers: 2,
+          sequence: { groupOrder: 1 },
         },
       },
     ],
