@@ -296,6 +296,11 @@ export async function drillPostgresBase(
     },
     command: args,
   });
+  // The container is started, but its wrapper may not have run its mkdir yet (no wait strategy:
+  // nothing listens before recovery). Create the targets ourselves so the copy cannot race it.
+  const made = await exec(container, ["mkdir", "-p", PGDATA, WAL_DIR]);
+  if (made.exitCode !== 0)
+    throw new OperationError(`cannot prepare the drill container: ${made.output.trim()}`);
   await container.copyArchiveToContainer(await context.artifacts.open(BASE_ARTIFACT, { signal }), PGDATA);
   await container.copyArchiveToContainer(packDirectory(walDir, signal), WAL_DIR);
   const go = await exec(container, ["sh", "-c", `touch "${PGDATA}/recovery.signal" && touch ${GO_FILE}`]);
