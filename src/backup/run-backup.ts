@@ -1,4 +1,6 @@
-import type { Engine, JobLike } from "../engines/engine.js";
+import type { ArtifactWriter, Engine, JobLike } from "../engines/engine.js";
+import { pipeline } from "node:stream";
+import { ProgressStream } from "../log/progress.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
@@ -47,13 +49,25 @@ export async function runJobBackup<J extends JobLike>(
     recipients: target.recipients,
   });
   log.info({ snapshot: writer.id, repository: target.repository.location }, "backup started");
+  // What the engine sees: the writer, with a progress line per artifact when stderr is a TTY.
+  const snapshot: ArtifactWriter = {
+    id: writer.id,
+    // pipeline, not pipe: an error on either side must destroy the other (pg_dump fails → the
+    // store aborts; the store fails → pg_dump is stopped).
+    addArtifact: (name, plaintext, options) =>
+      writer.addArtifact(
+        name,
+        pipeline(plaintext, new ProgressStream(`${target.job.name} ${name}`), () => undefined),
+        options,
+      ),
+  };
   try {
     await target.repository.init();
     const outcome = await withScope(
       (scope) =>
         target.engine.backup({
           job: target.job,
-          snapshot: writer,
+          snapshot,
           log,
           signal: context.signal,
           scope,
