@@ -5,55 +5,10 @@
 import { chmod, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { generateIdentity } from "../../src/crypto/keys.js";
-import {
-  type BaselineMeasurement,
-  type BenchContext,
-  type BenchRow,
-  type CommandResult,
-  type OursMeasurement,
-  type WorkerResult,
-  MiB,
-  throughput,
-} from "../lib.js";
+import { type BenchContext, type BenchRow, MiB, measure } from "../lib.js";
 
-/** The issue's limit for our peak RSS while streaming a large file. */
-const PEAK_RSS_LIMIT_MIB = 150_000_000 / MiB;
-
-interface Pair {
-  ours: () => Promise<WorkerResult>;
-  baseline: () => Promise<CommandResult>;
-}
-
-/** Runs ours and the baseline alternately (so background load hits both alike); keeps the best. */
-async function measure(
-  ctx: BenchContext,
-  name: string,
-  bytes: number,
-  tool: string,
-  pair: Pair,
-): Promise<BenchRow> {
-  const ours: OursMeasurement = { seconds: Infinity, peakRssMiB: 0, wallSeconds: Infinity };
-  const baseline: BaselineMeasurement = { tool, seconds: Infinity, peakRssMiB: null };
-  for (let run = 1; run <= ctx.runs; run++) {
-    const b = await pair.baseline();
-    const o = await pair.ours();
-    ctx.log(
-      `${name} run ${run}/${ctx.runs}: ours ${o.seconds.toFixed(3)} s, ${tool} ${b.seconds.toFixed(3)} s`,
-    );
-    ours.seconds = Math.min(ours.seconds, o.seconds);
-    ours.wallSeconds = Math.min(ours.wallSeconds ?? Infinity, o.wallSeconds);
-    ours.peakRssMiB = Math.max(ours.peakRssMiB, o.peakRssMiB);
-    baseline.seconds = Math.min(baseline.seconds, b.seconds);
-    if (b.peakRssMiB !== null) baseline.peakRssMiB = Math.max(baseline.peakRssMiB ?? 0, b.peakRssMiB);
-  }
-  ours.mibPerSecond = throughput(bytes, ours.seconds);
-  baseline.mibPerSecond = throughput(bytes, baseline.seconds);
-  const note =
-    ours.peakRssMiB < PEAK_RSS_LIMIT_MIB
-      ? `ours peak RSS < 150 MB (${PEAK_RSS_LIMIT_MIB.toFixed(0)} MiB): ok`
-      : `ours peak RSS ${ours.peakRssMiB.toFixed(0)} MiB EXCEEDS the 150 MB (${PEAK_RSS_LIMIT_MIB.toFixed(0)} MiB) limit`;
-  return { name, ours, baseline, ratio: ours.seconds / baseline.seconds, note };
-}
+/** A tiny run of the other Node, only to learn its version. */
+const CHUNK_PROBE_BYTES = 64 * 1024;
 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   const bytes = ctx.sizeMiB * MiB;
@@ -91,5 +46,46 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   );
   ceiling.note = "what node:crypto alone allows on this machine (64 KiB ChaCha20-Poly1305 calls)";
   rows.push(ceiling);
+
+  // Same code on another Node (e.g. 24, OpenSSL 3.5), to see whether its OpenSSL is faster.
+  const alt = process.env.BENCH_ALT_NODE;
+  if (alt !== undefined && alt !== "") {
+    const probe = await ctx.runWorker("crypto", ["aead-only", String(CHUNK_PROBE_BYTES)], alt);
+    const label = `node ${String(probe.node)} (OpenSSL ${String(probe.openssl)})`;
+    rows.push(
+      await measure(
+        ctx,
+        `encrypt ${ctx.sizeMiB} MiB file → /dev/null on ${label}`,
+        bytes,
+        "age -r (Go CLI)",
+        {
+          ours: () => ctx.runWorker("crypto", ["encrypt", recipient, plain, "/dev/null"], alt),
+          baseline: () => ctx.timeCommand("age", ["-r", recipient, "-o", "/dev/null", plain]),
+        },
+      ),
+      await measure(
+        ctx,
+        `decrypt ${ctx.sizeMiB} MiB file → /dev/null on ${label}`,
+        bytes,
+        "age -d (Go CLI)",
+        {
+          ours: () => ctx.runWorker("crypto", ["decrypt", identityFile, encrypted, "/dev/null"], alt),
+          baseline: () => ctx.timeCommand("age", ["-d", "-i", identityFile, "-o", "/dev/null", encrypted]),
+        },
+      ),
+    );
+    const altCeiling = await measure(
+      ctx,
+      `ceiling: node:crypto AEAD only, ${ctx.sizeMiB} MiB, no I/O, on ${label}`,
+      bytes,
+      "age -r (Go CLI)",
+      {
+        ours: () => ctx.runWorker("crypto", ["aead-only", String(bytes)], alt),
+        baseline: () => ctx.timeCommand("age", ["-r", recipient, "-o", "/dev/null", plain]),
+      },
+    );
+    altCeiling.note = "the same ceiling on the other Node";
+    rows.push(altCeiling);
+  }
   return rows;
 }

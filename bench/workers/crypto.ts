@@ -7,7 +7,7 @@
  *   node bench/out/bench/workers/crypto.js aead-only BYTES
  *
  * `aead-only` is the ceiling: node:crypto ChaCha20-Poly1305 over 64 KiB chunks, no I/O, no streams.
- * Prints one JSON line: { seconds, maxRssKiB }.
+ * Prints one JSON line: { seconds, maxRssKiB, node, openssl }.
  */
 import { createCipheriv, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -60,7 +60,13 @@ async function main(): Promise<void> {
     );
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  process.stdout.write(`${JSON.stringify({ seconds, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
+  const report = {
+    seconds,
+    maxRssKiB: process.resourceUsage().maxRSS,
+    node: process.version,
+    openssl: process.versions.openssl,
+  };
+  process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 
 main().catch((error: unknown) => {
