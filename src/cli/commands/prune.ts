@@ -29,14 +29,7 @@ export const pruneCommand = defineCommand({
       context.print(`${job.job}  (${job.retention}; ${job.repository}; lock: ${job.lock})`);
       if (job.error !== undefined) context.print(`  FAILED  ${job.error}`);
       for (const entry of job.snapshots) {
-        const action =
-          entry.action === "keep"
-            ? "keep  "
-            : report.dryRun
-              ? "remove"
-              : entry.removed
-                ? "removed"
-                : "FAILED";
+        const action = actionWord(entry, report.dryRun);
         context.print(
           `  ${action.padEnd(7)} ${entry.id}  ${entry.reasons.join("; ")}${entry.error ? `  (${entry.error})` : ""}`,
         );
@@ -53,14 +46,7 @@ export const pruneCommand = defineCommand({
         );
       }
       for (const entry of job.leftovers) {
-        const action =
-          entry.action === "keep"
-            ? "keep  "
-            : report.dryRun
-              ? "remove"
-              : entry.removed
-                ? "removed"
-                : "FAILED";
+        const action = actionWord(entry, report.dryRun);
         context.print(
           `  ${action.padEnd(7)} ${entry.id}  leftover (${entry.objects} objects): ${entry.reason}`,
         );
@@ -74,3 +60,10 @@ export const pruneCommand = defineCommand({
     return report.ok ? 0 : 1;
   },
 });
+
+/** What happened (or, in a dry run, would happen) to one snapshot or leftover. */
+function actionWord(entry: { action: "keep" | "remove"; removed?: boolean }, dryRun: boolean): string {
+  if (entry.action === "keep") return "keep  ";
+  if (dryRun) return "remove";
+  return entry.removed === true ? "removed" : "FAILED";
+}
