@@ -148,7 +148,14 @@ export class PgTools {
     if (name === undefined) return;
     let clean = false;
     const release = this.scope.defer(`tool container ${name}`, async () => {
-      if (!clean) await run("docker", ["rm", "-f", name], { okExitCodes: [0, 1] }).catch(() => undefined);
+      if (clean) return;
+      // A docker CLI killed early may leave the daemon still creating the container: an
+      // immediate `rm -f` finds nothing and the container appears afterwards, stuck in
+      // "Created". Removing again a little later catches it.
+      for (const delayMs of [0, 500, 2000]) {
+        if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
+        await run("docker", ["rm", "-f", name], { okExitCodes: [0, 1] }).catch(() => undefined);
+      }
     });
     const settle = (ok: boolean) => {
       clean = ok;
