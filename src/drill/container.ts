@@ -7,7 +7,7 @@
  */
 import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from "testcontainers";
 import type { WaitStrategy } from "testcontainers/build/wait-strategies/wait-strategy.js";
-import { OperationError } from "../errors.js";
+import { OperationError, UsageError } from "../errors.js";
 import type { Scope } from "../lifecycle/scope.js";
 
 export const DRILL_LABEL = "backdrill.drill";
@@ -94,4 +94,16 @@ export async function startDrillContainer(
   }
   options.signal.throwIfAborted();
   return started;
+}
+
+/** The drill target's image, or a usage error naming the job and an example image. */
+export function requireDrillImage(
+  target: { image?: string | undefined },
+  job: string,
+  example: string,
+): string {
+  if (target.image === undefined) {
+    throw new UsageError(`drill target for job ${job} needs an image (e.g. image: ${example})`);
+  }
+  return target.image;
 }

@@ -13,7 +13,7 @@
  * fetch time is part of `restoreMs` (details.fetchIncludedInRestore). The container's start-up
  * is not (details.sandboxStartMs): a real recovery restores into a server that is already up.
  */
-import { UsageError } from "../../errors.js";
+import { requireDrillImage } from "../../drill/container.js";
 import type { CheckResult, DrillContext, DrillOutcome } from "../engine.js";
 import { inJob } from "./backup.js";
 import {
@@ -37,12 +37,7 @@ export async function drillPostgresDump(
 ): Promise<DrillOutcome> {
   const { job, target, log, signal, scope } = context;
   const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
-  const image = target.image;
-  if (image === undefined) {
-    throw new UsageError(
-      `drill target for job ${job.name} needs an image (e.g. image: pgvector/pgvector:pg17)`,
-    );
-  }
+  const image = requireDrillImage(target, job.name, "pgvector/pgvector:pg17");
   const tools = new PgTools(job.tools, scope, context.configDir);
   const checks = target.checks ?? {};
 

@@ -11,7 +11,7 @@
  * An import error does not abort the drill: it fails the "import" check, and the comparison still
  * runs, showing what the failed import cost. Only an unusable sandbox throws.
  */
-import { UsageError } from "../../errors.js";
+import { requireDrillImage } from "../../drill/container.js";
 import type { CheckResult, DrillContext, DrillOutcome } from "../engine.js";
 import { readDefinitionsArtifact } from "./artifact.js";
 import { inJob, serverInfo } from "./backup.js";
@@ -41,12 +41,7 @@ export async function drillRabbitmq(
 ): Promise<DrillOutcome> {
   const { job, target, log, signal, scope } = context;
   const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
-  const image = target.image;
-  if (image === undefined) {
-    throw new UsageError(
-      `drill target for job ${job.name} needs an image (e.g. image: rabbitmq:4-management)`,
-    );
-  }
+  const image = requireDrillImage(target, job.name, "rabbitmq:4-management");
   const strip = target.checks?.stripClassicMirroring ?? true;
 
   const restoreStarted = Date.now();

@@ -5,11 +5,11 @@
  * 127.0.0.1 plays the broker so each failure is exact.
  */
 import http from "node:http";
+import { countingWriter } from "../../support/counting-writer.js";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RabbitmqJob } from "../../../src/config/schema/jobs/rabbitmq.js";
-import type { ArtifactWriter } from "../../../src/engines/engine.js";
 import { rabbitmqEngine } from "../../../src/engines/rabbitmq/index.js";
 import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
@@ -65,15 +65,7 @@ afterAll(async () => {
 });
 
 async function backup(password = PASSWORD, target = url): Promise<{ stored: string[] }> {
-  const stored: string[] = [];
-  const writer: ArtifactWriter = {
-    id: "20261128T021500Z-000000",
-    addArtifact: async (name, plaintext) => {
-      for await (const _ of plaintext) void _;
-      stored.push(name);
-      return { name, path: name, size: 0, sha256: "0".repeat(64) };
-    },
-  };
+  const { writer, stored } = countingWriter();
   const scope = new Scope();
   try {
     await rabbitmqEngine.backup({

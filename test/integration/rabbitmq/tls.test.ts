@@ -4,6 +4,7 @@
  * https server on 127.0.0.1 with a throwaway CA (openssl) plays the broker.
  */
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { countingWriter } from "../../support/counting-writer.js";
 import https from "node:https";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -12,7 +13,6 @@ import { Writable } from "node:stream";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RabbitmqJob } from "../../../src/config/schema/jobs/rabbitmq.js";
-import type { ArtifactWriter } from "../../../src/engines/engine.js";
 import { rabbitmqEngine } from "../../../src/engines/rabbitmq/index.js";
 import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
@@ -101,15 +101,7 @@ afterAll(async () => {
 });
 
 async function backup(tls: RabbitmqJob["tls"]): Promise<string[]> {
-  const stored: string[] = [];
-  const writer: ArtifactWriter = {
-    id: "20261128T021500Z-000000",
-    addArtifact: async (name, plaintext) => {
-      for await (const _ of plaintext) void _;
-      stored.push(name);
-      return { name, path: name, size: 0, sha256: "0".repeat(64) };
-    },
-  };
+  const { writer, stored } = countingWriter();
   const scope = new Scope();
   try {
     await rabbitmqEngine.backup({
