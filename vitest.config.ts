@@ -26,6 +26,20 @@ export default defineConfig({
           sequence: { groupOrder: 1 },
         },
       },
+      {
+        test: {
+          // Fault injection (`npm run test:faults`): SIGKILLed runs, S3 outages, a full disk,
+          // corrupted artifacts, services down. Slow by design (20+ trials per kind), so it is
+          // its own command; CI runs it after `npm test`.
+          name: "faults",
+          include: ["test/faults/**/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 600_000,
+          maxWorkers: 2,
+          sequence: { groupOrder: 2 },
+        },
+      },
     ],
   },
 });
