@@ -7,6 +7,9 @@
  *   node .../storage.js s3-raw - FILE ENDPOINT BUCKET           (one streaming PutObject, no encryption)
  *
  * Prints one JSON line: { seconds, maxRssKiB }.
+ *
+ * BENCH_S3_PART_MIB / BENCH_S3_QUEUE override the S3 backend's part size and parts in flight
+ * (default: the backend's defaults), for comparing settings by hand.
  */
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -49,8 +52,16 @@ async function main(): Promise<void> {
   if (mode === "local") {
     await storeSnapshot(new LocalBackend({ path: target }), recipient, file);
   } else if (mode === "s3" && bucket !== undefined) {
+    const partMiB = process.env.BENCH_S3_PART_MIB;
+    const queue = process.env.BENCH_S3_QUEUE;
     await storeSnapshot(
-      new S3Backend({ ...s3Options(target), bucket, prefix: `run-${Date.now()}` }),
+      new S3Backend({
+        ...s3Options(target),
+        bucket,
+        prefix: `run-${Date.now()}`,
+        ...(partMiB === undefined || partMiB === "" ? {} : { partSizeBytes: Number(partMiB) * 1024 * 1024 }),
+        ...(queue === undefined || queue === "" ? {} : { queueSize: Number(queue) }),
+      }),
       recipient,
       file,
     );

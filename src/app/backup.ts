@@ -1,11 +1,13 @@
-import { runJobBackup, type BackupResult } from "../backup/run-backup.js";
+import { errorLine, runJobBackup, type BackupResult } from "../backup/run-backup.js";
 import { readRecipients } from "../config/secrets.js";
 import type { Config } from "../config/types.js";
 import { engineFor } from "../engines/registry.js";
 import { LockHeldError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
+import { redact } from "../log/redact.js";
 import { withJobLock } from "../ops/locks.js";
 import { backupFinished, runStarting } from "../ops/run-hooks.js";
+import { abortDeadBackupUploads } from "../storage/s3/multipart-cleanup.js";
 import { policyOf, selectJobs } from "./config.js";
 import { openRepository, prepareRepositoryBucket } from "./open-repository.js";
 
@@ -68,6 +70,8 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
           loaded.job.name,
           async (_lock, signal) => {
             await runStarting(loaded.job.name, hooks);
+            // With the lock held, incomplete uploads under data/<job>/ are a dead run's (S3).
+            await abortDeadBackupUploads(repository.backend, loaded.job.name, { log: options.log, signal });
             const { result: run } = await runJobBackup(
               { job: loaded.job, engine, repository, recipients },
               { log: options.log, signal, env, configDir: config.dir },
@@ -82,7 +86,7 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
         await repository.backend.close();
       }
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = redact(errorLine(error));
       const locked = error instanceof LockHeldError;
       options.log.error(
         { job: loaded.job.name, error: message },

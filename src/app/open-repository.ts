@@ -6,7 +6,7 @@ import type { Backend } from "../storage/backend.js";
 import { LocalBackend } from "../storage/local/local-backend.js";
 import { withRetry } from "../storage/retry.js";
 import { ensureRepositoryBucket, type BucketSetupReport } from "../storage/s3/bucket-setup.js";
-import { createS3Client, type S3ConnectionOptions } from "../storage/s3/client.js";
+import { createS3Client, s3Tuning, type S3ConnectionOptions } from "../storage/s3/client.js";
 import type { LifecyclePolicy } from "../storage/s3/lifecycle-rules.js";
 import { S3Backend } from "../storage/s3/s3-backend.js";
 
@@ -41,6 +41,7 @@ async function s3Connection(
     ...(accessKeyId !== undefined && secretAccessKey !== undefined
       ? { credentials: { accessKeyId, secretAccessKey } }
       : {}),
+    ...s3Tuning(repository),
   };
 }
 
@@ -52,7 +53,16 @@ export async function openBackend(source: LoadedPolicy, env: NodeJS.ProcessEnv):
   const repository = source.policy.repository;
   if (repository.type === "local") return new LocalBackend({ path: repository.path });
   const connection = await s3Connection(source, repository, env);
-  return withRetry(new S3Backend({ ...connection, bucket: repository.bucket, prefix: repository.prefix }));
+  return withRetry(
+    new S3Backend({
+      ...connection,
+      bucket: repository.bucket,
+      prefix: repository.prefix,
+      ...(repository.partSizeMiB === undefined
+        ? {}
+        : { partSizeBytes: repository.partSizeMiB * 1024 * 1024 }),
+    }),
+  );
 }
 
 export async function openRepository(source: LoadedPolicy, env: NodeJS.ProcessEnv): Promise<Repository> {

@@ -8,6 +8,8 @@ export interface VerifyCommandOptions {
   job?: string;
   /** With an identity file: decrypt every artifact too. */
   identityFile?: string;
+  /** Put deleted manifests back from their copies (after checking the copies' artifacts). */
+  repair?: boolean;
   log: Logger;
   signal: AbortSignal;
   env?: NodeJS.ProcessEnv;
@@ -35,10 +37,17 @@ export async function verify(
       const report = await verifyRepository(repository, {
         ...(options.job === undefined ? {} : { job: options.job }),
         ...(identities === undefined ? {} : { identities }),
+        ...(options.repair === true ? { repair: true } : {}),
         signal: options.signal,
         onSnapshot: (manifest) =>
           options.log.debug({ job: manifest.job, snapshot: manifest.id }, "verifying"),
       });
+      for (const entry of report.repaired) {
+        options.log.warn(
+          { job: entry.job, snapshot: entry.snapshot, repository: repository.location },
+          "manifest restored from its copy",
+        );
+      }
       reports.push({ repository: repository.location, ...report });
     }
     return reports;

@@ -1,6 +1,7 @@
 import type { ArtifactWriter, Engine, JobLike } from "../engines/engine.js";
 import { pipeline } from "node:stream";
 import { ProgressStream } from "../log/progress.js";
+import { BackdrillError } from "../errors.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
@@ -79,12 +80,16 @@ export async function runJobBackup<J extends JobLike>(
     context.signal.throwIfAborted();
     await writer.addJson(FACTS_ARTIFACT, outcome.facts);
     const manifest = await writer.commit(outcome.meta);
+    if (writer.copyError !== undefined) {
+      // Committed all the same; only a later deletion of its manifest would go unnoticed.
+      log.warn({ err: writer.copyError, snapshot: manifest.id }, "could not write the manifest copy");
+    }
     const bytes = manifest.artifacts.reduce((sum, artifact) => sum + artifact.size, 0);
     const durationMs = Date.now() - started;
     log.info({ snapshot: manifest.id, bytes, durationMs }, "backup committed");
     return { result: { job: target.job.name, ok: true, snapshot: manifest.id, durationMs, bytes }, manifest };
   } catch (error) {
-    const message = redact(error instanceof Error ? error.message : String(error));
+    const message = redact(errorLine(error));
     log.error({ snapshot: writer.id, error: message }, "backup failed; no snapshot written");
     await writer.abort().catch((abortError: unknown) => {
       log.warn({ err: abortError }, "could not remove the partial artifacts; prune will remove them");
@@ -100,4 +105,20 @@ export async function runJobBackup<J extends JobLike>(
       },
     };
   }
+}
+
+/**
+ * A failed job's error as the one line `backup` prints and `--json` carries: tool stderr tails
+ * (pg_dump's "error:" + "detail:" lines, ssh's) joined, and the error's hint (what to do) appended,
+ * so an operator reading `FAILED  <job>  ...` sees both what broke and where to look.
+ */
+export function errorLine(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const hint = error instanceof BackdrillError ? error.hint : undefined;
+  const line = message
+    .split(/\r?\n/)
+    .map((part) => part.trim())
+    .filter((part) => part !== "")
+    .join(" | ");
+  return hint === undefined || line.includes(hint) ? line : `${line} (hint: ${hint})`;
 }

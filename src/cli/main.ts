@@ -4,6 +4,7 @@
  */
 import yargs, { type Argv } from "yargs";
 import { BackdrillError, ExitCode, UsageError, exitCodeOf, type ExitCodeValue } from "../errors.js";
+import { closest } from "../config/suggest.js";
 import { redact } from "../log/redact.js";
 import { VERSION } from "../version.js";
 import { commands } from "./commands/index.js";
@@ -21,8 +22,9 @@ Docs: README.md`;
 export function printError(error: unknown): void {
   const lines: string[] = [];
   if (error instanceof BackdrillError) {
-    lines.push(`backdrill: ${error.message}`);
-    if (error.hint !== undefined) lines.push(`hint: ${error.hint}`);
+    // One line per problem, the hint (what to do) on the same line: cron mails, journald and
+    // `2>&1 | tail -1` all keep it together with the error it belongs to.
+    lines.push(`backdrill: ${error.message}${error.hint === undefined ? "" : ` (hint: ${error.hint})`}`);
   } else if (error instanceof Error) {
     lines.push(`backdrill: unexpected error: ${error.message}`);
     if (process.env.BACKDRILL_DEBUG === "1" && error.stack !== undefined) lines.push(error.stack);
@@ -71,10 +73,12 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     .alias("h", "help")
     .wrap(Math.min(110, process.stdout.columns ?? 110))
     .exitProcess(false)
-    .fail((message, error) => {
+    .fail((message, error, usage) => {
       // yargs validation failures (unknown option, missing argument) are usage errors: exit 2.
       if (error !== undefined && error !== null) throw error;
-      throw new UsageError(`${message} (see backdrill --help)`);
+      // yargs puts details on further lines ("Invalid values:\n  Argument: ..."): one line.
+      const text = withoutCamelCaseTwins(message.replace(/:\s*\n\s*/g, ": ").replace(/\s*\n\s*/g, "; "));
+      throw new UsageError(`${text}${suggestion(text, usage, argv)} (see backdrill --help)`);
     });
 
   for (const command of commands) {
@@ -110,4 +114,56 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
     process.off("SIGTERM", onSignal);
   }
   return exitCode;
+}
+
+/** The parts of yargs' usage object (the third argument of its fail callback) we read. */
+interface UsageView {
+  getCommands(): Array<[string, ...unknown[]]>;
+  getDescriptions(): Record<string, unknown>;
+}
+
+function isUsageView(value: unknown): value is UsageView {
+  return (
+    typeof value === "object" &&
+    value !== null &&
+    typeof (value as Partial<UsageView>).getCommands === "function" &&
+    typeof (value as Partial<UsageView>).getDescriptions === "function"
+  );
+}
+
+/**
+ * "; did you mean …?" for yargs' `Unknown argument: X`: a command name when X was typed where a
+ * command goes (`backdrill bakup`), else one of the command's options (`backup --al`). yargs
+ * has recommendCommands() for the first, but it prints through its own channel, not ours.
+ */
+function suggestion(message: string, usage: unknown, argv: readonly string[]): string {
+  const unknown = /^Unknown arguments?: ([^,\s]+)/.exec(message)?.[1];
+  if (unknown === undefined || !isUsageView(usage)) return "";
+  const pick = (candidates: string[]): string | undefined =>
+    closest(unknown, candidates) ??
+    (unknown.length >= 2 ? onlyOne(candidates.filter((c) => c.startsWith(unknown))) : undefined);
+  const typedAsOption = argv.some(
+    (arg) => arg.replace(/^-+/, "").split("=")[0] === unknown && arg.startsWith("-"),
+  );
+  if (!typedAsOption) {
+    const commands = usage.getCommands().map(([command]) => command.split(" ")[0] ?? "");
+    const command = pick(commands.filter((c) => c !== ""));
+    if (command !== undefined) return `; did you mean "${command}"?`;
+  }
+  const option = pick(Object.keys(usage.getDescriptions()));
+  return option === undefined ? "" : `; did you mean --${option}?`;
+}
+
+function onlyOne(candidates: string[]): string | undefined {
+  return candidates.length === 1 ? candidates[0] : undefined;
+}
+
+/** yargs lists `--dry-rn` twice ("dry-rn, dryRn"); name each unknown argument once. */
+function withoutCamelCaseTwins(message: string): string {
+  const match = /^Unknown arguments: (.*)$/.exec(message);
+  if (match?.[1] === undefined) return message;
+  const names = match[1].split(", ");
+  const camel = (name: string) => name.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase());
+  const kept = names.filter((name) => !names.some((other) => other !== name && camel(other) === name));
+  return `Unknown argument${kept.length === 1 ? "" : "s"}: ${kept.join(", ")}`;
 }

@@ -14,7 +14,8 @@ export function cronProblem(expression: string, timezone?: string): string | und
   try {
     next = new Cron(expression, timezone === undefined ? {} : { timezone }).nextRun();
   } catch (error) {
-    const reason = error instanceof Error ? error.message.replace(/^CronPattern:\s*/, "") : String(error);
+    const reason =
+      error instanceof Error ? userCounting(error.message.replace(/^CronPattern:\s*/, "")) : String(error);
     return `not a valid cron expression ${JSON.stringify(expression)}: ${reason}; expected ${CRON_HELP}`;
   }
   if (next === null) {
@@ -38,5 +39,19 @@ export function timezoneProblem(name: string): string | undefined {
   return (
     `unknown time zone ${JSON.stringify(name)}; expected an IANA name like Europe/Moscow or UTC` +
     didYouMean(name, known)
+  );
+}
+
+/**
+ * croner counts days and months from 0 internally and reports the shifted value ("day 32" comes
+ * back as "Invalid value for day: 31"); say the value the user wrote, and the allowed range.
+ */
+function userCounting(reason: string): string {
+  return reason.replace(
+    /^Invalid value for (day|month): (-?\d+)$/,
+    (_match, field: string, value: string) => {
+      const range = field === "day" ? "1-31" : "1-12";
+      return `Invalid value for ${field === "day" ? "day-of-month" : "month"}: ${Number(value) + 1} (allowed ${range})`;
+    },
   );
 }

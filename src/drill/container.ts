@@ -4,8 +4,11 @@
  *   - carries the label `backdrill.drill=true` so leftovers can be found (Ryuk is not used),
  *   - is handed to the operation's Scope the moment Docker creates it, so a container that never
  *     became ready is removed too, on success, failure and Ctrl-C alike.
+ *
+ * `testcontainers` is loaded on first use, not at import: it costs ~0.7 s and ~40 MiB per process,
+ * and every CLI start (a cron backup, each `wal push`) imports the engines, which import this.
  */
-import { GenericContainer, getContainerRuntimeClient, type StartedTestContainer } from "testcontainers";
+import type { GenericContainer, StartedTestContainer } from "testcontainers";
 import type { WaitStrategy } from "testcontainers/build/wait-strategies/wait-strategy.js";
 import { OperationError, UsageError } from "../errors.js";
 import type { Scope } from "../lifecycle/scope.js";
@@ -14,39 +17,40 @@ export const DRILL_LABEL = "backdrill.drill";
 export const DRILL_LABELS: Readonly<Record<string, string>> = { [DRILL_LABEL]: "true" };
 export const LOOPBACK = "127.0.0.1";
 
+type Testcontainers = typeof import("testcontainers");
+/** testcontainers' `Wait` factory, handed to `wait` callbacks so callers need no import of it. */
+export type WaitApi = Testcontainers["Wait"];
+
+let loaded: Promise<Testcontainers> | undefined;
+function testcontainers(): Promise<Testcontainers> {
+  loaded ??= import("testcontainers");
+  return loaded;
+}
+
 /** A GenericContainer that binds published ports to loopback and reports its id on creation. */
-export class DrillContainer extends GenericContainer {
-  private onCreated: ((id: string) => void) | undefined;
-
-  constructor(image: string) {
-    super(image);
-    this.withLabels(DRILL_LABELS);
-  }
-
-  /** Registers the container with `scope` as soon as it exists. */
-  ownedBy(scope: Scope, what: string): this {
-    this.onCreated = (id) => {
-      scope.defer(`${what} (container ${id.slice(0, 12)})`, () => removeContainer(id));
-    };
-    return this;
-  }
-
-  protected override async beforeContainerCreated(): Promise<void> {
-    const bindings = this.hostConfig.PortBindings as Record<string, Array<{ HostPort?: string }>> | undefined;
-    const loopback: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
-    for (const [port, entries] of Object.entries(bindings ?? {})) {
-      loopback[port] = entries.map((entry) => ({ HostIp: LOOPBACK, HostPort: entry.HostPort ?? "0" }));
+async function newDrillContainer(image: string, onCreated: (id: string) => void): Promise<GenericContainer> {
+  const { GenericContainer } = await testcontainers();
+  class DrillContainer extends GenericContainer {
+    protected override async beforeContainerCreated(): Promise<void> {
+      const bindings = this.hostConfig.PortBindings as
+        Record<string, Array<{ HostPort?: string }>> | undefined;
+      const loopback: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+      for (const [port, entries] of Object.entries(bindings ?? {})) {
+        loopback[port] = entries.map((entry) => ({ HostIp: LOOPBACK, HostPort: entry.HostPort ?? "0" }));
+      }
+      this.hostConfig.PortBindings = loopback;
     }
-    this.hostConfig.PortBindings = loopback;
-  }
 
-  protected override async containerCreated(containerId: string): Promise<void> {
-    this.onCreated?.(containerId);
+    protected override async containerCreated(containerId: string): Promise<void> {
+      onCreated(containerId);
+    }
   }
+  return new DrillContainer(image).withLabels(DRILL_LABELS);
 }
 
 /** Force-removes a container (and its anonymous volumes); a container already gone is fine. */
 export async function removeContainer(id: string): Promise<void> {
+  const { getContainerRuntimeClient } = await testcontainers();
   const client = await getContainerRuntimeClient();
   try {
     await client.container.getById(id).remove({ force: true, v: true });
@@ -64,10 +68,11 @@ export interface StartDrillContainerOptions {
   env?: Record<string, string>;
   ports?: number[];
   command?: string[];
-  wait?: WaitStrategy;
+  /** Readiness check, built from testcontainers' `Wait` (e.g. `(wait) => wait.forHealthCheck()`). */
+  wait?: (wait: WaitApi) => WaitStrategy;
   startupTimeoutMs?: number;
   /** Further configuration of the container before start (health checks, tmpfs, ...). */
-  configure?: (container: DrillContainer) => void;
+  configure?: (container: GenericContainer) => void;
 }
 
 /** Starts a labelled, loopback-only container owned by `scope`; a clear error if it cannot. */
@@ -75,11 +80,14 @@ export async function startDrillContainer(
   options: StartDrillContainerOptions,
 ): Promise<StartedTestContainer> {
   options.signal.throwIfAborted();
-  const container = new DrillContainer(options.image).ownedBy(options.scope, options.what);
+  const container = await newDrillContainer(options.image, (id) => {
+    // Owned by the scope the moment Docker creates it, so a container that never became ready goes too.
+    options.scope.defer(`${options.what} (container ${id.slice(0, 12)})`, () => removeContainer(id));
+  });
   if (options.env !== undefined) container.withEnvironment(options.env);
   if (options.ports !== undefined) container.withExposedPorts(...options.ports);
   if (options.command !== undefined) container.withCommand(options.command);
-  if (options.wait !== undefined) container.withWaitStrategy(options.wait);
+  if (options.wait !== undefined) container.withWaitStrategy(options.wait((await testcontainers()).Wait));
   container.withStartupTimeout(options.startupTimeoutMs ?? 180_000);
   options.configure?.(container);
   let started: StartedTestContainer;

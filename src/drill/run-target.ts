@@ -6,6 +6,7 @@ import { redact } from "../log/redact.js";
 import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
 import type { TargetReport } from "./report/types.js";
+import { checkSnapshotArtifacts, selectDrillSnapshot, SnapshotDamageError } from "./snapshot-check.js";
 
 export interface DrillTargetInput<J extends JobLike, T> {
   job: J;
@@ -54,8 +55,16 @@ export async function runDrillTarget<J extends JobLike, T>(
     timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, setupMs: 0, totalMs: 0 },
     checks: [],
   };
+  // Damage met while the engine streams an artifact (it changed since the check, or does not
+  // decrypt) is kept here, so the report names it even when the engine reports only its own
+  // consequence ("pg_restore exited 1").
+  const readErrors: string[] = [];
   try {
-    const manifest: SnapshotManifest = await input.repository.snapshot(input.job.name, input.snapshot);
+    const manifest: SnapshotManifest = await selectDrillSnapshot(
+      input.repository,
+      input.job.name,
+      input.snapshot,
+    );
     report.snapshot = manifest.id;
     report.backupAgeSeconds = Math.max(
       0,
@@ -63,12 +72,21 @@ export async function runDrillTarget<J extends JobLike, T>(
     );
     log.info({ snapshot: manifest.id }, "drill target started");
     const fetchStarted = Date.now();
+    // Every artifact checked against the manifest before any container starts (snapshot-check.ts).
+    const checked = await checkSnapshotArtifacts(input.repository, manifest, context.signal);
+    log.info({ snapshot: manifest.id, bytes: checked.bytes }, "snapshot artifacts verified");
     const facts = await input.repository.readFacts<Record<string, unknown>>(manifest, input.identities);
     report.timings.fetchMs = Date.now() - fetchStarted;
     const artifacts: ArtifactReader = {
       snapshot: manifest,
       names: () => manifest.artifacts.map((a) => a.name).filter((name) => name !== FACTS_ARTIFACT),
-      open: (name, options) => input.repository.openArtifact(manifest, name, input.identities, options ?? {}),
+      open: async (name, options) => {
+        const stream = await input.repository.openArtifact(manifest, name, input.identities, options ?? {});
+        stream.on("error", (error) => {
+          if (!context.signal.aborted) readErrors.push(message(error));
+        });
+        return stream;
+      },
     };
     const outcome = await withScope(
       (scope) =>
@@ -90,8 +108,11 @@ export async function runDrillTarget<J extends JobLike, T>(
     report.timings.checksMs = outcome.timings.checksMs;
     report.checks.push(...outcome.checks);
     if (outcome.details !== undefined) report.details = outcome.details;
+    if (readErrors.length > 0) report.error = [...new Set(readErrors)].join("; ");
   } catch (error) {
-    report.error = message(error);
+    if (error instanceof SnapshotDamageError) report.snapshot = error.snapshot;
+    const own = message(error);
+    report.error = [...new Set([...readErrors, own])].join("; ");
     log.error({ error: report.error }, "drill target failed");
   }
   report.timings.totalMs = Date.now() - started;

@@ -6,8 +6,10 @@
  *   - Only committed snapshots are candidates; a damaged (unparseable) manifest is never touched,
  *     and neither are the artifacts under its id (they are not leftovers, only unreadable).
  *   - The newest snapshot is always kept; if the selection ever said otherwise, nothing is deleted.
- *   - A snapshot is deleted manifest first, then data (`Repository.deleteSnapshot`): an interrupted
- *     prune leaves a leftover, never a manifest pointing at missing data.
+ *   - A snapshot is deleted manifest copy first, then manifest, then data
+ *     (`Repository.deleteSnapshot`): an interrupted prune leaves a leftover, never a manifest
+ *     pointing at missing data, and never a copy without manifest (a deleted manifest, which
+ *     `leftovers()` does not list, so prune never removes such a snapshot).
  *   - Leftovers may be the artifacts of a backup running right now. Prune takes the job's lock
  *     (purpose "prune") for its duration, so no backup of the job can start meanwhile; while it
  *     holds the lock every leftover is from a dead run and goes. When a live run holds the lock,
@@ -27,6 +29,7 @@ import type { Logger } from "../log/logger.js";
 import { parseManifestKey } from "../repository/layout.js";
 import type { Repository } from "../repository/repository.js";
 import { isSnapshotId, snapshotIdTime } from "../repository/snapshot-id.js";
+import { abortDeadPruneUploads } from "../storage/s3/multipart-cleanup.js";
 import { acquireJobLock, describeHolder, inspectLock, type JobLock, type LockOptions } from "./locks.js";
 import { describeRetention, selectRetention } from "./retention.js";
 
@@ -166,6 +169,13 @@ export async function pruneJob(
 
   try {
     const signal = lock === undefined ? options.signal : AbortSignal.any([options.signal, lock.signal]);
+    // Incomplete S3 multipart uploads of dead runs (see multipart-cleanup.ts); with another run
+    // holding the lock, only those older than its start.
+    await abortDeadPruneUploads(repository.backend, job, {
+      log,
+      signal,
+      ...(lock === undefined ? { olderThan: new Date(Math.max(0, (holderStart ?? 0) - skewMs)) } : {}),
+    });
     for (const [index, entry] of snapshotEntries.entries()) {
       if (entry.action !== "remove") continue;
       signal.throwIfAborted();

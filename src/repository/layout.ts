@@ -1,8 +1,17 @@
 /**
  * Key layout of a repository, identical on local disk and S3 (design.md):
  *   backdrill.json                           format marker
- *   snapshots/<job>/<snapshotId>.json        manifest, written last
+ *   snapshots/<job>/<snapshotId>.json        manifest, written last: the commit point
  *   data/<job>/<snapshotId>/<artifact>.age   encrypted artifacts
+ *   data/<job>/<snapshotId>/manifest.json    copy of the manifest (same bytes, not an artifact),
+ *                                            written right after the manifest (pgBackRest's
+ *                                            backup.manifest.copy). The order makes the states
+ *                                            tell apart: copy without manifest = a committed
+ *                                            snapshot whose manifest was deleted (damage);
+ *                                            manifest without copy = a run killed between the
+ *                                            two writes, or a snapshot older than the copy
+ *                                            (warning); neither = an interrupted run (leftover).
+ *                                            Deletion runs in reverse: copy, manifest, artifacts.
  *   wal/<job>/<segment>.age                  WAL archive
  *   wal/<job>/<segment>.sha256               sha256 of the plaintext segment: lets `wal push` tell
  *                                            "same content again" (ok) from "different" (refused)
@@ -10,6 +19,8 @@
  *   locks/<job>.json                         run locks
  */
 export const MARKER_KEY = "backdrill.json";
+/** File name of the manifest copy inside a snapshot's data directory (artifacts end in `.age`). */
+export const MANIFEST_COPY_FILE = "manifest.json";
 
 export const layout = {
   marker: MARKER_KEY,
@@ -18,6 +29,7 @@ export const layout = {
   dataPrefix: (job?: string, id?: string) =>
     job === undefined ? "data/" : id === undefined ? `data/${job}/` : `data/${job}/${id}/`,
   artifact: (job: string, id: string, name: string) => `data/${job}/${id}/${name}.age`,
+  manifestCopy: (job: string, id: string) => `data/${job}/${id}/${MANIFEST_COPY_FILE}`,
   walPrefix: (job: string) => `wal/${job}/`,
   wal: (job: string, segment: string) => `wal/${job}/${segment}.age`,
   lock: (job: string) => `locks/${job}.json`,

@@ -28,8 +28,13 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function backup(job: string, data: Record<string, string>, facts: unknown = { rows: 1 }) {
-  const writer = repository.createSnapshot({ job, kind: "test", recipients: [keys.recipient] });
+async function backup(job: string, data: Record<string, string>, facts: unknown = { rows: 1 }, at?: Date) {
+  const writer = repository.createSnapshot({
+    job,
+    kind: "test",
+    recipients: [keys.recipient],
+    ...(at === undefined ? {} : { at }),
+  });
   for (const [name, content] of Object.entries(data))
     await writer.addArtifact(name, Readable.from([Buffer.from(content)]));
   await writer.addJson(FACTS_ARTIFACT, facts);
@@ -167,11 +172,43 @@ describe("Repository", () => {
     expect(await repository.leftovers()).toEqual([]);
   });
 
-  it("deleting a snapshot removes the manifest before the data", async () => {
+  it("deleting a snapshot removes the copy, then the manifest, then the artifacts", async () => {
     const manifest = await backup("db", { a: "1" });
+    const deleted: string[] = [];
+    const backend = repository.backend;
+    const original = backend.delete.bind(backend);
+    backend.delete = async (key: string) => {
+      deleted.push(key);
+      await original(key);
+    };
     await repository.deleteSnapshot(manifest);
+    expect(deleted.slice(0, 2)).toEqual([
+      `data/db/${manifest.id}/manifest.json`,
+      `snapshots/db/${manifest.id}.json`,
+    ]);
+    expect(deleted.slice(2).sort()).toEqual(manifest.artifacts.map((a) => a.path).sort());
     expect(await repository.snapshots()).toEqual([]);
     expect(await repository.leftovers()).toEqual([]);
+    expect(await readdir(join(dir, "data", "db")).catch(() => [])).toEqual([]);
+  });
+
+  it("an interrupted delete never leaves a copy without its manifest", async () => {
+    const manifest = await backup("db", { a: "1" });
+    const backend = repository.backend;
+    const original = backend.delete.bind(backend);
+    let calls = 0;
+    backend.delete = async (key: string) => {
+      calls += 1;
+      if (calls === 2) throw new Error("connection reset");
+      await original(key);
+    };
+    await expect(repository.deleteSnapshot(manifest)).rejects.toThrow(/connection reset/);
+    backend.delete = original;
+    // Copy gone, manifest still there: a warning only, and the snapshot still verifies.
+    const report = await verifyRepository(repository);
+    expect(report.problems).toEqual([]);
+    expect(report.warnings.map((w) => w.snapshot)).toEqual([manifest.id]);
+    expect((await repository.scanData()).lost).toEqual([]);
   });
 
   it("writes artifacts 0600 inside 0700 directories", async () => {
@@ -184,5 +221,170 @@ describe("Repository", () => {
   it("refuses a directory that holds something else than a backdrill repository", async () => {
     await writeFile(join(dir, "backdrill.json"), '{"format":"restic"}');
     await expect(repository.init()).rejects.toThrow(/not a backdrill repository marker/);
+  });
+});
+
+describe("manifest copy", () => {
+  const manifestPath = (job: string, id: string) => join(dir, "snapshots", job, `${id}.json`);
+  const copyPath = (job: string, id: string) => join(dir, "data", job, id, "manifest.json");
+
+  it("commit writes the manifest, then the copy with the same bytes (not an artifact)", async () => {
+    const written: string[] = [];
+    const backend = repository.backend;
+    const original = backend.put.bind(backend);
+    backend.put = async (key, body, options) => {
+      written.push(key);
+      return original(key, body, options);
+    };
+    const manifest = await backup("db", { "task.dump": "x" });
+    expect(written.slice(-2)).toEqual([
+      `snapshots/db/${manifest.id}.json`,
+      `data/db/${manifest.id}/manifest.json`,
+    ]);
+    expect(await readFile(copyPath("db", manifest.id), "utf8")).toBe(
+      await readFile(manifestPath("db", manifest.id), "utf8"),
+    );
+    expect(manifest.artifacts.map((a) => a.name)).toEqual(["task.dump", FACTS_ARTIFACT]);
+    expect((await stat(copyPath("db", manifest.id))).mode & 0o777).toBe(0o600);
+    const report = await verifyRepository(repository);
+    expect(report).toMatchObject({ problems: [], warnings: [], leftovers: [], artifacts: 2 });
+  });
+
+  it("a failed copy write does not undo the commit: the snapshot exists, verify warns", async () => {
+    const backend = repository.backend;
+    const original = backend.put.bind(backend);
+    backend.put = async (key, body, options) => {
+      if (key.endsWith("/manifest.json")) throw new Error("disk full");
+      return original(key, body, options);
+    };
+    const writer = repository.createSnapshot({ job: "db", kind: "test", recipients: [keys.recipient] });
+    await writer.addJson(FACTS_ARTIFACT, {});
+    const manifest = await writer.commit();
+    expect((writer.copyError as Error).message).toBe("disk full");
+    expect((await repository.snapshots("db")).map((s) => s.id)).toEqual([manifest.id]);
+  });
+
+  it("copy without manifest: a deleted manifest is damage, named with both keys, and not a leftover", async () => {
+    const manifest = await backup("db", { a: "1" });
+    await rm(manifestPath("db", manifest.id));
+    expect(await repository.leftovers()).toEqual([]);
+    const report = await verifyRepository(repository);
+    expect(report.leftovers).toEqual([]);
+    expect(report.problems).toEqual([
+      {
+        job: "db",
+        snapshot: manifest.id,
+        problem:
+          `snapshot db/${manifest.id}: manifest snapshots/db/${manifest.id}.json is missing (a copy is at ` +
+          `data/db/${manifest.id}/manifest.json): the snapshot was committed and its manifest was deleted; ` +
+          `restore the manifest from the copy (backdrill verify db --repair, or copy the file back)`,
+      },
+    ]);
+    expect((await repository.lostManifests("db")).map((l) => l.id)).toEqual([manifest.id]);
+  });
+
+  it("manifest without copy (older repository, or killed between the writes): a warning, not damage", async () => {
+    const manifest = await backup("db", { a: "1" });
+    await rm(copyPath("db", manifest.id));
+    const report = await verifyRepository(repository);
+    expect(report.problems).toEqual([]);
+    expect(report.leftovers).toEqual([]);
+    expect(report.warnings).toEqual([
+      expect.objectContaining({
+        job: "db",
+        snapshot: manifest.id,
+        problem: expect.stringMatching(/no manifest copy/),
+      }),
+    ]);
+  });
+
+  it("neither manifest nor copy: a leftover of an interrupted run, as before", async () => {
+    const writer = repository.createSnapshot({ job: "db", kind: "test", recipients: [keys.recipient] });
+    await writer.addArtifact("a", Readable.from([Buffer.from("1")]));
+    const report = await verifyRepository(repository);
+    expect(report.problems).toEqual([]);
+    expect(report.leftovers).toEqual([{ job: "db", id: writer.id, keys: 1 }]);
+    expect(await repository.lostManifests("db")).toEqual([]);
+  });
+
+  it("manifest and copy differ: damage naming both keys", async () => {
+    const manifest = await backup("db", { a: "1" });
+    const copy = JSON.parse(await readFile(copyPath("db", manifest.id), "utf8")) as Record<string, unknown>;
+    await writeFile(copyPath("db", manifest.id), JSON.stringify({ ...copy, host: "elsewhere" }));
+    const report = await verifyRepository(repository);
+    expect(report.problems).toHaveLength(1);
+    expect(report.problems[0]?.problem).toContain(`snapshots/db/${manifest.id}.json`);
+    expect(report.problems[0]?.problem).toContain(`data/db/${manifest.id}/manifest.json`);
+    expect(report.problems[0]?.problem).toMatch(/differ/);
+  });
+
+  it("an unreadable manifest is damage (pointing at its copy), and its data is not a leftover", async () => {
+    const manifest = await backup("db", { a: "1" });
+    await writeFile(manifestPath("db", manifest.id), "{ not json");
+    expect(await repository.leftovers()).toEqual([]);
+    const report = await verifyRepository(repository);
+    expect(report.leftovers).toEqual([]);
+    expect(report.problems).toEqual([
+      expect.objectContaining({
+        job: "db",
+        snapshot: manifest.id,
+        problem: expect.stringMatching(/not valid JSON.*a copy is at data\/db\/.*manifest\.json/),
+      }),
+    ]);
+  });
+
+  it("repair puts a deleted manifest back from its copy after checking the artifacts", async () => {
+    const manifest = await backup("db", { a: "1", b: "2" });
+    const before = await readFile(manifestPath("db", manifest.id), "utf8");
+    await rm(manifestPath("db", manifest.id));
+    const report = await verifyRepository(repository, { repair: true });
+    expect(report.repaired).toEqual([{ job: "db", snapshot: manifest.id }]);
+    expect(report.problems).toEqual([]);
+    expect(report.snapshots).toBe(1);
+    expect(await readFile(manifestPath("db", manifest.id), "utf8")).toBe(before);
+    expect((await verifyRepository(repository)).problems).toEqual([]);
+  });
+
+  it("repair refuses when an artifact of the copy does not verify, and says so", async () => {
+    const manifest = await backup("db", { a: "1" });
+    await rm(manifestPath("db", manifest.id));
+    await rm(join(dir, manifest.artifacts[0]!.path));
+    const report = await verifyRepository(repository, { repair: true });
+    expect(report.repaired).toEqual([]);
+    expect(report.problems).toHaveLength(1);
+    expect(report.problems[0]?.problem).toMatch(
+      /manifest was deleted.*repair failed: .*artifact a is missing/,
+    );
+    await expect(stat(manifestPath("db", manifest.id))).rejects.toThrow(/ENOENT/);
+  });
+
+  it("lostManifests after an id finds only newer snapshots that lost their manifest", async () => {
+    // Ids sort by their time: days apart, so the listing by day prefixes is exercised too.
+    const day = 86_400_000;
+    const old = await backup("db", { a: "1" }, {}, new Date(Date.now() - 40 * day));
+    const mid = await backup("db", { a: "2" }, {}, new Date(Date.now() - 3 * day));
+    const newest = await backup("db", { a: "3" }, {}, new Date(Date.now() - day));
+    await rm(manifestPath("db", old.id));
+    await rm(manifestPath("db", newest.id));
+    expect((await repository.lostManifests("db")).map((l) => l.id)).toEqual([old.id, newest.id]);
+    expect((await repository.lostManifests("db", { after: mid.id })).map((l) => l.id)).toEqual([newest.id]);
+    expect(await repository.lostManifests("db", { after: newest.id })).toEqual([]);
+    expect(await repository.lostManifests("other")).toEqual([]);
+  });
+
+  it("a backup committing while verify lists is not mistaken for a deleted manifest", async () => {
+    const manifest = await backup("db", { a: "1" });
+    // The manifests were listed just before the commit, the data directories just after it.
+    const backend = repository.backend;
+    const original = backend.list.bind(backend);
+    backend.list = (prefix: string) =>
+      prefix.startsWith("snapshots/") ? (async function* () {})() : original(prefix);
+    const scan = await repository.scanData("db");
+    expect(scan.lost).toEqual([]);
+    expect(scan.leftovers).toEqual([]);
+    expect(await repository.lostManifests("db")).toEqual([]);
+    backend.list = original;
+    expect((await verifyRepository(repository)).problems).toEqual([]);
+    expect(manifest.id).toBeDefined();
   });
 });

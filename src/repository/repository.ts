@@ -3,11 +3,11 @@ import { PassThrough, pipeline, Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { createDecryptStream } from "../crypto/decrypt.js";
 import { createEncryptStream } from "../crypto/encrypt.js";
-import { IntegrityError, NotFoundError, UsageError } from "../errors.js";
+import { DecryptionError, IntegrityError, NotFoundError, UsageError } from "../errors.js";
 import type { Backend } from "../storage/backend.js";
 import { DigestStream, VerifyingStream } from "../streams/digest.js";
 import { VERSION } from "../version.js";
-import { layout, parseDataKey, parseManifestKey } from "./layout.js";
+import { layout, MANIFEST_COPY_FILE, parseDataKey, parseManifestKey } from "./layout.js";
 import {
   FACTS_ARTIFACT,
   MANIFEST_FORMAT,
@@ -16,7 +16,7 @@ import {
   type ManifestMeta,
   type SnapshotManifest,
 } from "./manifest.js";
-import { isSnapshotId, newSnapshotId } from "./snapshot-id.js";
+import { isSnapshotId, newSnapshotId, snapshotIdTime } from "./snapshot-id.js";
 
 const MARKER = { format: "backdrill", version: 1 } as const;
 const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -30,6 +30,88 @@ export interface Leftover {
   job: string;
   id: string;
   keys: string[];
+}
+
+/** A committed snapshot whose manifest is gone: its data directory still holds the manifest copy. */
+export interface LostManifest {
+  job: string;
+  id: string;
+  /** Where the manifest belongs. */
+  manifestKey: string;
+  /** The copy written right after the manifest at commit. */
+  copyKey: string;
+  /** Every object of the snapshot's data directory, the copy included. */
+  keys: string[];
+}
+
+/** What one listing of the data directories says, against the manifests present. */
+export interface DataScan {
+  /** No manifest, no copy: interrupted runs (or one running right now). */
+  leftovers: Leftover[];
+  /** Copy, no manifest: committed snapshots whose manifest was deleted. Damage. */
+  lost: LostManifest[];
+  /** `<job>/<id>` of every data directory holding a manifest copy. */
+  withCopy: Set<string>;
+}
+
+/** The one-line damage message for a committed snapshot whose manifest was deleted. */
+export function lostManifestMessage(job: string, id: string): string {
+  return (
+    `snapshot ${job}/${id}: manifest ${layout.manifest(job, id)} is missing (a copy is at ` +
+    `${layout.manifestCopy(job, id)}): the snapshot was committed and its manifest was deleted; ` +
+    `restore the manifest from the copy (backdrill verify ${job} --repair, or copy the file back)`
+  );
+}
+
+/** Names the kind of mismatch: a size difference (truncated, appended to) or a sha256 difference. */
+function artifactMismatch(
+  manifest: SnapshotManifest,
+  record: ArtifactRecord,
+  actual: { size: number; sha256: string },
+): IntegrityError {
+  const what = `snapshot ${manifest.job}/${manifest.id}: artifact ${record.name} is damaged`;
+  if (actual.size !== record.size) {
+    return new IntegrityError(
+      `${what}: size mismatch (${actual.size < record.size ? "truncated to " : ""}${actual.size} bytes` +
+        `${actual.size > record.size ? " or more" : ""}, the manifest records ${record.size}; ${record.path})`,
+    );
+  }
+  return new IntegrityError(
+    `${what}: sha256 mismatch (sha256 ${actual.sha256.slice(0, 16)}…, the manifest records ` +
+      `${record.sha256.slice(0, 16)}…; ${record.path})`,
+  );
+}
+
+/** A read error of an artifact, named after its snapshot and artifact unless it already is. */
+function artifactReadError(manifest: SnapshotManifest, record: ArtifactRecord, error: Error): Error {
+  if (error instanceof IntegrityError && error.message.startsWith("snapshot ")) return error;
+  if (error instanceof DecryptionError) {
+    return new DecryptionError(
+      `snapshot ${manifest.job}/${manifest.id}: artifact ${record.name} does not decrypt: ${error.message}`,
+      { cause: error, ...(error.hint === undefined ? {} : { hint: error.hint }) },
+    );
+  }
+  return error;
+}
+
+/**
+ * Listing prefixes that cover every data directory of `job` whose id is newer than `after`: one
+ * per UTC day from `after`'s day to two days ahead (ids start with their creation time; the days
+ * ahead allow for another host's clock), or the whole job prefix when that would be many (a job
+ * that stopped backing up long ago).
+ */
+function newerDataPrefixes(job: string, after: string, now: Date): string[] {
+  if (!isSnapshotId(after)) return [layout.dataPrefix(job)];
+  const day = 86_400_000;
+  const first = Math.floor(snapshotIdTime(after).getTime() / day);
+  const last = Math.floor(now.getTime() / day) + 2;
+  if (last - first > 62) return [layout.dataPrefix(job)];
+  const prefixes: string[] = [];
+  for (let n = first; n <= last; n += 1) {
+    const stamp = new Date(n * day).toISOString().slice(0, 10).replace(/-/g, "");
+    prefixes.push(`${layout.dataPrefix(job)}${stamp}`);
+  }
+  return prefixes;
 }
 
 /**
@@ -143,21 +225,7 @@ export class Repository {
   }
 
   private async readManifest(key: string): Promise<SnapshotManifest> {
-    const raw = await text(await this.backend.get(key));
-    let json: unknown;
-    try {
-      json = JSON.parse(raw);
-    } catch {
-      throw new IntegrityError(`manifest ${key} is not valid JSON`);
-    }
-    const parsed = manifestSchema.safeParse(json);
-    if (!parsed.success)
-      throw new IntegrityError(`manifest ${key} is malformed: ${parsed.error.issues[0]?.message}`);
-    const parts = parseManifestKey(key);
-    if (parts !== null && (parts.job !== parsed.data.job || parts.id !== parsed.data.id)) {
-      throw new IntegrityError(`manifest ${key} describes ${parsed.data.job}/${parsed.data.id}`);
-    }
-    return parsed.data;
+    return parseManifestText(await text(await this.backend.get(key)), key, parseManifestKey(key));
   }
 
   /** Starts a snapshot. Nothing is visible to readers until `commit()`. */
@@ -183,7 +251,18 @@ export class Repository {
     }
     const cipher = await this.openCiphertext(manifest, record, options);
     const plain = createDecryptStream(identities);
-    return pipeline(cipher, plain, () => undefined) as unknown as Readable;
+    // Not in the pipeline: a decryption error ("chunk 3 failed authentication") must reach the
+    // reader named after the snapshot and artifact, whatever stage noticed first.
+    const out = new PassThrough();
+    pipeline(cipher, plain, (error) => {
+      if (error) out.destroy(artifactReadError(manifest, record, error));
+    });
+    plain.pipe(out);
+    // A reader that stops early (destroys the stream) releases the download behind it.
+    out.on("close", () => {
+      if (!plain.readableEnded) plain.destroy();
+    });
+    return out;
   }
 
   /** The artifact's ciphertext, verified against the manifest at the end of the stream. */
@@ -207,15 +286,7 @@ export class Repository {
       }
       throw error;
     }
-    const verify = new VerifyingStream(
-      record,
-      (actual) =>
-        new IntegrityError(
-          `snapshot ${manifest.job}/${manifest.id}: artifact ${record.name} is damaged ` +
-            `(size ${actual.size}, expected ${record.size}; sha256 ${actual.sha256.slice(0, 16)}…, ` +
-            `expected ${record.sha256.slice(0, 16)}…)`,
-        ),
-    );
+    const verify = new VerifyingStream(record, (actual) => artifactMismatch(manifest, record, actual));
     return pipeline(source, verify, () => undefined) as unknown as Readable;
   }
 
@@ -225,29 +296,154 @@ export class Repository {
     return JSON.parse(raw) as T;
   }
 
-  /** Artifact directories with no manifest: interrupted runs (or one running right now). */
-  async leftovers(job?: string): Promise<Leftover[]> {
-    const committed = new Set(
-      (await this.snapshots(job)).map((snapshot) => `${snapshot.job}/${snapshot.id}`),
-    );
-    const found = new Map<string, Leftover>();
+  /**
+   * Classifies every data directory (of `job`, or all) against the manifest keys present (parsed
+   * or not: a damaged manifest still marks its snapshot as committed). See layout.ts for why the
+   * manifest copy tells a deleted manifest from an interrupted run.
+   */
+  async scanData(job?: string): Promise<DataScan> {
+    const manifests = new Set<string>();
+    for await (const info of this.backend.list(layout.manifestsPrefix(job))) {
+      const parts = parseManifestKey(info.key);
+      if (parts !== null) manifests.add(`${parts.job}/${parts.id}`);
+    }
+    const dirs = new Map<string, { job: string; id: string; keys: string[]; copy: boolean }>();
     for await (const info of this.backend.list(layout.dataPrefix(job))) {
       const parts = parseDataKey(info.key);
       if (parts === null) continue;
       const key = `${parts.job}/${parts.id}`;
-      if (committed.has(key)) continue;
-      const entry = found.get(key) ?? { job: parts.job, id: parts.id, keys: [] };
+      const entry = dirs.get(key) ?? { job: parts.job, id: parts.id, keys: [], copy: false };
       entry.keys.push(info.key);
-      found.set(key, entry);
+      if (parts.file === MANIFEST_COPY_FILE) entry.copy = true;
+      dirs.set(key, entry);
     }
-    return [...found.values()].sort((a, b) => a.id.localeCompare(b.id));
+    const scan: DataScan = { leftovers: [], lost: [], withCopy: new Set() };
+    for (const [key, dir] of dirs) {
+      if (dir.copy) scan.withCopy.add(key);
+      if (manifests.has(key)) continue;
+      if (dir.copy && !(await this.confirmLost(dir.job, dir.id))) continue;
+      if (dir.copy) {
+        scan.lost.push({
+          job: dir.job,
+          id: dir.id,
+          manifestKey: layout.manifest(dir.job, dir.id),
+          copyKey: layout.manifestCopy(dir.job, dir.id),
+          keys: dir.keys,
+        });
+      } else {
+        scan.leftovers.push({ job: dir.job, id: dir.id, keys: dir.keys });
+      }
+    }
+    const byId = (a: { id: string }, b: { id: string }): number => a.id.localeCompare(b.id);
+    scan.leftovers.sort(byId);
+    scan.lost.sort(byId);
+    return scan;
   }
 
   /**
-   * Removes a snapshot: the manifest first, so an interrupted delete leaves a leftover (cleaned by
-   * prune) and never a manifest pointing at missing data.
+   * A listing is not a snapshot: a backup committing, or a prune deleting, while we list could
+   * make a snapshot look like it lost its manifest. Checked again, in this order: the manifest is
+   * absent now, and the copy still present after that. A commit writes the manifest before the
+   * copy, and a delete removes the copy before the manifest, so neither passes both checks.
+   */
+  private async confirmLost(job: string, id: string): Promise<boolean> {
+    if ((await this.backend.stat(layout.manifest(job, id))) !== null) return false;
+    return (await this.backend.stat(layout.manifestCopy(job, id))) !== null;
+  }
+
+  /**
+   * Artifact directories with neither manifest nor manifest copy: interrupted runs (or one running
+   * right now), which prune removes. A directory with the copy is a committed snapshot that lost
+   * its manifest (`lostManifests`), never a leftover: prune must not delete it.
+   */
+  async leftovers(job?: string): Promise<Leftover[]> {
+    return (await this.scanData(job)).leftovers;
+  }
+
+  /**
+   * Committed snapshots of `job` whose manifest was deleted, oldest first. With `after` (a
+   * snapshot id), only those newer than it, listing just the days since (cheap even when the
+   * job's older snapshots hold many objects).
+   */
+  async lostManifests(job: string, options: { after?: string; now?: Date } = {}): Promise<LostManifest[]> {
+    const prefixes =
+      options.after === undefined
+        ? [layout.dataPrefix(job)]
+        : newerDataPrefixes(job, options.after, options.now ?? new Date());
+    const withCopy = new Map<string, string[]>();
+    for (const prefix of prefixes) {
+      for await (const info of this.backend.list(prefix)) {
+        const parts = parseDataKey(info.key);
+        if (parts === null || parts.job !== job) continue;
+        if (options.after !== undefined && parts.id <= options.after) continue;
+        const keys = withCopy.get(parts.id) ?? [];
+        keys.push(info.key);
+        withCopy.set(parts.id, keys);
+      }
+    }
+    const lost: LostManifest[] = [];
+    for (const [id, keys] of [...withCopy].sort(([a], [b]) => a.localeCompare(b))) {
+      const copyKey = layout.manifestCopy(job, id);
+      if (!keys.includes(copyKey)) continue;
+      if (!(await this.confirmLost(job, id))) continue;
+      lost.push({ job, id, manifestKey: layout.manifest(job, id), copyKey, keys });
+    }
+    return lost;
+  }
+
+  /**
+   * Reads the manifest copy of a snapshot: null when there is none; the raw text otherwise.
+   */
+  async readManifestCopy(job: string, id: string): Promise<string | null> {
+    try {
+      return await text(await this.backend.get(layout.manifestCopy(job, id)));
+    } catch (error) {
+      if (error instanceof NotFoundError) return null;
+      throw error;
+    }
+  }
+
+  /** The raw text of a manifest, as stored. */
+  async readManifestText(job: string, id: string): Promise<string> {
+    return text(await this.backend.get(layout.manifest(job, id)));
+  }
+
+  /**
+   * Puts a lost manifest back from its copy, after checking that the copy is a valid manifest of
+   * that snapshot and that every artifact it lists is present with its recorded size and sha256.
+   * Never overwrites: a manifest that reappeared meanwhile wins.
+   */
+  async restoreManifestFromCopy(
+    job: string,
+    id: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<SnapshotManifest> {
+    const copyKey = layout.manifestCopy(job, id);
+    const raw = await this.readManifestCopy(job, id);
+    if (raw === null) throw new NotFoundError(copyKey);
+    const manifest = parseManifestText(raw, copyKey, { job, id });
+    for (const record of manifest.artifacts) {
+      const stream = await this.openCiphertext(manifest, record, options);
+      for await (const _chunk of stream as AsyncIterable<Buffer>) {
+        // Reading to the end is the check: the verifying stage fails on any mismatch.
+      }
+    }
+    const body = Buffer.from(raw);
+    await this.backend.put(layout.manifest(job, id), Readable.from([body]), {
+      overwrite: false,
+      contentLength: body.length,
+    });
+    return manifest;
+  }
+
+  /**
+   * Removes a snapshot in the reverse order of its commit: the manifest copy, then the manifest,
+   * then the artifacts. An interrupted delete leaves a manifest without copy (a warning) or a
+   * leftover (cleaned by prune), never a copy without manifest (which would read as a deleted
+   * manifest) and never a manifest pointing at missing data.
    */
   async deleteSnapshot(manifest: SnapshotManifest): Promise<void> {
+    await this.backend.delete(layout.manifestCopy(manifest.job, manifest.id));
     await this.backend.delete(layout.manifest(manifest.job, manifest.id));
     await this.deleteData(manifest.job, manifest.id);
   }
@@ -263,14 +459,48 @@ export class Repository {
     return removed;
   }
 
-  /** Internal to SnapshotWriter: the manifest write is the commit. */
-  async writeManifest(manifest: SnapshotManifest): Promise<void> {
+  /**
+   * Internal to SnapshotWriter: the manifest write is the commit; the copy follows (layout.ts).
+   * Returns the copy's error, if any: the snapshot is committed either way, and a missing copy
+   * is only a warning of `verify`.
+   */
+  async writeManifest(manifest: SnapshotManifest): Promise<{ copyError?: unknown }> {
     const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
     await this.backend.put(layout.manifest(manifest.job, manifest.id), Readable.from([body]), {
       overwrite: false,
       contentLength: body.length,
     });
+    try {
+      await this.backend.put(layout.manifestCopy(manifest.job, manifest.id), Readable.from([body]), {
+        overwrite: false,
+        contentLength: body.length,
+      });
+      return {};
+    } catch (error) {
+      return { copyError: error };
+    }
   }
+}
+
+/** Parses and checks a manifest's text; `key` names it in errors, `expected` is its job and id. */
+export function parseManifestText(
+  raw: string,
+  key: string,
+  expected: { job: string; id: string } | null,
+): SnapshotManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new IntegrityError(`manifest ${key} is not valid JSON`);
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success)
+    throw new IntegrityError(`manifest ${key} is malformed: ${parsed.error.issues[0]?.message}`);
+  if (expected !== null && (expected.job !== parsed.data.job || expected.id !== parsed.data.id)) {
+    throw new IntegrityError(`manifest ${key} describes ${parsed.data.job}/${parsed.data.id}`);
+  }
+  return parsed.data;
 }
 
 /**
@@ -282,6 +512,11 @@ export class SnapshotWriter {
   readonly id: string;
   private readonly artifacts: ArtifactRecord[] = [];
   private state: "open" | "committed" | "aborted" = "open";
+  /**
+   * Why the manifest copy could not be written after the commit, if it could not: the snapshot is
+   * valid, but a later deletion of its manifest would look like an interrupted run. For the log.
+   */
+  copyError: unknown;
 
   constructor(
     private readonly repository: Repository,
@@ -325,6 +560,11 @@ export class SnapshotWriter {
     const [flow, store] = await Promise.allSettled([flowing, stored]);
     if (flow.status === "rejected" || store.status === "rejected") {
       if (store.status === "fulfilled") await this.repository.backend.delete(path).catch(() => undefined);
+      if (store.status === "rejected" && (flow.status === "fulfilled" || isTornDown(flow.reason))) {
+        // A failed store (disk full) tears the pipeline down, and that abort settles first; the
+        // store's error is the cause the operator needs to see.
+        throw store.reason;
+      }
       throw flow.status === "rejected" ? flow.reason : (store as PromiseRejectedResult).reason;
     }
     const record: ArtifactRecord = {
@@ -357,8 +597,9 @@ export class SnapshotWriter {
       meta,
       artifacts: [...this.artifacts],
     };
-    await this.repository.writeManifest(manifest);
+    const { copyError } = await this.repository.writeManifest(manifest);
     this.state = "committed";
+    this.copyError = copyError;
     return manifest;
   }
 
@@ -368,4 +609,17 @@ export class SnapshotWriter {
     this.state = "aborted";
     await this.repository.deleteData(this.job, this.id);
   }
+}
+
+/** An error that only says the stream was torn down because something else failed first. */
+function isTornDown(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const code = (error as NodeJS.ErrnoException).code;
+  return (
+    error.name === "AbortError" ||
+    code === "ABORT_ERR" ||
+    code === "ERR_STREAM_PREMATURE_CLOSE" ||
+    code === "ERR_STREAM_DESTROYED" ||
+    code === "EPIPE"
+  );
 }

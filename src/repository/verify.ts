@@ -1,6 +1,7 @@
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import type { Repository } from "./repository.js";
+import { layout, parseManifestKey } from "./layout.js";
+import { lostManifestMessage, type Repository } from "./repository.js";
 import type { SnapshotManifest } from "./manifest.js";
 
 export interface VerifyProblem {
@@ -14,10 +15,21 @@ export interface VerifyReport {
   snapshots: number;
   artifacts: number;
   bytes: number;
-  /** Damage: a missing or altered artifact, an unreadable manifest, a decryption failure. */
+  /**
+   * Damage: a missing or altered artifact, an unreadable manifest, a deleted manifest (its copy
+   * remains), a manifest that differs from its copy, a decryption failure.
+   */
   problems: VerifyProblem[];
-  /** Interrupted runs (artifacts without manifest): warnings, not damage. */
+  /** Interrupted runs (artifacts with neither manifest nor manifest copy): warnings, not damage. */
   leftovers: Array<{ job: string; id: string; keys: number }>;
+  /**
+   * Not damage: committed snapshots without a manifest copy (written before backdrill kept
+   * copies, or a run killed between the manifest and the copy). A deleted manifest of such a
+   * snapshot would look like an interrupted run.
+   */
+  warnings: VerifyProblem[];
+  /** Deleted manifests put back from their copies (`repair`). */
+  repaired: Array<{ job: string; snapshot: string }>;
   readData: boolean;
 }
 
@@ -26,6 +38,11 @@ export interface VerifyOptions {
   /** Decrypt every artifact with these identities (catches a wrong recipient set, not just bit rot). */
   identities?: string[];
   signal?: AbortSignal;
+  /**
+   * Put deleted manifests back from their copies, after checking that the copy parses and that
+   * every artifact it lists verifies. Only a missing manifest is restored, never one overwritten.
+   */
+  repair?: boolean;
   onSnapshot?: (manifest: SnapshotManifest) => void;
 }
 
@@ -38,29 +55,91 @@ const sink = (): Writable =>
 
 /**
  * Checks that every artifact of every committed snapshot is present with the recorded size and
- * sha256 (reading the ciphertext), and with identities, that it decrypts and authenticates.
+ * sha256 (reading the ciphertext), and with identities, that it decrypts and authenticates; and
+ * that every manifest is where it belongs: a manifest copy without its manifest is a deleted
+ * manifest (damage), a manifest that differs from its copy is damage, a manifest without a copy
+ * only a warning (see layout.ts).
  */
 export async function verifyRepository(
   repository: Repository,
   options: VerifyOptions = {},
 ): Promise<VerifyReport> {
+  let scan = await repository.scanData(options.job);
+  const repaired: VerifyReport["repaired"] = [];
+  const repairFailures = new Map<string, string>();
+  if (options.repair === true) {
+    for (const lost of scan.lost) {
+      try {
+        await repository.restoreManifestFromCopy(lost.job, lost.id, signalOption(options.signal));
+        repaired.push({ job: lost.job, snapshot: lost.id });
+      } catch (error) {
+        repairFailures.set(`${lost.job}/${lost.id}`, error instanceof Error ? error.message : String(error));
+      }
+    }
+    if (repaired.length > 0) scan = await repository.scanData(options.job);
+  }
   const { snapshots, damaged } = await repository.listSnapshots(options.job);
   const report: VerifyReport = {
     snapshots: snapshots.length,
     artifacts: 0,
     bytes: 0,
-    problems: damaged.map((entry) => ({
-      job: options.job ?? "?",
-      snapshot: entry.key,
-      problem: entry.problem,
-    })),
-    leftovers: (await repository.leftovers(options.job)).map((left) => ({
-      job: left.job,
-      id: left.id,
-      keys: left.keys.length,
-    })),
+    problems: [],
+    leftovers: scan.leftovers.map((left) => ({ job: left.job, id: left.id, keys: left.keys.length })),
+    warnings: [],
+    repaired,
     readData: options.identities !== undefined,
   };
+  for (const entry of damaged) {
+    const parts = parseManifestKey(entry.key);
+    const copy =
+      parts !== null && scan.withCopy.has(`${parts.job}/${parts.id}`)
+        ? ` (a copy is at ${layout.manifestCopy(parts.job, parts.id)}: compare them, and put the copy back if it is intact)`
+        : "";
+    report.problems.push({
+      job: parts?.job ?? options.job ?? "?",
+      snapshot: parts?.id ?? entry.key,
+      problem: `${entry.problem}${copy}`,
+    });
+  }
+  for (const lost of scan.lost) {
+    const failure = repairFailures.get(`${lost.job}/${lost.id}`);
+    report.problems.push({
+      job: lost.job,
+      snapshot: lost.id,
+      problem:
+        lostManifestMessage(lost.job, lost.id) + (failure === undefined ? "" : `; repair failed: ${failure}`),
+    });
+  }
+  for (const manifest of snapshots) {
+    const copyKey = layout.manifestCopy(manifest.job, manifest.id);
+    if (!scan.withCopy.has(`${manifest.job}/${manifest.id}`)) {
+      report.warnings.push({
+        job: manifest.job,
+        snapshot: manifest.id,
+        problem: `snapshot ${manifest.job}/${manifest.id} has no manifest copy at ${copyKey} (written before backdrill kept copies, or the run was killed between the two writes): not damage, but a deleted manifest of it would look like an interrupted run`,
+      });
+      continue;
+    }
+    try {
+      const [original, copy] = await Promise.all([
+        repository.readManifestText(manifest.job, manifest.id),
+        repository.readManifestCopy(manifest.job, manifest.id),
+      ]);
+      if (copy !== null && copy !== original) {
+        report.problems.push({
+          job: manifest.job,
+          snapshot: manifest.id,
+          problem: `snapshot ${manifest.job}/${manifest.id}: manifest ${layout.manifest(manifest.job, manifest.id)} and its copy ${copyKey} differ: one of them was altered; compare them and keep the one whose artifacts verify`,
+        });
+      }
+    } catch (error) {
+      report.problems.push({
+        job: manifest.job,
+        snapshot: manifest.id,
+        problem: `snapshot ${manifest.job}/${manifest.id}: cannot compare the manifest with its copy: ${error instanceof Error ? error.message : String(error)}`,
+      });
+    }
+  }
   for (const manifest of snapshots) {
     options.onSnapshot?.(manifest);
     for (const record of manifest.artifacts) {

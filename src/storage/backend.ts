@@ -57,6 +57,28 @@ export interface GetOptions {
   signal?: AbortSignal;
 }
 
+/** A multipart upload that was started but neither completed nor aborted (S3). */
+export interface IncompleteUpload {
+  /** The key it would have created, relative to the backend's root. */
+  key: string;
+  uploadId: string;
+  initiated: Date;
+}
+
+export interface AbortIncompleteUploadsOptions {
+  /** Only uploads initiated before this moment; default: every upload under the prefix. */
+  olderThan?: Date;
+  signal?: AbortSignal;
+}
+
+export interface AbortIncompleteUploadsResult {
+  aborted: IncompleteUpload[];
+  /** Uploads under the prefix left alone because they are newer than `olderThan`. */
+  kept: IncompleteUpload[];
+  /** Uploads whose abort failed, with the reason (one line each). */
+  failed: Array<IncompleteUpload & { error: string }>;
+}
+
 export interface Backend {
   /** Human-readable location without credentials, e.g. "s3://bucket/prefix" or "/var/backups/task". */
   readonly location: string;
@@ -107,6 +129,20 @@ export interface Backend {
 
   /** Releases connections and handles. The backend must not be used afterwards. Idempotent. */
   close(): Promise<void>;
+
+  /**
+   * Optional capability: removes the incomplete writes under `prefix` (a plain prefix as in
+   * `list`) that are invisible to `list`/`stat`/`get` but hold storage: S3's incomplete multipart
+   * uploads, the local backend's temporary files. A `put` that fails cleans up its own, but when
+   * the store is unreachable at that moment it cannot, and a killed process never does.
+   * Callers must only pass prefixes no live writer uses (the job lock is held), or an `olderThan`
+   * no live write can be older than. Idempotent. Throws only if the incomplete writes cannot be
+   * listed; one that cannot be removed is reported in `failed`.
+   */
+  abortIncompleteUploads?(
+    prefix: string,
+    options?: AbortIncompleteUploadsOptions,
+  ): Promise<AbortIncompleteUploadsResult>;
 }
 
 /** Longest key accepted, in UTF-8 bytes: S3's limit for a whole key (prefix included). */

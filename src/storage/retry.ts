@@ -21,8 +21,15 @@
  *   - `put`: a body stream is one-shot. The wrapper retries only if the failed attempt never read
  *     from the body (e.g. the existence check hit a 503); once bytes have been consumed it cannot
  *     re-send them. Retries of the upload itself happen below, per request, where the bytes are
- *     still in memory: the S3 SDK retries each PutObject/UploadPart (`maxAttempts` on the client,
- *     see `s3/client.ts`), and a local write has nothing transient to retry.
+ *     still in memory: the S3 client retries each PutObject/UploadPart (`s3/retry-strategy.ts`),
+ *     and a local write has nothing transient to retry.
+ *
+ * No multiplied retries: an error that already went through a retry layer below (the S3 client
+ * marks it with `$metadata.attempts`, see `alreadyRetried`) is final here. Retrying it again would
+ * turn the S3 strategy's 6 attempts into 6 × 4 = 24 requests and minutes of waiting per failed
+ * operation against a dead server, without a better chance of success: the strategy below already
+ * waited with the same kind of backoff. So for S3 every logical operation makes at most the S3
+ * strategy's `attempts` requests; this wrapper retries only errors that bypassed such a layer.
  */
 import { Readable } from "node:stream";
 import { setTimeout as sleepFor } from "node:timers/promises";
@@ -102,6 +109,20 @@ export function isTransientError(error: unknown): boolean {
   return false;
 }
 
+/**
+ * Whether `error` (or an error in its `cause` chain) was already retried by a layer below: the
+ * AWS SDK's retry middleware sets `$metadata.attempts` on the error it finally throws.
+ */
+export function alreadyRetried(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 8 && current !== null && typeof current === "object"; depth++) {
+    const metadata = (current as { $metadata?: { attempts?: unknown } }).$metadata;
+    if (typeof metadata?.attempts === "number") return true;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
 /** Full-jitter delay before retry `retry` (1 = the first retry). */
 export function backoffDelayMs(
   retry: number,
@@ -113,9 +134,8 @@ export function backoffDelayMs(
 }
 
 /**
- * Defaults sized for the layer below: the S3 SDK already retries every request (5 attempts,
- * `s3/client.ts`), so this layer handles what outlasts that — a server restarting, a network
- * blip of seconds — with a handful of slower attempts (worst case ~30 s of waiting).
+ * Defaults for backends without a retry layer of their own (worst case ~3.5 s of waiting). S3
+ * errors are not retried here at all (see `alreadyRetried`).
  */
 export const DEFAULT_RETRY_OPTIONS: Readonly<Pick<RetryOptions, "attempts" | "baseDelayMs" | "maxDelayMs">> =
   {
@@ -148,6 +168,9 @@ class RetryingBackend implements Backend {
     private readonly options: RetryOptions,
   ) {
     this.location = inner.location;
+    if (inner.abortIncompleteUploads !== undefined) {
+      this.abortIncompleteUploads = inner.abortIncompleteUploads.bind(inner);
+    }
     this.random = options.random ?? Math.random;
     this.sleep =
       options.sleep ?? ((ms, signal) => sleepFor(ms, undefined, signal === undefined ? {} : { signal }));
@@ -163,7 +186,9 @@ class RetryingBackend implements Backend {
       } catch (error) {
         const replayable = !proxy.started && !body.destroyed;
         if (!replayable || !(await this.shouldRetry("put", key, error, attempt, options.signal))) {
-          body.destroy();
+          // With the error when a pipeline listens (see s3-backend.ts `destroyWith`).
+          if (error instanceof Error && body.listenerCount("error") > 0) body.destroy(error);
+          else body.destroy();
           throw error;
         }
       }
@@ -203,6 +228,9 @@ class RetryingBackend implements Backend {
     await this.inner.close();
   }
 
+  /** Passed through when the inner backend has it; its requests are retried below (S3 client). */
+  readonly abortIncompleteUploads?: Backend["abortIncompleteUploads"];
+
   private async run<T>(op: string, key: string, call: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -221,7 +249,14 @@ class RetryingBackend implements Backend {
     attempt: number,
     signal?: AbortSignal,
   ): Promise<boolean> {
-    if (attempt >= this.options.attempts || signal?.aborted || !isTransientError(error)) return false;
+    if (
+      attempt >= this.options.attempts ||
+      signal?.aborted ||
+      !isTransientError(error) ||
+      alreadyRetried(error)
+    ) {
+      return false;
+    }
     const delayMs = backoffDelayMs(attempt, this.options, this.random);
     logger().warn(
       {

@@ -1,4 +1,6 @@
-import { openConfig } from "../../app/config.js";
+import { jobByName, openConfig } from "../../app/config.js";
+import type { Config } from "../../config/types.js";
+import { UsageError } from "../../errors.js";
 import { runDrills } from "../../app/drill.js";
 import { defineCommand } from "../command.js";
 
@@ -14,6 +16,7 @@ export const drillCommand = defineCommand({
       .example("$0 drill monthly --job task-db", "re-run one target"),
   run: async (context, args) => {
     const config = await openConfig(context.configDir);
+    checkOnlyJobs(config, (args.drills ?? []).map(String), args.all, (args.job ?? []).map(String));
     const runs = await runDrills(config, {
       drills: (args.drills ?? []).map(String),
       all: args.all,
@@ -42,3 +45,22 @@ export const drillCommand = defineCommand({
     return runs.every((run) => run.report.ok) ? 0 : 1;
   },
 });
+
+/**
+ * `--job X` must name a configured job that is a target of a selected drill; otherwise the drill
+ * would run no target at all and report that as a failure, hiding the typo.
+ */
+function checkOnlyJobs(config: Config, names: string[], all: boolean, jobs: string[]): void {
+  const drills = all ? [...config.drills.values()] : names.flatMap((name) => config.drills.get(name) ?? []);
+  // Unknown drill names are reported by runDrills, with their own suggestion.
+  if (drills.length === 0 || drills.length !== (all ? config.drills.size : names.length)) return;
+  const targets = new Set(drills.flatMap((loaded) => loaded.drill.targets.map((target) => target.job)));
+  for (const job of jobs) {
+    jobByName(config, job);
+    if (!targets.has(job)) {
+      throw new UsageError(
+        `--job ${job}: not a target of drill ${drills.map((d) => d.drill.name).join(", ")} (targets: ${[...targets].join(", ")})`,
+      );
+    }
+  }
+}

@@ -1,6 +1,7 @@
 import { openConfig } from "../../app/config.js";
 import { verify } from "../../app/verify.js";
 import { UsageError } from "../../errors.js";
+import type { VerifyProblem } from "../../repository/verify.js";
 import { defineCommand } from "../command.js";
 
 export const verifyCommand = defineCommand({
@@ -14,11 +15,18 @@ export const verifyCommand = defineCommand({
         default: false,
         describe: "also decrypt every artifact (needs --identity)",
       })
+      .option("repair", {
+        type: "boolean",
+        default: false,
+        describe:
+          "put deleted manifests back from their copies (data/<job>/<id>/manifest.json), after checking each copy and its artifacts",
+      })
       .option("identity", {
         type: "string",
         describe: "age identity file (default $BACKDRILL_IDENTITY_FILE)",
       })
       .example("$0 verify", "hashes of every committed snapshot")
+      .example("$0 verify task-db --repair", "restore manifests that were deleted, from their copies")
       .example(
         "$0 verify task-db --read-data --identity /secure/id.txt",
         "decrypt and authenticate everything",
@@ -35,6 +43,7 @@ export const verifyCommand = defineCommand({
     const reports = await verify(config, {
       ...(args.job === undefined ? {} : { job: args.job }),
       ...(args["read-data"] && identityFile !== undefined ? { identityFile } : {}),
+      ...(args.repair ? { repair: true } : {}),
       log: context.log,
       signal: context.signal,
     });
@@ -49,6 +58,12 @@ export const verifyCommand = defineCommand({
           `warning: leftover of an interrupted run: ${left.job}/${left.id} (${left.keys} objects; prune removes it)`,
         );
       }
+      for (const entry of report.repaired) {
+        context.print(
+          `repaired: ${entry.job}/${entry.snapshot}: manifest restored from its copy (the copy and every artifact verified)`,
+        );
+      }
+      printCopyWarnings(context.print, report.warnings);
       for (const problem of report.problems) {
         context.print(
           `DAMAGED: ${problem.job}/${problem.snapshot}${problem.artifact === undefined ? "" : ` artifact ${problem.artifact}`}: ${problem.problem}`,
@@ -60,3 +75,20 @@ export const verifyCommand = defineCommand({
     return problems.length === 0 ? 0 : 1;
   },
 });
+
+/**
+ * Snapshots without a manifest copy, one line per job: a repository written before copies were
+ * kept has one per snapshot, and a line each would bury the damage lines.
+ */
+function printCopyWarnings(print: (line: string) => void, warnings: VerifyProblem[]): void {
+  const byJob = new Map<string, string[]>();
+  for (const warning of warnings)
+    byJob.set(warning.job, [...(byJob.get(warning.job) ?? []), warning.snapshot]);
+  for (const [job, ids] of byJob) {
+    const shown =
+      ids.length <= 3 ? ids.join(", ") : `${ids.slice(0, 3).join(", ")} and ${ids.length - 3} more`;
+    print(
+      `warning: ${ids.length} snapshot(s) of ${job} have no manifest copy (${shown}): written before backdrill kept copies, or the run was killed between the two writes; not damage`,
+    );
+  }
+}

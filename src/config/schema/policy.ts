@@ -50,6 +50,42 @@ export const s3RepositorySchema = z
     accessKeyIdEnv: envNameSchema.optional(),
     secretAccessKeyEnv: envNameSchema.optional(),
     objectLock: objectLockSchema.optional(),
+    partSizeMiB: z
+      .number()
+      .int()
+      .min(5, { error: "S3 parts must be at least 5 MiB" })
+      .max(5120, { error: "S3 parts can be at most 5120 MiB (5 GiB)" })
+      .optional()
+      .meta({
+        description:
+          "Multipart upload part size in MiB (default 8). The largest artifact is 10,000 parts, i.e. 78 GiB at 8 MiB; memory per upload is about 3 × the part size.",
+      }),
+    timeouts: z
+      .strictObject({
+        connect: durationSchema.optional().meta({ description: "TCP connect timeout (default 10s)." }),
+        idle: durationSchema.optional().meta({
+          description:
+            "A request whose connection carries no byte this long fails and is retried (default 60s).",
+        }),
+      })
+      .optional()
+      .meta({
+        description: "S3 request timeouts; a frozen server fails a request instead of hanging the run.",
+      }),
+    retries: z
+      .strictObject({
+        attempts: z.number().int().min(1).max(20).optional().meta({
+          description: "Requests per S3 operation including the first (default 6; 1 = no retries).",
+        }),
+        maxDelay: durationSchema
+          .optional()
+          .meta({ description: "Longest wait between two attempts (default 15s); backoff starts at 0.5 s." }),
+      })
+      .optional()
+      .meta({
+        description:
+          "Retries of failed S3 requests (5xx, SlowDown/throttling, timeouts, dropped connections), with exponential backoff and jitter.",
+      }),
   })
   .superRefine((value, ctx) => requireBothOrNeither(value, ctx), EVEN_WITH_FIELD_ERRORS);
 

@@ -14,8 +14,9 @@ export interface TargetReport {
   /** The RTO budget, or null when none is configured. */
   rtoSeconds: number | null;
   /**
-   * fetchMs: facts download + decrypt (artifacts stream into the restore, so their fetch is in
-   * restoreMs); setupMs: the rest (throwaway containers starting); totalMs: all of it, vs the RTO.
+   * fetchMs: every artifact's ciphertext read and checked against the manifest (size, sha256),
+   * then the facts downloaded and decrypted (artifacts then stream into the restore, so that
+   * second fetch is in restoreMs); setupMs: the rest (throwaway containers starting); totalMs: all of it, vs the RTO.
    */
   timings: { fetchMs: number; restoreMs: number; checksMs: number; setupMs: number; totalMs: number };
   checks: CheckResult[];

@@ -13,7 +13,6 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Wait } from "testcontainers";
 import type { DrillTarget } from "../../config/schema/drill.js";
 import type { FilesJob } from "../../config/schema/jobs/files.js";
 import { startDrillContainer } from "../../drill/container.js";
@@ -64,7 +63,7 @@ export async function drillFiles(context: DrillContext<FilesJob, DrillTarget>): 
     signal,
     env: { SSH_USER: ENTRYPOINT_USER, SSH_AUTHORIZED_KEY: publicKey },
     ports: [SSH_PORT],
-    wait: Wait.forAll([Wait.forLogMessage(/Server listening/), Wait.forListeningPorts()]),
+    wait: (wait) => wait.forAll([wait.forLogMessage(/Server listening/), wait.forListeningPorts()]),
   });
   const host = container.getHost();
   const port = container.getMappedPort(SSH_PORT);

@@ -141,7 +141,7 @@ export class RemotePlace implements Place {
     } catch (error) {
       throw new OperationError(error instanceof Error ? error.message : String(error), {
         cause: error,
-        hint: sshHint(this.endpoint),
+        hint: sshHint(this.endpoint, error),
       });
     }
   }

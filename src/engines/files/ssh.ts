@@ -88,9 +88,20 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The hint printed when ssh cannot verify or reach the host. */
-export function sshHint(endpoint: SshEndpoint): string {
+/**
+ * The hint printed when ssh cannot verify or reach the host. When the connection itself failed
+ * (refused, timed out, unknown host), keys and known_hosts are not the problem: say so.
+ */
+export function sshHint(endpoint: SshEndpoint, error?: unknown): string {
   const where = endpoint.port === undefined ? endpoint.host : `[${endpoint.host}]:${endpoint.port}`;
+  const message = error instanceof Error ? error.message : String(error ?? "");
+  if (
+    /Connection refused|Connection timed out|No route to host|Network is unreachable|Could not resolve hostname/i.test(
+      message,
+    )
+  ) {
+    return `is sshd running on ${endpoint.host} port ${endpoint.port ?? 22} and reachable from this host? Check the host, sshPort and any firewall`;
+  }
   return (
     `check that ${sshLogin(endpoint)} accepts the key ${endpoint.keyFile}, and that the host key of ${where} is in ` +
     `${endpoint.knownHostsFile ?? "~/.ssh/known_hosts"} (verify it out of band, then e.g. ` +

@@ -11,7 +11,6 @@
  * estimate of the real recovery time, and fsync=off would flatter it.
  */
 import { randomBytes } from "node:crypto";
-import { Wait } from "testcontainers";
 import { LOOPBACK, startDrillContainer } from "../../drill/container.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import { registerSecret } from "../../log/redact.js";
@@ -41,7 +40,7 @@ export async function startSandbox(image: string, scope: Scope, signal: AbortSig
     ports: [POSTGRES_PORT],
     // During initialisation the entrypoint's temporary server listens on the Unix socket only,
     // so a TCP pg_isready turns healthy only once the real server is up.
-    wait: Wait.forHealthCheck(),
+    wait: (wait) => wait.forHealthCheck(),
     startupTimeoutMs: STARTUP_TIMEOUT_MS,
     configure: (container) => {
       container.withSharedMemorySize(SHM_BYTES).withHealthCheck({

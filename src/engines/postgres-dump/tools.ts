@@ -9,6 +9,7 @@
  * an archive cannot read it; we check majors up front so the error says which tools to use.
  */
 import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import path from "node:path";
 import { OperationError } from "../../errors.js";
 import type { Scope } from "../../lifecycle/scope.js";
@@ -20,6 +21,13 @@ export type PgTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_amch
 
 /** Label on every tool container, so leftovers can be found after a crash. */
 export const TOOL_CONTAINER_LABEL = "backdrill.tool=true";
+/**
+ * `<hostname>:<pid>` of the backdrill process that started a tool container. A SIGKILLed
+ * backdrill cannot remove its containers (the docker CLI dies, the container does not: a pg_dump
+ * or pg_basebackup of a big database goes on for hours, holding a snapshot and a connection), so
+ * the next run on this host removes every tool container whose owner pid is gone.
+ */
+export const TOOL_OWNER_LABEL = "backdrill.tool.owner";
 
 export interface ToolOptions {
   /** libpq environment (PGHOST, PGPASSWORD, ...). */
@@ -141,7 +149,43 @@ export class PgTools {
     if (invocation.file !== "docker") return invocation;
     const name = `backdrill-tool-${randomBytes(6).toString("hex")}`;
     const [runWord, ...rest] = invocation.args;
-    return { file: "docker", args: [runWord ?? "run", "--name", name, ...rest], name };
+    const owner = `${TOOL_OWNER_LABEL}=${hostname()}:${process.pid}`;
+    return { file: "docker", args: [runWord ?? "run", "--name", name, "--label", owner, ...rest], name };
+  }
+
+  /**
+   * Removes tool containers left by killed runs on this host (owner pid no longer alive), once
+   * per PgTools, before its first tool starts. Best effort: a failure here must not fail a backup.
+   */
+  private async reapOrphans(signal?: AbortSignal): Promise<void> {
+    if (!("image" in this.config)) return;
+    const listed = await run(
+      "docker",
+      [
+        "ps",
+        "-a",
+        "--filter",
+        `label=${TOOL_OWNER_LABEL}`,
+        "--format",
+        `{{.Names}}\t{{.Label "${TOOL_OWNER_LABEL}"}}`,
+      ],
+      { signal, description: "docker ps (tool containers of killed runs)" },
+    ).catch(() => undefined);
+    const host = hostname();
+    const orphans = (listed?.stdout ?? "")
+      .split("\n")
+      .map((line) => line.split("\t"))
+      .filter(([name, owner]) => {
+        const separator = owner?.lastIndexOf(":") ?? -1;
+        if (name === undefined || name === "" || owner === undefined || separator < 0) return false;
+        const pid = Number(owner.slice(separator + 1));
+        return (
+          owner.slice(0, separator) === host && Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)
+        );
+      })
+      .map(([name]) => name as string);
+    if (orphans.length === 0) return;
+    await run("docker", ["rm", "-f", ...orphans], { signal, okExitCodes: [0, 1] }).catch(() => undefined);
   }
 
   private cleanUpAfter(name: string | undefined, done: Promise<void>): void {
@@ -173,19 +217,23 @@ export class PgTools {
    */
   version(tool: PgTool, signal?: AbortSignal): Promise<ToolVersion> {
     if (this.probed === undefined) {
-      const probe = this.run(tool, ["--version"], {
-        env: {},
-        signal,
-        description: `${tool} --version (${this.describe()})`,
-      }).then((result) => {
-        const parsed = parseToolVersion(result.stdout);
-        if (parsed === undefined) {
-          throw new OperationError(
-            `cannot tell the version of ${tool} (${this.describe()}): ${result.stdout.trim()}`,
-          );
-        }
-        return parsed;
-      });
+      const probe = this.reapOrphans(signal)
+        .then(() =>
+          this.run(tool, ["--version"], {
+            env: {},
+            signal,
+            description: `${tool} --version (${this.describe()})`,
+          }),
+        )
+        .then((result) => {
+          const parsed = parseToolVersion(result.stdout);
+          if (parsed === undefined) {
+            throw new OperationError(
+              `cannot tell the version of ${tool} (${this.describe()}): ${result.stdout.trim()}`,
+            );
+          }
+          return parsed;
+        });
       // A failed probe (image missing, daemon down) should be retried next time, not cached.
       probe.catch(() => {
         if (this.probed === probe) this.probed = undefined;
@@ -218,5 +266,15 @@ export class PgTools {
       );
     }
     return version;
+  }
+}
+
+/** True while a process with this pid runs (EPERM: it runs, as another user). */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -5,7 +5,6 @@
  * collide with a user from the backup, and the comparison can ignore exactly that user.
  */
 import { randomBytes } from "node:crypto";
-import { Wait } from "testcontainers";
 import { startDrillContainer } from "../../drill/container.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import { registerSecret } from "../../log/redact.js";
@@ -35,9 +34,8 @@ export async function startRabbitSandbox(
     env: { RABBITMQ_DEFAULT_USER: user, RABBITMQ_DEFAULT_PASS: password },
     ports: [MANAGEMENT_PORT],
     // The management plugin answers before the default user exists: wait for an authenticated 200.
-    wait: Wait.forHttp("/api/overview", MANAGEMENT_PORT)
-      .withBasicCredentials(user, password)
-      .forStatusCode(200),
+    wait: (wait) =>
+      wait.forHttp("/api/overview", MANAGEMENT_PORT).withBasicCredentials(user, password).forStatusCode(200),
     startupTimeoutMs: 180_000,
   });
   return {

@@ -12,10 +12,9 @@
 import { randomBytes } from "node:crypto";
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
-import { Wait } from "testcontainers";
 import type { DrillTarget } from "../../config/schema/drill.js";
 import type { S3BucketJob } from "../../config/schema/jobs/s3-bucket.js";
-import { startDrillContainer } from "../../drill/container.js";
+import { startDrillContainer, type WaitApi } from "../../drill/container.js";
 import { UsageError } from "../../errors.js";
 import { s3Error } from "../../storage/s3/s3-errors.js";
 import type { CheckResult, DrillContext, DrillOutcome } from "../engine.js";
@@ -35,7 +34,7 @@ interface ServerFlavour {
   port: number;
   command?: string[];
   env: Record<string, string>;
-  wait: ReturnType<typeof Wait.forHttp>;
+  wait: (wait: WaitApi) => ReturnType<WaitApi["forHttp"]>;
 }
 
 function flavourOf(image: string, accessKeyId: string, secretAccessKey: string): ServerFlavour {
@@ -44,10 +43,10 @@ function flavourOf(image: string, accessKeyId: string, secretAccessKey: string):
       port: 9000,
       command: ["server", "/data"],
       env: { MINIO_ROOT_USER: accessKeyId, MINIO_ROOT_PASSWORD: secretAccessKey },
-      wait: Wait.forHttp("/minio/health/ready", 9000).forStatusCode(200),
+      wait: (wait) => wait.forHttp("/minio/health/ready", 9000).forStatusCode(200),
     };
   }
-  return { port: 5000, env: {}, wait: Wait.forHttp("/", 5000).forStatusCode(200) };
+  return { port: 5000, env: {}, wait: (wait) => wait.forHttp("/", 5000).forStatusCode(200) };
 }
 
 export async function drillS3Bucket(context: DrillContext<S3BucketJob, DrillTarget>): Promise<DrillOutcome> {

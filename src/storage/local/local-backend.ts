@@ -28,11 +28,13 @@ import {
   unlink,
   type FileHandle,
 } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { addAbortSignal, Readable } from "node:stream";
 import { AlreadyExistsError, NotFoundError, OperationError, UsageError } from "../../errors.js";
 import { logger } from "../../log/logger.js";
 import {
+  type AbortIncompleteUploadsOptions,
+  type AbortIncompleteUploadsResult,
   type Backend,
   type GetOptions,
   type ObjectInfo,
@@ -177,6 +179,50 @@ export class LocalBackend implements Backend {
 
   async close(): Promise<void> {
     // Nothing is held open between calls.
+  }
+
+  /**
+   * Removes the temporary files of writes that never finished under `prefix`: the local
+   * counterpart of S3's incomplete multipart uploads (same contract, see the Backend interface).
+   * A clean failure removes its own temporary file, but a SIGKILLed run cannot, and the file is
+   * invisible to `list`, so nothing else would ever free its space. `initiated` is the file's
+   * mtime, i.e. its last write: `olderThan` keeps files a live writer may still be filling.
+   */
+  async abortIncompleteUploads(
+    prefix: string,
+    options: AbortIncompleteUploadsOptions = {},
+  ): Promise<AbortIncompleteUploadsResult> {
+    validatePrefix(prefix);
+    const slash = prefix.lastIndexOf("/");
+    const startKey = slash < 0 ? "" : prefix.slice(0, slash);
+    const start = startKey === "" ? this.root : join(this.root, ...startKey.split("/"));
+    const result: AbortIncompleteUploadsResult = { aborted: [], kept: [], failed: [] };
+    for (const path of await findTemporaryFiles(start)) {
+      options.signal?.throwIfAborted();
+      const key = relative(this.root, path).split(sep).join("/");
+      if (!key.startsWith(prefix)) continue;
+      let modified: Date;
+      try {
+        modified = (await stat(path)).mtime;
+      } catch {
+        continue; // finished or removed meanwhile
+      }
+      const upload = { key, uploadId: basename(path), initiated: modified };
+      if (options.olderThan !== undefined && modified.getTime() >= options.olderThan.getTime()) {
+        result.kept.push(upload);
+        continue;
+      }
+      try {
+        await unlink(path);
+      } catch (error) {
+        if (MISSING.has(errnoCode(error) ?? "")) continue;
+        result.failed.push({ ...upload, error: fsError("remove", path, error).message });
+        continue;
+      }
+      result.aborted.push(upload);
+      await this.removeEmptyParents(dirname(path));
+    }
+    return result;
   }
 
   /** Absolute path of a key; `onInvalid` runs before the UsageError is thrown. */

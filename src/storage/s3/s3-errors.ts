@@ -19,6 +19,23 @@ export function errorCodeOf(error: unknown): string | undefined {
   return typeof name === "string" ? name : undefined;
 }
 
+/**
+ * How many requests the SDK made before giving up (`$metadata.attempts`, set by the retry
+ * middleware on the final error), or undefined for errors that did not come through it.
+ */
+export function attemptsOf(error: unknown): number | undefined {
+  if (error === null || typeof error !== "object" || !("$metadata" in error)) return undefined;
+  const metadata = (error as { $metadata?: { attempts?: unknown } }).$metadata;
+  return typeof metadata?.attempts === "number" ? metadata.attempts : undefined;
+}
+
+/** A Node network error code (ECONNREFUSED, ECONNRESET, ...), if any. */
+function systemCodeOf(error: unknown): string | undefined {
+  if (error === null || typeof error !== "object") return undefined;
+  const { code } = error as { code?: unknown };
+  return typeof code === "string" && /^E[A-Z_]+$/.test(code) ? code : undefined;
+}
+
 /** The object does not exist (but the bucket does, as far as the server tells us). */
 export function isNoSuchKey(error: unknown): boolean {
   const code = errorCodeOf(error);
@@ -41,17 +58,27 @@ const HINTS: Record<string, string> = {
   InvalidContentMD5: "the server wants a Content-MD5 header (Object Lock bucket?)",
 };
 
-/** An `OperationError` naming the action and the S3 location, with the SDK error as cause. */
+/**
+ * An `OperationError` naming the action, the S3 location, the server's answer and how many
+ * requests were made, with the SDK error as cause; one line, e.g.
+ * "cannot write s3://b/p/data/x.age: InternalError: We encountered an internal error (HTTP 500, gave up after 6 attempts)".
+ */
 export function s3Error(action: string, location: string, error: unknown): OperationError {
   const code = errorCodeOf(error);
   const status = httpStatusOf(error);
-  const message = error instanceof Error ? error.message : String(error);
-  const detail = [code, message].filter(
+  const attempts = attemptsOf(error);
+  const message = (error instanceof Error ? error.message : String(error)).replace(/\s+/g, " ").trim();
+  const systemCode = systemCodeOf(error);
+  const detail = [code === "Error" ? systemCode : code, message].filter(
     (part) => part !== undefined && part !== "" && part !== "UnknownError",
   );
   const hint = code === undefined ? undefined : HINTS[code];
+  const facts = [
+    ...(status === undefined ? [] : [`HTTP ${status}`]),
+    ...(attempts === undefined || attempts <= 1 ? [] : [`gave up after ${attempts} attempts`]),
+  ];
   return new OperationError(
-    `cannot ${action} ${location}: ${[...new Set(detail)].join(": ") || "unknown error"}${status ? ` (HTTP ${status})` : ""}`,
+    `cannot ${action} ${location}: ${[...new Set(detail)].join(": ") || "unknown error"}${facts.length > 0 ? ` (${facts.join(", ")})` : ""}`,
     { cause: error, ...(hint === undefined ? {} : { hint }) },
   );
 }

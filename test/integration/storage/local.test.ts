@@ -80,6 +80,39 @@ describe("LocalBackend on disk", () => {
     expect(await findTemporaryFiles(root)).toEqual([]);
   });
 
+  it("removes temporary files of killed writes under a prefix, honouring olderThan", async () => {
+    const root = join(dir, "stale-temps");
+    const backend = new LocalBackend({ path: root });
+    await backend.put("data/job/20261128T000000Z-aaaaaa/kept.age", Readable.from([Buffer.from("x")]));
+    // What a SIGKILLed put leaves: a hidden temporary file, invisible to list.
+    const deadDir = join(root, "data", "job", "20261128T000001Z-bbbbbb");
+    await mkdir(deadDir, { recursive: true });
+    await writeFile(join(deadDir, ".tmp-dead"), "partial ciphertext");
+    await writeFile(join(root, "data", "job", "20261128T000000Z-aaaaaa", ".tmp-dead2"), "partial");
+    await mkdir(join(root, "wal", "job"), { recursive: true });
+    await writeFile(join(root, "wal", "job", ".tmp-other-prefix"), "partial");
+
+    const fresh = await backend.abortIncompleteUploads("data/job/", { olderThan: new Date(0) });
+    expect(fresh.aborted).toEqual([]);
+    expect(fresh.kept.map((upload) => upload.key).sort()).toEqual([
+      "data/job/20261128T000000Z-aaaaaa/.tmp-dead2",
+      "data/job/20261128T000001Z-bbbbbb/.tmp-dead",
+    ]);
+
+    const result = await backend.abortIncompleteUploads("data/job/");
+    expect(result.aborted.map((upload) => upload.key).sort()).toEqual([
+      "data/job/20261128T000000Z-aaaaaa/.tmp-dead2",
+      "data/job/20261128T000001Z-bbbbbb/.tmp-dead",
+    ]);
+    expect(result.failed).toEqual([]);
+    // The emptied directory is gone, the committed file and the other prefix are untouched.
+    await expect(stat(deadDir)).rejects.toMatchObject({ code: "ENOENT" });
+    expect((await stat(join(root, "data", "job", "20261128T000000Z-aaaaaa", "kept.age"))).isFile()).toBe(
+      true,
+    );
+    expect(await findTemporaryFiles(root)).toEqual([join(root, "wal", "job", ".tmp-other-prefix")]);
+  });
+
   it("removes directories emptied by delete, but never the root", async () => {
     const root = join(dir, "prune");
     const backend = new LocalBackend({ path: root });
