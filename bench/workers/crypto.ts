@@ -2,16 +2,20 @@
  * Bench worker: one encryption or decryption file→file in its own process, so that the peak RSS
  * it reports (getrusage ru_maxrss, KiB on Linux) is ours alone.
  *
- *   node bench/out/bench/workers/crypto.js encrypt RECIPIENT IN OUT
- *   node bench/out/bench/workers/crypto.js decrypt IDENTITY_FILE IN OUT
- *   node bench/out/bench/workers/crypto.js aead-only BYTES
+ *   node bench/out/bench/workers/crypto.js encrypt RECIPIENT IN OUT [IMPL]
+ *   node bench/out/bench/workers/crypto.js decrypt IDENTITY_FILE IN OUT [IMPL]
+ *   node bench/out/bench/workers/crypto.js aead-only BYTES [IMPL]
  *
- * `aead-only` is the ceiling: node:crypto ChaCha20-Poly1305 over 64 KiB chunks, no I/O, no streams.
- * Prints one JSON line: { seconds, maxRssKiB, node, openssl }.
+ * IMPL is `native` (the addon, the default when it is built) or `node:crypto` (the fallback,
+ * as with BACKDRILL_NATIVE_CRYPTO=0). `aead-only` is the ceiling of that implementation:
+ * ChaCha20-Poly1305 over 64 KiB chunks, no I/O, no streams (native: 1 MiB batches into one
+ * reused buffer). Prints one JSON line: { seconds, maxRssKiB, node, openssl, implementation }.
  */
 import { createCipheriv, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
+import { NATIVE_CRYPTO_ENV } from "../../src/crypto/age/native.js";
+import { BATCH_CHUNKS, type ChunkCipher, chunkCipher } from "../../src/crypto/age/stream.js";
 import { createDecryptStream } from "../../src/crypto/decrypt.js";
 import { createEncryptStream } from "../../src/crypto/encrypt.js";
 import { readIdentityFile } from "../../src/crypto/keys.js";
@@ -23,24 +27,41 @@ import { readIdentityFile } from "../../src/crypto/keys.js";
 const READ_SIZE = 1024 * 1024;
 const CHUNK = 64 * 1024;
 
-function aeadOnly(bytes: number): void {
+function aeadOnly(bytes: number, cipher: ChunkCipher): void {
   const key = randomBytes(32);
+  if (cipher.name === "native") {
+    const batch = randomBytes(BATCH_CHUNKS * CHUNK);
+    const output = Buffer.alloc(batch.length + BATCH_CHUNKS * 16);
+    for (let done = 0; done < bytes; done += batch.length) {
+      cipher.seal(key, done / CHUNK, false, [batch], output);
+    }
+    return;
+  }
   const nonce = Buffer.alloc(12);
   const chunk = randomBytes(CHUNK);
   for (let done = 0; done < bytes; done += CHUNK) {
     nonce.writeUInt32BE(done / CHUNK, 7);
-    const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
-    cipher.update(chunk);
-    cipher.final();
-    cipher.getAuthTag();
+    const c = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+    c.update(chunk);
+    c.final();
+    c.getAuthTag();
   }
 }
 
 async function main(): Promise<void> {
-  const [mode, a, input, output] = process.argv.slice(2);
+  const [mode, a, ...rest] = process.argv.slice(2);
+  const implementation = mode === "aead-only" ? rest[0] : rest[2];
+  if (implementation === "node:crypto") process.env[NATIVE_CRYPTO_ENV] = "0";
+  else if (implementation !== undefined && implementation !== "native")
+    throw new Error(`unknown implementation "${implementation}": native or node:crypto`);
+  const [input, output] = rest;
+  const cipher = chunkCipher();
+  // A bench must never quietly measure the other implementation.
+  if (implementation !== undefined && cipher.name !== implementation)
+    throw new Error(`wanted the ${implementation ?? "default"} STREAM implementation, got ${cipher.name}`);
   const start = process.hrtime.bigint();
   if (mode === "aead-only" && a !== undefined) {
-    aeadOnly(Number(a));
+    aeadOnly(Number(a), cipher);
   } else if (
     (mode === "encrypt" || mode === "decrypt") &&
     a !== undefined &&
@@ -56,7 +77,7 @@ async function main(): Promise<void> {
     );
   } else {
     throw new Error(
-      "usage: crypto.js encrypt RECIPIENT IN OUT | decrypt IDENTITY_FILE IN OUT | aead-only BYTES",
+      "usage: crypto.js encrypt RECIPIENT IN OUT [IMPL] | decrypt IDENTITY_FILE IN OUT [IMPL] | aead-only BYTES [IMPL]",
     );
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -65,6 +86,7 @@ async function main(): Promise<void> {
     maxRssKiB: process.resourceUsage().maxRSS,
     node: process.version,
     openssl: process.versions.openssl,
+    implementation: cipher.name,
   };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }

@@ -18,9 +18,16 @@ import {
   findHeaderEnd,
   parseHeader,
 } from "./age/header.js";
-import { OutputBatcher, PieceQueue } from "./age/pieces.js";
+import { PieceQueue } from "./age/pieces.js";
 import { AEAD_TAG_SIZE, headerMac, macEquals, payloadKey } from "./age/primitives.js";
-import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_SIZE, StreamOpener } from "./age/stream.js";
+import {
+  BATCH_CHUNKS,
+  ENCRYPTED_CHUNK_SIZE,
+  PAYLOAD_NONCE_SIZE,
+  type OpenResult,
+  StreamOpener,
+  slicePieces,
+} from "./age/stream.js";
 import { X25519_STANZA_TYPE, unwrapX25519 } from "./age/x25519.js";
 import { type ParsedIdentity, parseIdentity } from "./keys.js";
 
@@ -30,11 +37,19 @@ import { type ParsedIdentity, parseIdentity } from "./keys.js";
  */
 const MAX_HEADER_SIZE = 1024 * 1024;
 /**
- * Plaintext is pushed in pieces of about this size (see OutputBatcher), and one such piece may
- * wait in the readable buffer while the consumer writes the previous one, so processing overlaps I/O.
+ * Ciphertext is opened in batches of this size (one call, one pushed buffer of plaintext), and one
+ * such buffer may wait in the readable buffer while the consumer writes the previous one, so
+ * processing overlaps I/O.
  */
-const OUTPUT_BATCH_SIZE = 1024 * 1024;
-/** Input buffered ahead of processing: one encrypted chunk; memory stays bounded whatever the file size. */
+const BATCH_SIZE = BATCH_CHUNKS * ENCRYPTED_CHUNK_SIZE;
+/**
+ * Batches opened at once on the thread pool (native addon): two keep both cores of a small
+ * machine busy while the JS thread reads the next input; memory stays bounded by about
+ * IN_FLIGHT + 1 batches each way. The node:crypto fallback opens synchronously.
+ */
+const IN_FLIGHT = 2;
+const OUTPUT_HIGH_WATER_MARK = BATCH_CHUNKS * (ENCRYPTED_CHUNK_SIZE - AEAD_TAG_SIZE);
+/** Input buffered ahead of processing: one encrypted chunk (a batch accumulates in `pending`). */
 const WRITABLE_HIGH_WATER_MARK = ENCRYPTED_CHUNK_SIZE;
 /** Spec "The scrypt recipient type": the stanza type of passphrase-encrypted files. */
 const SCRYPT_STANZA_TYPE = "scrypt";
@@ -42,6 +57,13 @@ const VERSION_PREFIX_BYTES = Buffer.from(VERSION_PREFIX, "latin1");
 const ARMOR_BYTES = Buffer.from(ARMOR_BEGIN, "latin1");
 
 type Phase = "header" | "nonce" | "payload" | "done";
+
+/** A batch being opened: its result, and its ciphertext to explain a failure. */
+interface Batch {
+  result: Promise<OpenResult>;
+  ciphertext: Buffer[];
+  final: boolean;
+}
 
 function noMatch(count: number, stanzas: readonly Stanza[]): DecryptionError {
   return new DecryptionError(
@@ -71,20 +93,20 @@ class DecryptStream extends Transform {
   private headerParts: Buffer[] = [];
   private headerSize = 0;
   private readonly pending = new PieceQueue();
-  private readonly output = new OutputBatcher((data) => this.push(data), OUTPUT_BATCH_SIZE);
+  /** Batches in payload order whose plaintext is not pushed yet. */
+  private readonly inFlight: Batch[] = [];
   private opener: StreamOpener | null = null;
   private fileKey: Buffer | null = null;
 
   constructor(private readonly identities: readonly ParsedIdentity[]) {
-    super({ writableHighWaterMark: WRITABLE_HIGH_WATER_MARK, readableHighWaterMark: OUTPUT_BATCH_SIZE });
+    super({ writableHighWaterMark: WRITABLE_HIGH_WATER_MARK, readableHighWaterMark: OUTPUT_HIGH_WATER_MARK });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     try {
       if (this.phase !== "header") {
         this.pending.push(chunk);
-        this.drain(false);
-        callback();
+        this.drain(false).then(() => callback(), callback);
         return;
       }
       const header = this.collectHeader(chunk);
@@ -111,20 +133,14 @@ class DecryptStream extends Transform {
         this.checkPrefix(start);
         throw new DecryptionError("truncated age file: it ends inside the header");
       }
-      this.drain(true);
-      callback();
+      this.drain(true).then(() => callback(), callback);
     } catch (error) {
       callback(error as Error);
     }
   }
 
   private afterHeader(callback: TransformCallback): void {
-    try {
-      this.drain(false);
-      callback();
-    } catch (error) {
-      callback(error as Error);
-    }
+    this.drain(false).then(() => callback(), callback);
   }
 
   private checkPrefix(start: Buffer): void {
@@ -206,8 +222,11 @@ class DecryptStream extends Transform {
     this.phase = "nonce";
   }
 
-  /** Decrypts every chunk that is complete; at end of input (`final`), the last one. */
-  private drain(final: boolean): void {
+  /**
+   * Decrypts every chunk that is complete, in batches, one at a time (the next write waits for
+   * the callback, so input and output stay bounded); at end of input (`final`), the last one.
+   */
+  private async drain(final: boolean): Promise<void> {
     if (this.phase === "nonce") {
       if (this.pending.length < PAYLOAD_NONCE_SIZE) {
         if (!final) return;
@@ -221,27 +240,44 @@ class DecryptStream extends Transform {
     }
     if (this.phase !== "payload") return;
     const opener = this.opener as StreamOpener;
+    // Small writes accumulate to a whole batch (plus one byte) first: one call per batch.
+    if (!final && this.pending.length <= BATCH_SIZE) return;
     // A full-size chunk followed by more data is not the last one (spec "Payload").
     while (this.pending.length > ENCRYPTED_CHUNK_SIZE) {
-      const ciphertext = this.pending.take(CHUNK_SIZE);
-      const tag = this.pending.takeContiguous(AEAD_TAG_SIZE);
-      const plain = opener.open(ciphertext, tag, false);
-      if (plain === null) {
-        // A full chunk that authenticates as the final one means bytes were appended after it.
-        if (opener.open(ciphertext, tag, true) !== null) throw trailingData();
-        throw new DecryptionError(
-          `chunk ${opener.index} of the payload failed authentication: the file was tampered with or corrupted`,
-        );
-      }
-      this.output.add(plain);
-      opener.next();
+      const chunks = Math.min(BATCH_CHUNKS, Math.floor((this.pending.length - 1) / ENCRYPTED_CHUNK_SIZE));
+      this.startBatch(opener, chunks * ENCRYPTED_CHUNK_SIZE, false);
+      await this.pushOpened(opener, IN_FLIGHT - 1);
     }
-    if (final) this.finish(opener);
-    this.output.flush();
+    if (final) await this.finish(opener);
+  }
+
+  private startBatch(opener: StreamOpener, bytes: number, final: boolean): void {
+    const ciphertext = this.pending.take(bytes);
+    const result = opener.openAsync(ciphertext, final);
+    // Rejections surface when the batch is awaited below, in order; none may go unhandled.
+    result.catch(() => undefined);
+    this.inFlight.push({ result, ciphertext, final });
+  }
+
+  /**
+   * Pushes the plaintext of opened batches, in order, until at most `keep` remain in flight.
+   * The first batch that does not authenticate ends the stream: neither it nor any later batch
+   * is pushed.
+   */
+  private async pushOpened(opener: StreamOpener, keep: number): Promise<void> {
+    while (this.inFlight.length > keep) {
+      const batch = this.inFlight[0] as Batch;
+      const opened = await batch.result;
+      this.inFlight.shift();
+      if (opened.plaintext === null) throw explainFailure(opener, batch, opened);
+      if (opened.plaintext.length > 0) this.push(opened.plaintext);
+    }
   }
 
   /** The remaining bytes must be exactly one valid final chunk. */
-  private finish(opener: StreamOpener): void {
+  private async finish(opener: StreamOpener): Promise<void> {
+    // Earlier batches first: their failures are the ones to report.
+    await this.pushOpened(opener, 0);
     const size = this.pending.length;
     const index = opener.index;
     if (size === 0) {
@@ -252,28 +288,39 @@ class DecryptStream extends Transform {
         `truncated age file: it ends inside chunk ${index} (shorter than its 16-byte tag)`,
       );
     }
-    const ciphertext = this.pending.take(size - AEAD_TAG_SIZE);
-    const tag = this.pending.takeContiguous(AEAD_TAG_SIZE);
-    const plain = opener.open(ciphertext, tag, true);
-    if (plain === null) {
-      if (size === ENCRYPTED_CHUNK_SIZE && opener.open(ciphertext, tag, false) !== null) {
-        throw new DecryptionError(
-          `truncated age file: it ends after chunk ${index}, which is not the final chunk (cut at a chunk boundary)`,
-        );
-      }
-      throw new DecryptionError(
-        `final chunk ${index} failed authentication: the file was truncated mid-chunk, tampered with, or had bytes appended`,
-      );
-    }
+    this.startBatch(opener, size, true);
+    await this.pushOpened(opener, 0);
     if (size === AEAD_TAG_SIZE && index > 0) {
       // Spec: "MUST NOT be empty unless the whole payload is empty"; age rejects this too.
       throw new DecryptionError(
         `invalid age file: final chunk ${index} is empty, which the age format forbids`,
       );
     }
-    this.output.add(plain);
     this.phase = "done";
   }
+}
+
+/** Says why a batch failed: tampering, a cut at a chunk boundary, or appended bytes. */
+function explainFailure(opener: StreamOpener, batch: Batch, opened: OpenResult): DecryptionError {
+  const failed = opened.failedIndex as number;
+  if (batch.final) {
+    const size = batch.ciphertext.reduce((sum, piece) => sum + piece.length, 0);
+    if (size === ENCRYPTED_CHUNK_SIZE && opener.authenticates(batch.ciphertext, failed, false)) {
+      return new DecryptionError(
+        `truncated age file: it ends after chunk ${failed}, which is not the final chunk (cut at a chunk boundary)`,
+      );
+    }
+    return new DecryptionError(
+      `final chunk ${failed} failed authentication: the file was truncated mid-chunk, tampered with, or had bytes appended`,
+    );
+  }
+  const at = (failed - opened.first) * ENCRYPTED_CHUNK_SIZE;
+  const chunk = slicePieces(batch.ciphertext, at, ENCRYPTED_CHUNK_SIZE);
+  // A full chunk that authenticates as the final one means bytes were appended after it.
+  if (opener.authenticates(chunk, failed, true)) return trailingData();
+  return new DecryptionError(
+    `chunk ${failed} of the payload failed authentication: the file was tampered with or corrupted`,
+  );
 }
 
 function macMismatch(): DecryptionError {

@@ -11,19 +11,27 @@ import { Transform, type TransformCallback } from "node:stream";
 import type { Recipient } from "age-encryption";
 import { UsageError } from "../errors.js";
 import { type Stanza, encodeHeader, parseHeader } from "./age/header.js";
-import { OutputBatcher, PieceQueue } from "./age/pieces.js";
+import { PieceQueue } from "./age/pieces.js";
 import { FILE_KEY_SIZE, payloadKey } from "./age/primitives.js";
-import { CHUNK_SIZE, PAYLOAD_NONCE_SIZE, StreamSealer } from "./age/stream.js";
+import { BATCH_CHUNKS, CHUNK_SIZE, PAYLOAD_NONCE_SIZE, StreamSealer } from "./age/stream.js";
 import { wrapX25519 } from "./age/x25519.js";
 import { type ParsedRecipient, parseRecipient } from "./keys.js";
 
 /**
- * Output is pushed in pieces of about this size (see OutputBatcher), and one such piece may wait
- * in the readable buffer while the consumer writes the previous one, so processing overlaps I/O.
+ * Plaintext is sealed in batches of this size (one call, one pushed buffer of ciphertext), and one
+ * such buffer may wait in the readable buffer while the consumer writes the previous one, so
+ * processing overlaps I/O.
  */
-const OUTPUT_BATCH_SIZE = 1024 * 1024;
-/** Input buffered ahead of processing: one chunk; memory stays bounded whatever the file size. */
+const BATCH_SIZE = BATCH_CHUNKS * CHUNK_SIZE;
+const OUTPUT_HIGH_WATER_MARK = BATCH_SIZE;
+/** Input buffered ahead of processing: one chunk (a batch accumulates in `pending`). */
 const WRITABLE_HIGH_WATER_MARK = CHUNK_SIZE;
+/**
+ * Batches sealed at once on the thread pool (native addon): two keep both cores of a small
+ * machine busy while the JS thread reads the next input; memory stays bounded by about
+ * IN_FLIGHT + 1 batches each way. The node:crypto fallback seals synchronously.
+ */
+const IN_FLIGHT = 2;
 
 interface FileKeyAndHeader {
   fileKey: Buffer;
@@ -96,14 +104,15 @@ async function delegatedHeader(parsed: readonly ParsedRecipient[]): Promise<File
 
 class EncryptStream extends Transform {
   private readonly pending = new PieceQueue();
-  private readonly output = new OutputBatcher((data) => this.push(data), OUTPUT_BATCH_SIZE);
+  /** Sealed batches in payload order, not yet pushed. */
+  private readonly inFlight: Promise<Buffer>[] = [];
   private sealer: StreamSealer | null = null;
   private setup: FileKeyAndHeader | Promise<FileKeyAndHeader>;
 
   constructor(setup: FileKeyAndHeader | Promise<FileKeyAndHeader>) {
-    super({ writableHighWaterMark: WRITABLE_HIGH_WATER_MARK, readableHighWaterMark: OUTPUT_BATCH_SIZE });
+    super({ writableHighWaterMark: WRITABLE_HIGH_WATER_MARK, readableHighWaterMark: OUTPUT_HIGH_WATER_MARK });
     this.setup = setup;
-    // Reported through the first write or flush; avoid an unhandled rejection meanwhile.
+    // Reported through the first batch or flush; avoid an unhandled rejection meanwhile.
     if (setup instanceof Promise) setup.catch(() => undefined);
   }
 
@@ -113,57 +122,69 @@ class EncryptStream extends Transform {
     const nonce = randomBytes(PAYLOAD_NONCE_SIZE);
     this.sealer = new StreamSealer(payloadKey(ready.fileKey, nonce));
     ready.fileKey.fill(0);
-    this.output.add([ready.header, nonce]);
+    this.push(Buffer.concat([ready.header, nonce]));
     return this.sealer;
   }
 
-  private withSealer(callback: TransformCallback, work: (sealer: StreamSealer) => void): void {
-    const setup = this.setup;
-    if (this.sealer !== null || !(setup instanceof Promise)) {
-      try {
-        work(this.sealer ?? this.sealerFor(setup as FileKeyAndHeader));
-      } catch (error) {
-        callback(error as Error);
-        return;
-      }
-      callback();
-      return;
-    }
-    setup.then(
-      (ready) => {
-        try {
-          work(this.sealerFor(ready));
-          callback();
-        } catch (error) {
-          callback(error as Error);
-        }
-      },
+  /** Runs `work` once the sealer exists, then calls back (with its error, if any). */
+  private withSealer(callback: TransformCallback, work: (sealer: StreamSealer) => Promise<void>): void {
+    const sealer =
+      this.sealer !== null
+        ? Promise.resolve(this.sealer)
+        : Promise.resolve(this.setup).then((ready) => this.sealerFor(ready));
+    sealer.then(work).then(
+      () => callback(),
       (error: unknown) => callback(error as Error),
     );
   }
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.pending.push(chunk);
+  private startBatch(sealer: StreamSealer, bytes: number, final: boolean): void {
+    const sealed = sealer.sealAsync(this.pending.take(bytes), final);
+    // Rejections surface when the batch is awaited below, in order; none may go unhandled.
+    sealed.catch(() => undefined);
+    this.inFlight.push(sealed);
+  }
+
+  /** Pushes finished batches, in order, until at most `keep` remain in flight. */
+  private async pushSealed(keep: number): Promise<void> {
+    while (this.inFlight.length > keep) {
+      const sealed = await (this.inFlight[0] as Promise<Buffer>);
+      this.inFlight.shift();
+      this.push(sealed);
+    }
+  }
+
+  /**
+   * Seals every full chunk known not to be the last one, in batches. Up to IN_FLIGHT - 1 stay in
+   * flight when this returns, so the next write is accepted while they are sealed.
+   */
+  private async sealFullChunks(sealer: StreamSealer): Promise<void> {
     // Spec "Payload": only the final chunk carries the last flag, so a full chunk is sealed only
     // once at least one more byte is known to follow it.
-    if (this.sealer !== null && this.pending.length <= CHUNK_SIZE) {
+    while (this.pending.length > CHUNK_SIZE) {
+      const chunks = Math.min(BATCH_CHUNKS, Math.floor((this.pending.length - 1) / CHUNK_SIZE));
+      this.startBatch(sealer, chunks * CHUNK_SIZE, false);
+      await this.pushSealed(IN_FLIGHT - 1);
+    }
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.pending.push(chunk);
+    // Small writes accumulate to a whole batch (plus one byte) first: one call per batch.
+    if (this.pending.length <= BATCH_SIZE) {
       callback();
       return;
     }
-    this.withSealer(callback, (sealer) => {
-      while (this.pending.length > CHUNK_SIZE) {
-        this.output.add(sealer.seal(this.pending.take(CHUNK_SIZE), false));
-      }
-      this.output.flush();
-    });
+    this.withSealer(callback, (sealer) => this.sealFullChunks(sealer));
   }
 
   override _flush(callback: TransformCallback): void {
     // Spec: "The final chunk MAY be shorter than 64 KiB but MUST NOT be empty unless the whole
     // payload is empty" — holding back every full chunk above guarantees exactly that.
-    this.withSealer(callback, (sealer) => {
-      this.output.add(sealer.seal(this.pending.take(this.pending.length), true));
-      this.output.flush();
+    this.withSealer(callback, async (sealer) => {
+      await this.sealFullChunks(sealer);
+      this.startBatch(sealer, this.pending.length, true);
+      await this.pushSealed(0);
     });
   }
 }

@@ -21,6 +21,8 @@ import { decryptBuffer, encryptBuffer } from "./buffer.js";
 import { createDecryptStream } from "./decrypt.js";
 import { createEncryptStream } from "./encrypt.js";
 import { generateIdentity } from "./keys.js";
+import { NATIVE_CRYPTO_ENV, nativeAgeStream } from "./age/native.js";
+import { chunkCipher } from "./age/stream.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -116,128 +118,148 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe.each(SIZES)("payload of %i bytes", (size) => {
-  const plaintext = randomBytes(size);
+/**
+ * Every test runs with each STREAM implementation: the native addon (when built; CI requires it,
+ * see age/stream.test.ts) and the node:crypto fallback, selected the way users do, through
+ * BACKDRILL_NATIVE_CRYPTO.
+ */
+const IMPLEMENTATIONS = nativeAgeStream() === null ? ["node:crypto"] : ["native", "node:crypto"];
 
-  it("ours → age CLI", async () => {
-    const ciphertext = await encryptBuffer(plaintext, [alice.recipient]);
-    expect((await cliDecrypt(ciphertext, alice.file)).equals(plaintext)).toBe(true);
+describe.each(IMPLEMENTATIONS)("interop (%s STREAM)", (implementation) => {
+  let saved: string | undefined;
+  beforeAll(() => {
+    saved = process.env[NATIVE_CRYPTO_ENV];
+    process.env[NATIVE_CRYPTO_ENV] = implementation === "native" ? "1" : "0";
+    expect(chunkCipher().name).toBe(implementation);
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env[NATIVE_CRYPTO_ENV];
+    else process.env[NATIVE_CRYPTO_ENV] = saved;
   });
 
-  it("age CLI → ours", async () => {
-    const ciphertext = await cliEncrypt(plaintext, [alice.recipient]);
-    expect((await decryptBuffer(ciphertext, [alice.identity])).equals(plaintext)).toBe(true);
+  describe.each(SIZES)("payload of %i bytes", (size) => {
+    const plaintext = randomBytes(size);
+
+    it("ours → age CLI", async () => {
+      const ciphertext = await encryptBuffer(plaintext, [alice.recipient]);
+      expect((await cliDecrypt(ciphertext, alice.file)).equals(plaintext)).toBe(true);
+    });
+
+    it("age CLI → ours", async () => {
+      const ciphertext = await cliEncrypt(plaintext, [alice.recipient]);
+      expect((await decryptBuffer(ciphertext, [alice.identity])).equals(plaintext)).toBe(true);
+    });
+
+    it("ours → age-encryption", async () => {
+      const ciphertext = await encryptBuffer(plaintext, [alice.recipient]);
+      expect((await ageJsDecrypt(ciphertext, alice.identity)).equals(plaintext)).toBe(true);
+    });
+
+    it("age-encryption → ours", async () => {
+      const ciphertext = await ageJsEncrypt(plaintext, [alice.recipient]);
+      expect((await decryptBuffer(ciphertext, [alice.identity])).equals(plaintext)).toBe(true);
+    });
+
+    it("has the exact age ciphertext size (no empty trailing chunk)", async () => {
+      const ciphertext = await encryptBuffer(plaintext, [alice.recipient]);
+      const cli = await cliEncrypt(plaintext, [alice.recipient]);
+      // Same header shape (one X25519 stanza) and same STREAM chunking: same length as the CLI's.
+      expect(ciphertext.length).toBe(cli.length);
+    });
   });
 
-  it("ours → age-encryption", async () => {
-    const ciphertext = await encryptBuffer(plaintext, [alice.recipient]);
-    expect((await ageJsDecrypt(ciphertext, alice.identity)).equals(plaintext)).toBe(true);
+  describe("several recipients", () => {
+    const plaintext = randomBytes(200 * KiB + 3);
+
+    it("ours → age CLI: each identity alone decrypts", async () => {
+      const ciphertext = await encryptBuffer(plaintext, [alice.recipient, bob.recipient, carol.recipient]);
+      for (const who of [alice, bob, carol]) {
+        expect((await cliDecrypt(ciphertext, who.file)).equals(plaintext)).toBe(true);
+        expect((await ageJsDecrypt(ciphertext, who.identity)).equals(plaintext)).toBe(true);
+        expect((await decryptBuffer(ciphertext, [who.identity])).equals(plaintext)).toBe(true);
+      }
+    });
+
+    it("age CLI → ours: each identity alone decrypts, any order of several works", async () => {
+      const ciphertext = await cliEncrypt(plaintext, [alice.recipient, bob.recipient, carol.recipient]);
+      for (const who of [alice, bob, carol]) {
+        expect((await decryptBuffer(ciphertext, [who.identity])).equals(plaintext)).toBe(true);
+      }
+      const stranger = await generateIdentity();
+      expect((await decryptBuffer(ciphertext, [stranger.identity, carol.identity])).equals(plaintext)).toBe(
+        true,
+      );
+    });
+
+    it("age-encryption → ours with several recipients", async () => {
+      const ciphertext = await ageJsEncrypt(plaintext, [alice.recipient, bob.recipient]);
+      expect((await decryptBuffer(ciphertext, [bob.identity])).equals(plaintext)).toBe(true);
+    });
+
+    it("uses a fresh file key, nonce and ephemeral share every time", async () => {
+      const a = await encryptBuffer("same", [alice.recipient]);
+      const b = await encryptBuffer("same", [alice.recipient]);
+      expect(a.equals(b)).toBe(false);
+      expect(a.subarray(0, 40).equals(b.subarray(0, 40))).toBe(false);
+    });
   });
 
-  it("age-encryption → ours", async () => {
-    const ciphertext = await ageJsEncrypt(plaintext, [alice.recipient]);
-    expect((await decryptBuffer(ciphertext, [alice.identity])).equals(plaintext)).toBe(true);
+  describe("streaming", () => {
+    const plaintext = randomBytes(5 * MiB + 777);
+
+    it.each([
+      ["1-byte and odd pieces", [1, 7, 65535, 3, 65536, 65537]],
+      ["large writes", [3 * MiB]],
+      ["exact chunks", [65536]],
+    ])("encrypts and decrypts with %s", async (_name, pieces) => {
+      const ciphertext = await streamThrough(createEncryptStream([alice.recipient]), plaintext, pieces);
+      expect((await cliDecrypt(ciphertext, alice.file)).equals(plaintext)).toBe(true);
+      const decrypted = await streamThrough(createDecryptStream([alice.identity]), ciphertext, pieces);
+      expect(decrypted.equals(plaintext)).toBe(true);
+    });
+
+    it("decrypts a header split across many tiny writes", async () => {
+      const ciphertext = await cliEncrypt(Buffer.from("hello"), [alice.recipient, bob.recipient]);
+      const decrypted = await streamThrough(createDecryptStream([bob.identity]), ciphertext, [1, 2, 3]);
+      expect(decrypted.toString()).toBe("hello");
+    });
   });
 
-  it("has the exact age ciphertext size (no empty trailing chunk)", async () => {
-    const ciphertext = await encryptBuffer(plaintext, [alice.recipient]);
-    const cli = await cliEncrypt(plaintext, [alice.recipient]);
-    // Same header shape (one X25519 stanza) and same STREAM chunking: same length as the CLI's.
-    expect(ciphertext.length).toBe(cli.length);
-  });
-});
+  describe("post-quantum recipients (via age-encryption stanzas, native payload)", () => {
+    it("round-trips ours ↔ age-encryption", async () => {
+      const identity = await generateHybridIdentity();
+      const recipient = await ageIdentityToRecipient(identity);
+      const plaintext = randomBytes(300 * KiB);
+      const ours = await encryptBuffer(plaintext, [recipient]);
+      expect(ours.subarray(0, 60).toString("latin1")).toContain("-> mlkem768x25519 ");
+      expect((await ageJsDecrypt(ours, identity)).equals(plaintext)).toBe(true);
+      expect((await decryptBuffer(ours, [identity])).equals(plaintext)).toBe(true);
+      const theirs = await ageJsEncrypt(plaintext, [recipient]);
+      expect((await decryptBuffer(theirs, [alice.identity, identity])).equals(plaintext)).toBe(true);
+    });
 
-describe("several recipients", () => {
-  const plaintext = randomBytes(200 * KiB + 3);
+    it("reports an invalid hardware-tag key when encryption starts", async () => {
+      const { bech32Encode } = await import("./bech32.js");
+      // 33 bytes of the right length that are not a compressed P-256 point.
+      const bogus = bech32Encode("age1tag", Buffer.alloc(33, 0xff));
+      await expect(encryptBuffer("x", [bogus])).rejects.toThrow(UsageError);
+    });
 
-  it("ours → age CLI: each identity alone decrypts", async () => {
-    const ciphertext = await encryptBuffer(plaintext, [alice.recipient, bob.recipient, carol.recipient]);
-    for (const who of [alice, bob, carol]) {
-      expect((await cliDecrypt(ciphertext, who.file)).equals(plaintext)).toBe(true);
-      expect((await ageJsDecrypt(ciphertext, who.identity)).equals(plaintext)).toBe(true);
-      expect((await decryptBuffer(ciphertext, [who.identity])).equals(plaintext)).toBe(true);
-    }
-  });
-
-  it("age CLI → ours: each identity alone decrypts, any order of several works", async () => {
-    const ciphertext = await cliEncrypt(plaintext, [alice.recipient, bob.recipient, carol.recipient]);
-    for (const who of [alice, bob, carol]) {
-      expect((await decryptBuffer(ciphertext, [who.identity])).equals(plaintext)).toBe(true);
-    }
-    const stranger = await generateIdentity();
-    expect((await decryptBuffer(ciphertext, [stranger.identity, carol.identity])).equals(plaintext)).toBe(
-      true,
-    );
+    it("refuses to mix post-quantum and classic recipients", async () => {
+      const recipient = await ageIdentityToRecipient(await generateHybridIdentity());
+      expect(() => createEncryptStream([recipient, alice.recipient])).toThrow(UsageError);
+      expect(() => createEncryptStream([recipient, alice.recipient])).toThrow(/cannot be mixed/);
+    });
   });
 
-  it("age-encryption → ours with several recipients", async () => {
-    const ciphertext = await ageJsEncrypt(plaintext, [alice.recipient, bob.recipient]);
-    expect((await decryptBuffer(ciphertext, [bob.identity])).equals(plaintext)).toBe(true);
-  });
-
-  it("uses a fresh file key, nonce and ephemeral share every time", async () => {
-    const a = await encryptBuffer("same", [alice.recipient]);
-    const b = await encryptBuffer("same", [alice.recipient]);
-    expect(a.equals(b)).toBe(false);
-    expect(a.subarray(0, 40).equals(b.subarray(0, 40))).toBe(false);
-  });
-});
-
-describe("streaming", () => {
-  const plaintext = randomBytes(5 * MiB + 777);
-
-  it.each([
-    ["1-byte and odd pieces", [1, 7, 65535, 3, 65536, 65537]],
-    ["large writes", [3 * MiB]],
-    ["exact chunks", [65536]],
-  ])("encrypts and decrypts with %s", async (_name, pieces) => {
-    const ciphertext = await streamThrough(createEncryptStream([alice.recipient]), plaintext, pieces);
-    expect((await cliDecrypt(ciphertext, alice.file)).equals(plaintext)).toBe(true);
-    const decrypted = await streamThrough(createDecryptStream([alice.identity]), ciphertext, pieces);
-    expect(decrypted.equals(plaintext)).toBe(true);
-  });
-
-  it("decrypts a header split across many tiny writes", async () => {
-    const ciphertext = await cliEncrypt(Buffer.from("hello"), [alice.recipient, bob.recipient]);
-    const decrypted = await streamThrough(createDecryptStream([bob.identity]), ciphertext, [1, 2, 3]);
-    expect(decrypted.toString()).toBe("hello");
-  });
-});
-
-describe("post-quantum recipients (via age-encryption stanzas, native payload)", () => {
-  it("round-trips ours ↔ age-encryption", async () => {
-    const identity = await generateHybridIdentity();
-    const recipient = await ageIdentityToRecipient(identity);
-    const plaintext = randomBytes(300 * KiB);
-    const ours = await encryptBuffer(plaintext, [recipient]);
-    expect(ours.subarray(0, 60).toString("latin1")).toContain("-> mlkem768x25519 ");
-    expect((await ageJsDecrypt(ours, identity)).equals(plaintext)).toBe(true);
-    expect((await decryptBuffer(ours, [identity])).equals(plaintext)).toBe(true);
-    const theirs = await ageJsEncrypt(plaintext, [recipient]);
-    expect((await decryptBuffer(theirs, [alice.identity, identity])).equals(plaintext)).toBe(true);
-  });
-
-  it("reports an invalid hardware-tag key when encryption starts", async () => {
-    const { bech32Encode } = await import("./bech32.js");
-    // 33 bytes of the right length that are not a compressed P-256 point.
-    const bogus = bech32Encode("age1tag", Buffer.alloc(33, 0xff));
-    await expect(encryptBuffer("x", [bogus])).rejects.toThrow(UsageError);
-  });
-
-  it("refuses to mix post-quantum and classic recipients", async () => {
-    const recipient = await ageIdentityToRecipient(await generateHybridIdentity());
-    expect(() => createEncryptStream([recipient, alice.recipient])).toThrow(UsageError);
-    expect(() => createEncryptStream([recipient, alice.recipient])).toThrow(/cannot be mixed/);
-  });
-});
-
-describe("recipient validation at construction", () => {
-  it("throws a UsageError before any data flows", () => {
-    expect(() => createEncryptStream([])).toThrow(/no recipients/);
-    expect(() => createEncryptStream(["ssh-ed25519 AAAA x"])).toThrow(UsageError);
-    expect(() => createDecryptStream([])).toThrow(/no age identities/);
-    expect(() => createDecryptStream([alice.recipient])).toThrow(
-      /identity 1 of 1: this is a public recipient/,
-    );
+  describe("recipient validation at construction", () => {
+    it("throws a UsageError before any data flows", () => {
+      expect(() => createEncryptStream([])).toThrow(/no recipients/);
+      expect(() => createEncryptStream(["ssh-ed25519 AAAA x"])).toThrow(UsageError);
+      expect(() => createDecryptStream([])).toThrow(/no age identities/);
+      expect(() => createDecryptStream([alice.recipient])).toThrow(
+        /identity 1 of 1: this is a public recipient/,
+      );
+    });
   });
 });

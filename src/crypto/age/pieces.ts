@@ -51,35 +51,3 @@ export class PieceQueue {
 }
 
 const EMPTY = Buffer.alloc(0);
-
-/**
- * Coalesces the many small outputs of chunk processing (ciphertext, tag) into few large pushes.
- * Each push costs a stream hop and usually a write syscall downstream; one copy of the bytes is
- * cheaper than three pushes per 64 KiB chunk.
- */
-export class OutputBatcher {
-  private parts: Buffer[] = [];
-  private size = 0;
-
-  constructor(
-    private readonly emit: (data: Buffer) => void,
-    private readonly limit: number,
-  ) {}
-
-  add(parts: readonly Buffer[]): void {
-    for (const part of parts) {
-      if (part.length === 0) continue;
-      this.parts.push(part);
-      this.size += part.length;
-    }
-    if (this.size >= this.limit) this.flush();
-  }
-
-  flush(): void {
-    if (this.size === 0) return;
-    const data = this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size);
-    this.parts = [];
-    this.size = 0;
-    this.emit(data);
-  }
-}

@@ -11,7 +11,7 @@
  *                                  | the job's credentials
  * Secrets only ever come from the environment, never from flags (argv is visible in `ps`).
  */
-import { S3Client } from "@aws-sdk/client-s3";
+import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3BucketJob } from "../../config/schema/jobs/s3-bucket.js";
 import { resolveSecret } from "../../config/secrets.js";
 import { UsageError } from "../../errors.js";
@@ -24,23 +24,17 @@ export interface S3Connection {
   credentials: { accessKeyId: string; secretAccessKey: string } | undefined;
 }
 
+/**
+ * The shared client factory: the repository's timeouts and bounded retries apply to the job's
+ * bucket too (a frozen server must fail the job, not hang it). No configured keys: the SDK's
+ * default provider chain.
+ */
 export function clientFor(connection: S3Connection): S3Client {
-  if (connection.credentials !== undefined) {
-    return createS3Client({
-      endpoint: connection.endpoint,
-      region: connection.region,
-      forcePathStyle: connection.forcePathStyle,
-      credentials: connection.credentials,
-    });
-  }
-  // No configured keys: the SDK's default provider chain, with the same S3-compatible settings.
-  return new S3Client({
+  return createS3Client({
+    endpoint: connection.endpoint,
     region: connection.region,
-    ...(connection.endpoint === undefined ? {} : { endpoint: connection.endpoint }),
     forcePathStyle: connection.forcePathStyle,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 5,
+    credentials: connection.credentials,
   });
 }
 

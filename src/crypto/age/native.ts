@@ -1,0 +1,127 @@
+/**
+ * The optional native age STREAM addon (native/age_stream.c, built by scripts/build-native.mjs
+ * into build/native/age_stream.node on `npm ci`): seals and opens batches of 64 KiB chunks with
+ * node's own OpenSSL, several times faster than node:crypto's per-chunk cipher objects. When it is
+ * missing or BACKDRILL_NATIVE_CRYPTO=0, callers fall back to node:crypto (same bytes, slower).
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Set to "0" to force the node:crypto implementation (e.g. to rule the addon out). */
+export const NATIVE_CRYPTO_ENV = "BACKDRILL_NATIVE_CRYPTO";
+const ADDON_PATH = ["build", "native", "age_stream.node"] as const;
+
+/**
+ * The addon's functions (see native/age_stream.c for the exact contract). `pieces` together are
+ * the input, never concatenated; plaintext chunks are 64 KiB, ciphertext chunks 64 KiB + 16.
+ */
+export interface NativeAgeStream {
+  /** Seals the chunks of `pieces` starting at chunk `counter`; returns the bytes written. */
+  seal(
+    key: Uint8Array,
+    counter: number,
+    final: boolean,
+    pieces: readonly Uint8Array[],
+    output: Uint8Array,
+  ): number;
+  /**
+   * Opens the chunks of `pieces`; returns how many leading chunks authenticated. The chunk at
+   * that index (if any) did not, and its range of `output` has been zeroed.
+   */
+  open(
+    key: Uint8Array,
+    counter: number,
+    final: boolean,
+    pieces: readonly Uint8Array[],
+    output: Uint8Array,
+  ): number;
+  sealAsync(
+    key: Uint8Array,
+    counter: number,
+    final: boolean,
+    pieces: readonly Uint8Array[],
+    output: Uint8Array,
+  ): Promise<number>;
+  openAsync(
+    key: Uint8Array,
+    counter: number,
+    final: boolean,
+    pieces: readonly Uint8Array[],
+    output: Uint8Array,
+  ): Promise<number>;
+  /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where it does not apply. */
+  tuneAllocator(mmapThreshold: number, trimThreshold: number): boolean;
+}
+
+/**
+ * Allocator settings applied when the addon loads (see tune_allocator in native/age_stream.c):
+ * 1 MiB stream buffers come from the heap and freed ones are reused instead of being returned to
+ * the kernel and page-faulted (zeroed) again, which cost more CPU than the cipher. At most
+ * TRIM_THRESHOLD of free heap stays mapped. Skipped when the user tunes glibc through MALLOC_*.
+ */
+const MMAP_THRESHOLD = 4 * 1024 * 1024;
+const TRIM_THRESHOLD = 32 * 1024 * 1024;
+
+/** The package root: the nearest ancestor with backdrill's package.json (works from src/, dist/, bench/out/). */
+function packageRoot(): string | null {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const manifest = join(dir, "package.json");
+    if (existsSync(manifest)) {
+      try {
+        if ((JSON.parse(readFileSync(manifest, "utf8")) as { name?: unknown }).name === "backdrill")
+          return dir;
+      } catch {
+        // An unreadable package.json on the way up is not ours; keep looking.
+      }
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return null;
+    dir = parent;
+  }
+}
+
+/** Where the addon is expected (whether or not it was built), or null outside a backdrill package. */
+export function nativeAddonPath(): string | null {
+  const root = packageRoot();
+  return root === null ? null : join(root, ...ADDON_PATH);
+}
+
+let loaded: { addon: NativeAgeStream | null; error: string | null } | undefined;
+
+function load(): { addon: NativeAgeStream | null; error: string | null } {
+  if (loaded !== undefined) return loaded;
+  const path = nativeAddonPath();
+  if (path === null || !existsSync(path)) {
+    loaded = { addon: null, error: `not built (${path ?? "no package root"}); run npm run build:native` };
+    return loaded;
+  }
+  try {
+    const addon = createRequire(import.meta.url)(path) as Partial<NativeAgeStream>;
+    for (const name of ["seal", "open", "sealAsync", "openAsync", "tuneAllocator"] as const)
+      if (typeof addon[name] !== "function") throw new Error(`it does not export ${name} (stale build?)`);
+    loaded = { addon: addon as NativeAgeStream, error: null };
+    if (process.env.MALLOC_MMAP_THRESHOLD_ === undefined && process.env.MALLOC_TRIM_THRESHOLD_ === undefined)
+      (addon as NativeAgeStream).tuneAllocator(MMAP_THRESHOLD, TRIM_THRESHOLD);
+  } catch (error) {
+    // A stale or foreign build must not break encryption: the fallback produces the same bytes.
+    loaded = { addon: null, error: `cannot load ${path}: ${(error as Error).message}` };
+  }
+  return loaded;
+}
+
+/**
+ * The addon, or null when it is not built, cannot be loaded, or BACKDRILL_NATIVE_CRYPTO=0.
+ * The environment is read on every call so the switch applies to streams created afterwards.
+ */
+export function nativeAgeStream(): NativeAgeStream | null {
+  if (process.env[NATIVE_CRYPTO_ENV] === "0") return null;
+  return load().addon;
+}
+
+/** Why the addon is unavailable (null when it loaded); for diagnostics and tests. */
+export function nativeLoadError(): string | null {
+  return load().error;
+}
