@@ -6,7 +6,7 @@
  * base backup in progress, a WAL sender or a replication slot that outlives the tool, and every
  * run after a kill must start its own base backup (the final one must succeed).
  *
- * Data: the TasK-like seed plus ~20 MB of rows: the base backup streams ~60 MB.
+ * Data: the TasK-like seed plus ~5 MB of rows: the base backup streams ~45 MB.
  */
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -57,7 +57,7 @@ beforeAll(async () => {
   await source.psql(
     "CREATE TABLE blobs (id int PRIMARY KEY, body text NOT NULL); " +
       "INSERT INTO blobs SELECT g, (SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 32) s) " +
-      "FROM generate_series(1, 20000) g; CHECKPOINT",
+      "FROM generate_series(1, 5000) g; CHECKPOINT",
   );
   await config.writeJob({
     name: JOB,

@@ -5,7 +5,7 @@
  * (see support/kill-trials.ts), the tool containers of a killed run are recorded when they are
  * still there two seconds after the kill, and none may still exist once the trials are over.
  *
- * Data: the TasK-like seed plus ~20 MB of incompressible-ish rows, so pg_dump streams for a while.
+ * Data: the TasK-like seed plus ~5 MB of incompressible-ish rows, so pg_dump streams for a while.
  */
 import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
@@ -34,7 +34,7 @@ beforeAll(async () => {
   await source.psql(
     "CREATE TABLE blobs (id int PRIMARY KEY, body text NOT NULL); " +
       "INSERT INTO blobs SELECT g, (SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 32) s) " +
-      "FROM generate_series(1, 20000) g",
+      "FROM generate_series(1, 5000) g",
   );
   await config.writeJob({
     name: JOB,

@@ -4,9 +4,8 @@
  * host) is staged in a private temp dir on this machine first; that temp dir belongs to the
  * scope and is removed on success, failure and Ctrl-C.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
 import path from "node:path";
+import { makePrivateTempDir } from "../../fs/private-temp-dir.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import type { Logger } from "../../log/logger.js";
 import { LocalPlace, type Place } from "./place.js";
@@ -18,11 +17,9 @@ export interface TreeAt {
   remote: boolean;
 }
 
-/** A private (0700) temp dir owned by the scope. */
+/** A private (0700) temp dir owned by the scope; a killed run's is swept by the next one. */
 export async function privateTempDir(scope: Scope, prefix: string): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), prefix)); // mkdtemp creates it 0700
-  scope.defer(`temp dir ${dir}`, () => rm(dir, { recursive: true, force: true }));
-  return dir;
+  return (await makePrivateTempDir(scope, prefix, "temp dir")).path;
 }
 
 export function needsStaging(source: TreeAt, target: TreeAt): boolean {

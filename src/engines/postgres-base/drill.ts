@@ -16,10 +16,9 @@
  * the cluster's bootstrap superuser, recorded in the facts), archive_mode=off (the restored
  * cluster must never archive into production's archive), and the recovery settings.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import type { StartedTestContainer } from "testcontainers";
+import { makePrivateTempDir } from "../../fs/private-temp-dir.js";
 import { startDrillContainer } from "../../drill/container.js";
 import { OperationError, UsageError } from "../../errors.js";
 import { run } from "../../exec/process.js";
@@ -260,8 +259,8 @@ export async function drillPostgresBase(
 
   // 2. Decrypt the WAL recovery may ask for into a private temp dir.
   const fetchStarted = Date.now();
-  const walDir = await mkdtemp(path.join(os.tmpdir(), "backdrill-wal-"));
-  scope.defer(`WAL temp dir ${walDir}`, () => rm(walDir, { recursive: true, force: true }));
+  // Decrypted WAL is plaintext: a killed drill's directory is swept by the next run.
+  const walDir = (await makePrivateTempDir(scope, "backdrill-wal-", "WAL temp dir")).path;
   const needed = walNeeded(archived, meta);
   for (const file of needed) {
     signal.throwIfAborted();
