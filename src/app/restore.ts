@@ -1,3 +1,4 @@
+import { selectDrillSnapshot } from "../drill/snapshot-check.js";
 import type { Config } from "../config/types.js";
 import { readIdentityFile } from "../crypto/keys.js";
 import type { ArtifactReader, RestorePlan } from "../engines/engine.js";
@@ -50,7 +51,13 @@ export async function restore(config: Config, options: RestoreCommandOptions): P
   const repository = await openRepository(policyOf(config, loaded), env);
   try {
     await repository.assertInitialized();
-    const manifest: SnapshotManifest = await repository.snapshot(loaded.job.name, options.snapshot);
+    // `latest` never quietly means "the newest one whose manifest survived" (see snapshot-check.ts).
+    const manifest: SnapshotManifest = await selectDrillSnapshot(
+      repository,
+      loaded.job.name,
+      options.snapshot,
+      "restoring",
+    );
     const facts = await repository.readFacts<Record<string, unknown>>(manifest, identities);
     const artifacts: ArtifactReader = {
       snapshot: manifest,

@@ -11,6 +11,7 @@ import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js
 import { Repository } from "../repository/repository.js";
 import { LocalBackend } from "../storage/local/local-backend.js";
 import { runDrillTarget } from "./run-target.js";
+import { selectDrillSnapshot } from "./snapshot-check.js";
 
 const log = createLogger({ level: "silent" });
 let dir: string;
@@ -137,6 +138,18 @@ describe("runDrillTarget and damaged snapshots", () => {
     );
     await rm(join(dir, "snapshots", "db", `${older.id}.json`));
     expect(await drill()).toMatchObject({ ok: true, snapshot: newest.id });
+  });
+
+  it("a restore of `latest` refuses the same fallback, worded for a restore; an explicit id still works", async () => {
+    const older = await backup(new Date(Date.now() - 2 * hour));
+    const newest = await backup(new Date(Date.now() - hour));
+    await rm(join(dir, "snapshots", "db", `${newest.id}.json`));
+    await expect(selectDrillSnapshot(repository, "db", "latest", "restoring")).rejects.toThrow(
+      /manifest was deleted.*not restoring an older snapshot in its place/,
+    );
+    await expect(selectDrillSnapshot(repository, "db", older.id, "restoring")).resolves.toMatchObject({
+      id: older.id,
+    });
   });
 
   it("refuses to drill an older snapshot while the newest one's manifest is unreadable", async () => {

@@ -35,11 +35,15 @@ export class SnapshotDamageError extends IntegrityError {
   }
 }
 
-/** The snapshot to drill (`latest` or an id), refusing one whose newer sibling lost its manifest. */
+/**
+ * The snapshot to drill or restore (`latest` or an id), refusing to fall back to an older one
+ * while a newer sibling lost its manifest (`verb` words the refusal: "drilling", "restoring").
+ */
 export async function selectDrillSnapshot(
   repository: Repository,
   job: string,
   wanted: string,
+  verb = "drilling",
 ): Promise<SnapshotManifest> {
   if (wanted !== "latest") {
     try {
@@ -63,7 +67,7 @@ export async function selectDrillSnapshot(
   if (newerDamaged !== undefined) {
     throw new SnapshotDamageError(
       `snapshot ${job}/${newerDamaged.id}: ${newerDamaged.problem} (a copy may be at ` +
-        `${layout.manifestCopy(job, newerDamaged.id)}; backdrill verify ${job} says more); not drilling an older snapshot in its place`,
+        `${layout.manifestCopy(job, newerDamaged.id)}; backdrill verify ${job} says more); not ${verb} an older snapshot in its place`,
       newerDamaged.id,
     );
   }
@@ -73,7 +77,7 @@ export async function selectDrillSnapshot(
     const others =
       lost.length > 1 ? ` (and ${lost.length - 1} older snapshot(s) newer than the newest intact one)` : "";
     throw new SnapshotDamageError(
-      `${lostManifestMessage(job, newestLost.id)}${others}; not drilling an older snapshot in its place`,
+      `${lostManifestMessage(job, newestLost.id)}${others}; not ${verb} an older snapshot in its place`,
       newestLost.id,
     );
   }

@@ -12,6 +12,7 @@
 import { lstat, mkdtemp, readdir, rm, chmod } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { isPidAlive } from "../lifecycle/pid.js";
 import type { Scope } from "../lifecycle/scope.js";
 
 /** Directories of `prefix` in `parent` left by processes that no longer exist; removed. */
@@ -26,7 +27,7 @@ export async function sweepDeadTempDirs(prefix: string, parent = tmpdir()): Prom
   const removed: string[] = [];
   for (const name of names) {
     const pid = Number(pattern.exec(name)?.[1] ?? Number.NaN);
-    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isAlive(pid)) continue;
+    if (!Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid || isPidAlive(pid)) continue;
     const dir = path.join(parent, name);
     try {
       const info = await lstat(dir);
@@ -58,14 +59,4 @@ export async function makePrivateTempDir(
   await chmod(dir, 0o700);
   const release = scope.defer(`${what} ${dir}`, () => rm(dir, { recursive: true, force: true }));
   return { path: dir, remove: () => scope.release(release) };
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    // EPERM: it exists, owned by someone else.
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

@@ -6,7 +6,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ExitCode, LockHeldError, exitCodeOf } from "../errors.js";
 import { Repository } from "../repository/repository.js";
 import { LocalBackend } from "../storage/local/local-backend.js";
-import { acquireJobLock, inspectLock, isPidAlive, withJobLock, type LockRecord } from "./locks.js";
+import { isPidAlive } from "../lifecycle/pid.js";
+import { acquireJobLock, inspectLock, withJobLock, type LockRecord } from "./locks.js";
 
 let dir: string;
 let repository: Repository;

@@ -25,6 +25,7 @@ import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { z } from "zod";
 import { AlreadyExistsError, LockHeldError, NotFoundError, OperationError } from "../errors.js";
+import { isPidAlive } from "../lifecycle/pid.js";
 import type { Logger } from "../log/logger.js";
 import { layout } from "../repository/layout.js";
 import type { Repository } from "../repository/repository.js";
@@ -354,16 +355,6 @@ async function writeLock(
 ): Promise<void> {
   const body = Buffer.from(JSON.stringify(record, null, 2) + "\n");
   await repository.backend.put(key, Readable.from([body]), { overwrite, contentLength: body.length });
-}
-
-/** Signal 0 checks existence: ESRCH = gone; EPERM = exists but belongs to another user. */
-export function isPidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 function currentUser(): string {

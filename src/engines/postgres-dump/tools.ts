@@ -12,6 +12,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import path from "node:path";
 import { OperationError } from "../../errors.js";
+import { isPidAlive } from "../../lifecycle/pid.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import { run, spawnStream, type RunResult, type StreamingProcess } from "../../exec/process.js";
 import type { Readable } from "node:stream";
@@ -180,7 +181,10 @@ export class PgTools {
         if (name === undefined || name === "" || owner === undefined || separator < 0) return false;
         const pid = Number(owner.slice(separator + 1));
         return (
-          owner.slice(0, separator) === host && Number.isInteger(pid) && pid !== process.pid && !isAlive(pid)
+          owner.slice(0, separator) === host &&
+          Number.isInteger(pid) &&
+          pid !== process.pid &&
+          !isPidAlive(pid)
         );
       })
       .map(([name]) => name as string);
@@ -266,15 +270,5 @@ export class PgTools {
       );
     }
     return version;
-  }
-}
-
-/** True while a process with this pid runs (EPERM: it runs, as another user). */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }
