@@ -5,8 +5,9 @@
  * with `--snapshot=<id>` and so sees exactly the same data, however many writes land meanwhile.
  * The exporting transaction must stay open until pg_dump has finished (its parallel workers
  * import the snapshot too), so the session lives as long as the dump and is closed by the
- * backup. Sequence values are the exception: sequences are not transactional, so pg_dump may
- * see a later value than we do; the drill therefore only checks that no sequence went backwards.
+ * backup. Sequence values are the exception: sequences are not transactional, so they are read
+ * before pg_dump starts and pg_dump may see a later value than we do; the drill therefore only
+ * checks that no sequence went backwards.
  *
  * The facts are stored in the encrypted facts artifact; they name tables and count rows.
  */
@@ -115,6 +116,13 @@ export class SnapshotSession {
     private readonly client: pg.Client,
     readonly database: string,
     readonly snapshotId: string,
+    /**
+     * Read before `open` returns, i.e. before pg_dump starts: sequences are not transactional,
+     * so pg_dump reads them "now", and only a value read earlier is guaranteed not to be ahead of
+     * the one pg_dump dumps (read later, in `collect`, it could be: the drill then reported a
+     * sequence that "went backwards" under concurrent inserts).
+     */
+    private readonly sequences: SequenceValue[],
   ) {}
 
   static async open(endpoint: PgEndpoint, database: string): Promise<SnapshotSession> {
@@ -124,7 +132,7 @@ export class SnapshotSession {
       const result = await client.query<{ id: string }>("SELECT pg_export_snapshot() AS id");
       const id = result.rows[0]?.id;
       if (id === undefined) throw new Error("pg_export_snapshot() returned nothing");
-      return new SnapshotSession(client, database, id);
+      return new SnapshotSession(client, database, id, await listSequences(client));
     } catch (error) {
       await client.end().catch(() => undefined);
       throw new OperationError(`cannot export a snapshot of database ${database}: ${errorText(error)}`, {
@@ -142,7 +150,6 @@ export class SnapshotSession {
            FROM pg_database WHERE datname = current_database()`,
       );
       const tables: TableCount[] = await measureTables(this.client, options.checksumMaxRows);
-      const sequences: SequenceValue[] = await listSequences(this.client);
       const extensions = await listExtensions(this.client);
       const row = info.rows[0];
       return {
@@ -151,7 +158,7 @@ export class SnapshotSession {
         owner: row?.owner ?? "",
         sizeBytes: Number(row?.size ?? 0),
         tables,
-        sequences,
+        sequences: this.sequences,
         extensions,
         artifact: options.artifact,
       };
