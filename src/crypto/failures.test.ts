@@ -14,18 +14,12 @@ import { DecryptionError } from "../errors.js";
 import { run } from "../exec/process.js";
 import { encodeHeader } from "./age/header.js";
 import { payloadKey } from "./age/primitives.js";
-import {
-  CHUNK_SIZE,
-  ENCRYPTED_CHUNK_SIZE,
-  PAYLOAD_NONCE_SIZE,
-  StreamSealer,
-  chunkCipher,
-} from "./age/stream.js";
+import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_SIZE, StreamSealer } from "./age/stream.js";
 import { wrapX25519 } from "./age/x25519.js";
 import { encryptBuffer } from "./buffer.js";
 import { createDecryptStream } from "./decrypt.js";
 import { generateIdentity, parseRecipient } from "./keys.js";
-import { NATIVE_CRYPTO_ENV, nativeAgeStream } from "./age/native.js";
+import { IMPLEMENTATIONS, useImplementation } from "../../test/support/crypto-implementations.js";
 
 interface Outcome {
   emitted: Buffer;
@@ -91,24 +85,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/**
- * Every test runs with each STREAM implementation: the native addon (when built; CI requires it,
- * see age/stream.test.ts) and the node:crypto fallback, selected the way users do, through
- * BACKDRILL_NATIVE_CRYPTO.
- */
-const IMPLEMENTATIONS = nativeAgeStream() === null ? ["node:crypto"] : ["native", "node:crypto"];
+// Every test runs with each STREAM implementation (test/support/crypto-implementations.ts).
 
 describe.each(IMPLEMENTATIONS)("decryption failures (%s STREAM)", (implementation) => {
-  let saved: string | undefined;
-  beforeAll(() => {
-    saved = process.env[NATIVE_CRYPTO_ENV];
-    process.env[NATIVE_CRYPTO_ENV] = implementation === "native" ? "1" : "0";
-    expect(chunkCipher().name).toBe(implementation);
-  });
-  afterAll(() => {
-    if (saved === undefined) delete process.env[NATIVE_CRYPTO_ENV];
-    else process.env[NATIVE_CRYPTO_ENV] = saved;
-  });
+  useImplementation(implementation);
 
   describe("identities", () => {
     it("names the identity count and the file's recipients when none matches", async () => {

@@ -21,8 +21,7 @@ import { decryptBuffer, encryptBuffer } from "./buffer.js";
 import { createDecryptStream } from "./decrypt.js";
 import { createEncryptStream } from "./encrypt.js";
 import { generateIdentity } from "./keys.js";
-import { NATIVE_CRYPTO_ENV, nativeAgeStream } from "./age/native.js";
-import { chunkCipher } from "./age/stream.js";
+import { IMPLEMENTATIONS, useImplementation } from "../../test/support/crypto-implementations.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -118,24 +117,10 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-/**
- * Every test runs with each STREAM implementation: the native addon (when built; CI requires it,
- * see age/stream.test.ts) and the node:crypto fallback, selected the way users do, through
- * BACKDRILL_NATIVE_CRYPTO.
- */
-const IMPLEMENTATIONS = nativeAgeStream() === null ? ["node:crypto"] : ["native", "node:crypto"];
+// Every test runs with each STREAM implementation (test/support/crypto-implementations.ts).
 
 describe.each(IMPLEMENTATIONS)("interop (%s STREAM)", (implementation) => {
-  let saved: string | undefined;
-  beforeAll(() => {
-    saved = process.env[NATIVE_CRYPTO_ENV];
-    process.env[NATIVE_CRYPTO_ENV] = implementation === "native" ? "1" : "0";
-    expect(chunkCipher().name).toBe(implementation);
-  });
-  afterAll(() => {
-    if (saved === undefined) delete process.env[NATIVE_CRYPTO_ENV];
-    else process.env[NATIVE_CRYPTO_ENV] = saved;
-  });
+  useImplementation(implementation);
 
   describe.each(SIZES)("payload of %i bytes", (size) => {
     const plaintext = randomBytes(size);

@@ -24,7 +24,8 @@ import { Repository } from "../../src/repository/repository.js";
 import { LocalBackend } from "../../src/storage/local/local-backend.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../support/containers/postgres.js";
 import { postgresImage } from "../support/images.js";
-import { runCli } from "../support/run-cli.js";
+import { runCli, verifyReadData } from "../support/run-cli.js";
+import { bigTableSql } from "./support/filler-data.js";
 
 const PG_PASSWORD = "df-Pg-pw-5a9c21";
 const JOB = "task-db";
@@ -95,9 +96,7 @@ beforeAll(async () => {
   source = started;
   identityFile = path.join(work, "identity.txt");
   await writeFile(identityFile, `${keys.identity}\n`, { mode: 0o600 });
-  await source.psql(
-    `create table big as select g as id, md5(g::text) || md5((g * 7)::text) as payload from generate_series(1, ${ROWS}) g`,
-  );
+  await source.psql(bigTableSql(ROWS));
   await writeFile(
     path.join(configDir, "policies", "p.yaml"),
     `name: p
@@ -149,14 +148,7 @@ async function fullDiskRun(): Promise<string> {
     expect((await repository.snapshots(JOB)).map((s) => s.id)).toEqual([baseline.id]);
     expect(await repository.leftovers(JOB)).toEqual([]);
   });
-  const verify = await runCli([
-    "verify",
-    "--read-data",
-    "--identity",
-    identityFile,
-    "--config-dir",
-    configDir,
-  ]);
+  const verify = await verifyReadData(configDir, identityFile);
   expect(verify.code, verify.stdout + verify.stderr).toBe(0);
   expect(verify.stdout).toMatch(/1 snapshots, 2 artifacts/);
   return line;
@@ -207,14 +199,7 @@ describe("a full local repository", () => {
         ? ""
         : (await execa("docker", ["logs", "--tail", "30", source.getId()], { all: true })).all;
     expect(result.code, `${result.stdout}${result.stderr}${serverLog}`).toBe(0);
-    const verify = await runCli([
-      "verify",
-      "--read-data",
-      "--identity",
-      identityFile,
-      "--config-dir",
-      configDir,
-    ]);
+    const verify = await verifyReadData(configDir, identityFile);
     expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     await withRepository(async (repository) => {
       expect(await repository.snapshots(JOB)).toHaveLength(2);

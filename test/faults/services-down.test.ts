@@ -30,8 +30,9 @@ import { LocalBackend } from "../../src/storage/local/local-backend.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../support/containers/postgres.js";
 import { makeFileTree } from "../support/file-tree.js";
 import { postgresImage } from "../support/images.js";
-import { runCli, type CliResult } from "../support/run-cli.js";
+import { runCli, verifyReadData, type CliResult } from "../support/run-cli.js";
 import { generateVault, sealSecret } from "../support/symfony-vault.js";
+import { bigTableSql } from "./support/filler-data.js";
 
 const PG_PASSWORD = "sd-Pg-pw-71c3e9";
 const MQ_PASSWORD = "sd-Mq-pw-0b5d2f";
@@ -84,9 +85,7 @@ beforeAll(async () => {
   await writeFile(knownHosts, "", { mode: 0o600 });
 
   // md5 text compresses only about 2:1, so pg_dump's COPY + compression takes a few seconds.
-  await source.psql(
-    `create table big as select g as id, md5(g::text) || md5((g * 7)::text) as payload from generate_series(1, ${ROWS}) g`,
-  );
+  await source.psql(bigTableSql(ROWS));
 
   const files: Record<string, string> = {
     "policies/p.yaml": `name: p
@@ -225,14 +224,7 @@ describe("backup --all with services down", () => {
     try {
       for (const job of HEALTHY) expect(await repo.snapshots(job), job).toHaveLength(1);
       for (const job of FAILING) expect(await repo.snapshots(job), job).toEqual([]);
-      const verify = await runCli([
-        "verify",
-        "--read-data",
-        "--identity",
-        identityFile,
-        "--config-dir",
-        configDir,
-      ]);
+      const verify = await verifyReadData(configDir, identityFile);
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);
       expect(verify.stdout).toMatch(/no damage found/);
 

@@ -15,6 +15,7 @@ import { PostgresContainer, type StartedPostgresContainer } from "../support/con
 import { postgresImage } from "../support/images.js";
 import { seedTaskDb } from "../support/seed-task-db.js";
 import { makeFaultConfig, type FaultConfig } from "./support/fault-config.js";
+import { blobsSql } from "./support/filler-data.js";
 import { runKillTrials } from "./support/kill-trials.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
@@ -54,11 +55,7 @@ beforeAll(async () => {
     .withServerArgs("-c", "wal_level=replica", "-c", "max_wal_senders=10")
     .start();
   await seedTaskDb(source.connectionUri);
-  await source.psql(
-    "CREATE TABLE blobs (id int PRIMARY KEY, body text NOT NULL); " +
-      "INSERT INTO blobs SELECT g, (SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 32) s) " +
-      "FROM generate_series(1, 5000) g; CHECKPOINT",
-  );
+  await source.psql(`${blobsSql(5_000)}; CHECKPOINT`);
   await config.writeJob({
     name: JOB,
     kind: "postgres-base",

@@ -18,6 +18,7 @@ import { PostgresContainer, type StartedPostgresContainer } from "../support/con
 import { postgresImage } from "../support/images.js";
 import { seedTaskDb } from "../support/seed-task-db.js";
 import { makeFaultConfig, type FaultConfig } from "./support/fault-config.js";
+import { blobsSql } from "./support/filler-data.js";
 import { runKillTrials } from "./support/kill-trials.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
@@ -31,11 +32,7 @@ beforeAll(async () => {
   config = await makeFaultConfig("sigkill-pgdump");
   source = await new PostgresContainer().withDatabase("task").withPassword(PASSWORD).start();
   await seedTaskDb(source.connectionUri);
-  await source.psql(
-    "CREATE TABLE blobs (id int PRIMARY KEY, body text NOT NULL); " +
-      "INSERT INTO blobs SELECT g, (SELECT string_agg(md5(random()::text || g || s), '') FROM generate_series(1, 32) s) " +
-      "FROM generate_series(1, 5000) g",
-  );
+  await source.psql(blobsSql(5_000));
   await config.writeJob({
     name: JOB,
     kind: "postgres-dump",

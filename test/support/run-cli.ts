@@ -46,3 +46,8 @@ export async function runCli(
     }
   }
 }
+
+/** `backdrill verify --read-data --identity <identityFile> --config-dir <configDir>`, in-process. */
+export function verifyReadData(configDir: string, identityFile: string): Promise<CliResult> {
+  return runCli(["verify", "--read-data", "--identity", identityFile, "--config-dir", configDir]);
+}

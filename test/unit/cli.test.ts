@@ -7,7 +7,7 @@ import { generateIdentity } from "../../src/crypto/keys.js";
 import { FACTS_ARTIFACT } from "../../src/repository/manifest.js";
 import { Repository } from "../../src/repository/repository.js";
 import { LocalBackend } from "../../src/storage/local/local-backend.js";
-import { runCli } from "../support/run-cli.js";
+import { runCli, verifyReadData } from "../support/run-cli.js";
 
 const corpus = resolve("test/fixtures/config/invalid");
 const cases = (await readdir(corpus, { withFileTypes: true }))
@@ -156,14 +156,7 @@ describe("backdrill keys, snapshots and verify on a local repository", () => {
     const ok = await runCli(["verify", "--config-dir", configDir]);
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/no damage found/);
-    const readData = await runCli([
-      "verify",
-      "--read-data",
-      "--identity",
-      identityFile,
-      "--config-dir",
-      configDir,
-    ]);
+    const readData = await verifyReadData(configDir, identityFile);
     expect(readData.code).toBe(0);
     expect(readData.stdout).toMatch(/decrypted/);
     const victim = await seedSnapshot("x".repeat(100_000));
