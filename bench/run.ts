@@ -14,6 +14,7 @@ import { mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promi
 import { availableParallelism, cpus, release, tmpdir, totalmem } from "node:os";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import threadPool from "../src/cli/threadpool.cjs";
 import {
   type BenchContext,
   type BenchRow,
@@ -235,6 +236,9 @@ async function main(): Promise<void> {
     .filter((file) => filters.length === 0 || filters.some((filter) => file.includes(filter)));
   if (cases.length === 0) throw new Error(`no bench case matches ${filters.join(", ")}`);
   const workers = (await readdir(join(benchDir, "workers"))).filter((file) => file.endsWith(".ts"));
+  // Workers are started the way the `backdrill` executable starts itself (src/cli/bin.cts):
+  // with libuv's pool sized to the machine. They inherit it from here.
+  const poolSize = threadPool.sizeThreadPool(process.env);
   const description = machine();
   console.log(description.join("\n"));
   console.log(`load average: ${loadAverages()}`);
@@ -246,6 +250,7 @@ async function main(): Promise<void> {
   const settings = [
     `BENCH_SIZE_MIB=${sizeMiB}`,
     `BENCH_RUNS=${runs}`,
+    `${threadPool.THREADPOOL_ENV}=${poolSize}`,
     ...["BENCH_PG_MIB", "BENCH_ALT_NODE"]
       .filter((name) => (process.env[name] ?? "") !== "")
       .map((name) => `${name}=${process.env[name] ?? ""}`),

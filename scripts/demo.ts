@@ -12,7 +12,7 @@ import { parseArgs } from "node:util";
 import { JOB_KINDS, type JobKind } from "../src/config/schema/jobs/index.js";
 import { runDemo } from "./demo/run.js";
 
-// Same as bin.ts: the AWS SDK's Node 20 deprecation notice is not for the person watching a demo.
+// Same as src/cli/run.ts: the AWS SDK's Node 20 deprecation notice is not for the person watching a demo.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 const { values } = parseArgs({

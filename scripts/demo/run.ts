@@ -1,6 +1,6 @@
 /**
  * The demo itself: `backdrill backup --all`, then `backdrill drill monthly`, through the real CLI
- * (in-process `main()`, the code bin.ts runs), against the world of world.ts; a short summary; the
+ * (in-process `main()`, the code the `backdrill` executable runs), against the world of world.ts; a short summary; the
  * reports copied out of the temp dir before it is removed.
  */
 import { copyFile, mkdir } from "node:fs/promises";

@@ -57,7 +57,7 @@ export interface DemoWorld {
   secrets: StackSecrets;
   signal: AbortSignal;
   progress: (line: string) => void;
-  /** Runs the real CLI in-process (bin.ts minus process start-up) with the config and its env. */
+  /** Runs the real CLI in-process (the `backdrill` executable minus process start-up) with the config and its env. */
   cli(args: string[], extraEnv?: Record<string, string | undefined>): Promise<CliResult>;
 }
 
@@ -148,7 +148,7 @@ export async function withDemoWorld<T>(
   };
   try {
     configureTestcontainers();
-    // As bin.ts does: the AWS SDK's Node 20 deprecation notice is noise in a demo's output.
+    // As src/cli/run.ts does: the AWS SDK's Node 20 deprecation notice is noise in a demo's output.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     progress("demo: checking Docker and the test images (built locally on first run; that takes a while)");
     await prepareTestEnv({ log: (line) => progress(`  ${line}`) });

@@ -1,6 +1,6 @@
 /**
  * Secret hygiene (issue 9): every command, on success and on failure, run as a real process
- * (`node --import tsx src/cli/bin.ts`, a fresh redaction registry each time, as in production)
+ * (`node --import tsx src/cli/bin.cts`, a fresh redaction registry each time, as in production)
  * against the demo's TasK-like stack, with known distinctive secret values: the database
  * password, the S3 secret keys (application bucket and repository), the age identities (policy
  * and escrow), the Symfony decryption key, a value sealed in the vault, the RabbitMQ password,
@@ -45,7 +45,7 @@ const RESTORED_BUCKET = "task-files-restored";
 /** Nothing listens here: "unreachable server". */
 const CLOSED = "127.0.0.1:1";
 
-const BIN = path.join(REPO_ROOT, "src/cli/bin.ts");
+const BIN = path.join(REPO_ROOT, "src/cli/bin.cts");
 
 interface Run {
   name: string;

@@ -7,7 +7,7 @@ export interface CliResult {
 }
 
 /**
- * Runs the CLI in-process (same code path as bin.ts, minus process start-up), capturing stdout
+ * Runs the CLI in-process (same code path as the `backdrill` executable, minus process start-up), capturing stdout
  * and stderr, so a table-driven test over dozens of invocations stays fast.
  */
 export async function runCli(

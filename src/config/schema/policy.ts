@@ -58,7 +58,7 @@ export const s3RepositorySchema = z
       .optional()
       .meta({
         description:
-          "Multipart upload part size in MiB (default 8). The largest artifact is 10,000 parts, i.e. 78 GiB at 8 MiB; memory per upload is about 3 × the part size.",
+          "Starting multipart upload part size in MiB (default 5). Parts grow by this size every 2,000 parts, so the largest artifact (10,000 parts) is 146 GiB at 5 MiB, 234 GiB at 8; memory per upload is about 3 × the current part size.",
       }),
     timeouts: z
       .strictObject({

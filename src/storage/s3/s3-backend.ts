@@ -3,14 +3,13 @@
  *
  * Writes stream through `uploadStream` (upload.ts): a body up to one part is a single PutObject,
  * anything larger a multipart upload from (queueSize + 1) part buffers allocated once and reused,
- * so memory is bounded by (queueSize + 1) × partSize with no garbage per part (measured:
- * `bench/results.md`, storage: 1 GiB peaked at 148-159 MiB, of which ~122 MiB is the encryption
- * path a local repository needs too; lib-storage with 16 MiB × 3 took 215 MiB). The defaults,
- * 8 MiB parts × 2 in flight (5 MiB parts saved only ~10 MiB at half the throughput), cap an
- * object of unknown length at 10,000 parts × 8 MiB = 78.1 GiB,
- * and a put fails as soon as its body grows past that (not after uploading it all). A larger part
- * size (policy `repository.partSizeMiB`, 5 MiB to 5 GiB) raises the cap in proportion and the
- * memory with it; a put with a known `contentLength` grows its parts by itself.
+ * so memory is bounded by (queueSize + 1) × the part size with no garbage per part (measured:
+ * `bench/results.md`, storage; lib-storage with 16 MiB × 3 took 215 MiB for 1 GiB). The defaults,
+ * 5 MiB parts × 2 in flight, growing every 2,000 parts (part-size.ts), cap an object of unknown
+ * length at 146 GiB, and a put fails as soon as its body grows past that (not after uploading
+ * it all). A larger starting part size (policy `repository.partSizeMiB`, 5 MiB to 5 GiB) raises
+ * the cap in proportion and the memory with it; a put with a known `contentLength` picks a
+ * starting size that fits by itself.
  * S3 publishes an object only when PutObject / CompleteMultipartUpload succeeds, which gives the
  * atomicity the interface promises.
  *
@@ -57,6 +56,14 @@ import {
 } from "../backend.js";
 import { createS3Client, describeS3Location, type S3ConnectionOptions } from "./client.js";
 import { abortIncompleteUploads } from "./multipart-cleanup.js";
+import {
+  DEFAULT_PART_SIZE,
+  MAX_PARTS,
+  MAX_PART_SIZE,
+  MIN_PART_SIZE,
+  basePartSize,
+  multipartCapacity,
+} from "./part-size.js";
 import { UploadStepError, uploadStream } from "./upload.js";
 import { errorCodeOf, httpStatusOf, isNoSuchKey, isPreconditionFailed, s3Error } from "./s3-errors.js";
 
@@ -65,21 +72,18 @@ export interface S3BackendOptions extends S3ConnectionOptions {
   /** Key prefix inside the bucket ("prod" and "prod/" are the same); "" = bucket root. */
   prefix?: string;
   /**
-   * Multipart part size; default 8 MiB (objects up to 78.1 GiB of unknown length). 5 MiB to
-   * 5 GiB (S3's limits for a part).
+   * Starting multipart part size; default 5 MiB (objects up to 146 GiB of unknown length, see
+   * part-size.ts). 5 MiB to 5 GiB (S3's limits for a part).
    */
   partSizeBytes?: number;
   /** Parts uploaded in parallel; default 2. */
   queueSize?: number;
+  /** Parts between two part-size steps (part-size.ts); only tests change the default 2,000. */
+  partsPerStep?: number;
   /** How `put` with `overwrite: false` is enforced; see the file comment. Default "if-none-match". */
   conditionalWrites?: "if-none-match" | "head-only";
 }
 
-const MIB = 1024 * 1024;
-export const DEFAULT_PART_SIZE = 8 * MIB;
-export const MIN_PART_SIZE = 5 * MIB;
-export const MAX_PART_SIZE = 5 * 1024 * MIB;
-export const MAX_PARTS = 10_000;
 export const DEFAULT_QUEUE_SIZE = 2;
 
 export class S3Backend implements Backend {
@@ -90,6 +94,7 @@ export class S3Backend implements Backend {
   private readonly client: S3Client;
   private readonly partSize: number;
   private readonly queueSize: number;
+  private readonly partsPerStep: number | undefined;
   private readonly conditionalWrites: "if-none-match" | "head-only";
   private closed = false;
 
@@ -111,6 +116,7 @@ export class S3Backend implements Backend {
     if (!Number.isSafeInteger(this.queueSize) || this.queueSize < 1) {
       throw new UsageError(`S3 queue size must be a positive integer, got ${this.queueSize}`);
     }
+    this.partsPerStep = options.partsPerStep;
     this.conditionalWrites = options.conditionalWrites ?? "if-none-match";
     this.location = describeS3Location(this.bucket, this.prefix, options.endpoint);
     this.client = createS3Client(options);
@@ -126,8 +132,8 @@ export class S3Backend implements Backend {
       destroyWith(body, error);
       throw error;
     }
-    const partSize = partSizeFor(this.partSize, contentLength);
-    const counter = new ByteCounter(contentLength, partSize * MAX_PARTS);
+    const partSize = basePartSize(this.partSize, contentLength);
+    const counter = new ByteCounter(contentLength, multipartCapacity(partSize), partSize);
     let bodyError: unknown;
     // pipeline: an error in `body` destroys `counter` with it, which fails the upload's reader.
     pipeline(body, counter).catch((error: unknown) => (bodyError ??= error));
@@ -146,6 +152,7 @@ export class S3Backend implements Backend {
         key: this.objectKey(key),
         partSize,
         queueSize: this.queueSize,
+        partsPerStep: this.partsPerStep,
         ifNoneMatch: !overwrite && this.conditionalWrites === "if-none-match",
         signal,
         location: this.location,
@@ -294,9 +301,9 @@ export class S3Backend implements Backend {
     );
   }
 
-  /** Largest object of unknown length a put can store: 10,000 parts × the part size. */
+  /** Largest object of unknown length a put can store in 10,000 (growing) parts. */
   get maxObjectBytes(): number {
-    return this.partSize * MAX_PARTS;
+    return multipartCapacity(this.partSize);
   }
 
   async close(): Promise<void> {
@@ -332,12 +339,6 @@ function normalizePrefix(prefix: string): string {
   return `${trimmed}/`;
 }
 
-/** The configured part size, raised if a known length would otherwise need more than 10,000 parts. */
-function partSizeFor(configured: number, contentLength: number | undefined): number {
-  if (contentLength === undefined) return configured;
-  return Math.max(configured, Math.ceil(contentLength / MAX_PARTS));
-}
-
 /**
  * Counts the bytes passing through and enforces the expected length before the last part is
  * handed to Upload, so a short or long body fails the upload instead of committing it.
@@ -348,8 +349,10 @@ class ByteCounter extends Transform {
 
   constructor(
     private readonly expected: number | undefined,
-    /** 10,000 × the part size: S3 cannot take more; failing here saves uploading 78 GiB in vain. */
+    /** What 10,000 parts hold: S3 cannot take more; failing here saves uploading it in vain. */
     private readonly limit: number,
+    /** The upload's starting part size, for the message. */
+    private readonly startPartSize: number,
   ) {
     super();
   }
@@ -362,8 +365,10 @@ class ByteCounter extends Transform {
     }
     if (this.bytes > this.limit) {
       this.lengthError = new OperationError(
-        `object is larger than ${(this.limit / 1024 ** 3).toFixed(1)} GiB, the most S3 takes in ${MAX_PARTS} parts of ${this.limit / MAX_PARTS / 1024 ** 2} MiB; nothing was stored`,
-        { hint: "raise the policy's repository.partSizeMiB (largest object = 10,000 × part size)" },
+        `object is larger than ${(this.limit / 1024 ** 3).toFixed(1)} GiB, the most S3 takes in ${MAX_PARTS} parts starting at ${this.startPartSize / 1024 ** 2} MiB; nothing was stored`,
+        {
+          hint: "raise the policy's repository.partSizeMiB (the largest object grows in proportion: 146 GiB at 5)",
+        },
       );
       callback(this.lengthError);
       return;

@@ -1,5 +1,5 @@
 /**
- * Streaming upload of one object with a fixed set of reused part buffers.
+ * Streaming upload of one object with a small set of reused part buffers.
  *
  * Why not lib-storage's `Upload`: it allocates a fresh buffer for every part (`Buffer.concat`)
  * and the previous ones become garbage that V8 frees only when external memory has grown by tens
@@ -7,7 +7,10 @@
  * actually in flight (bench/results.md, storage). Here `queueSize + 1` buffers of `partSize` are
  * allocated once (lazily, so a small object costs only what it needs): one fills from the body
  * while up to `queueSize` are being sent, and a buffer is refilled only after its part is stored.
- * Memory is therefore bounded by (queueSize + 1) × partSize, with no garbage per part.
+ * Memory is therefore bounded by (queueSize + 1) × the part size, with no garbage per part. Parts
+ * grow every 2,000 (part-size.ts); then the smaller buffers are dropped for larger ones. After
+ * each part is handed off, a full garbage collection frees the source and ciphertext Buffers
+ * already copied into it (see runtime/collect-garbage.ts: without it ~40–60 MiB of them piled up).
  *
  * Protocol: a body that fits in one part is one PutObject; anything larger is
  * CreateMultipartUpload, UploadPart × n (each a Buffer, so the client's retry strategy can resend
@@ -28,13 +31,18 @@ import {
 } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
 import { logger } from "../../log/logger.js";
+import { collectGarbage } from "../../runtime/collect-garbage.js";
+import { partSizeAt } from "./part-size.js";
 import { errorCodeOf, httpStatusOf } from "./s3-errors.js";
 
 export interface StreamUploadOptions {
   client: S3Client;
   bucket: string;
   key: string;
+  /** Size of the first parts; later ones grow (partSizeAt). Also the single-PutObject limit. */
   partSize: number;
+  /** Parts between two part-size steps; default PARTS_PER_STEP (tests use a few). */
+  partsPerStep?: number | undefined;
   /** Parts sent concurrently. */
   queueSize: number;
   ifNoneMatch: boolean;
@@ -58,11 +66,12 @@ export async function uploadStream(body: Readable, options: StreamUploadOptions)
   const { client, bucket, key, partSize, queueSize, signal } = options;
   const sendOptions = signal === undefined ? {} : { abortSignal: signal };
   const free: Buffer[] = [];
-  const takeBuffer = (): Buffer => {
-    const reused = free.pop();
-    if (reused !== undefined) return reused;
+  const takeBuffer = (size: number): Buffer => {
+    // Buffers of a smaller, earlier part size are dropped: parts never shrink again.
+    for (let reused = free.pop(); reused !== undefined; reused = free.pop())
+      if (reused.length >= size) return reused;
     // allocUnsafeSlow: never from Node's shared pool, and every byte is overwritten before use.
-    return Buffer.allocUnsafeSlow(partSize);
+    return Buffer.allocUnsafeSlow(size);
   };
 
   let uploadId: string | undefined;
@@ -106,7 +115,8 @@ export async function uploadStream(body: Readable, options: StreamUploadOptions)
     while (inFlight.size >= queueSize) await Promise.race(inFlight);
   };
 
-  let current = takeBuffer();
+  let current = takeBuffer(partSize);
+  let currentSize = partSize;
   let filled = 0;
   try {
     // destroyOnReturn false: on failure the caller destroys the body with the real error;
@@ -114,7 +124,7 @@ export async function uploadStream(body: Readable, options: StreamUploadOptions)
     for await (const chunk of body.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       let offset = 0;
       while (offset < chunk.length) {
-        if (filled === partSize) {
+        if (filled === currentSize) {
           // A full buffer and more data: this is a multipart upload.
           if (uploadId === undefined) {
             try {
@@ -135,10 +145,12 @@ export async function uploadStream(body: Readable, options: StreamUploadOptions)
           await waitForSlot();
           if (failure.failed) throw failure.error;
           sendPart(current, filled);
-          current = takeBuffer();
+          collectGarbage();
+          currentSize = partSizeAt(partSize, partNumber + 1, options.partsPerStep);
+          current = takeBuffer(currentSize);
           filled = 0;
         }
-        const n = Math.min(partSize - filled, chunk.length - offset);
+        const n = Math.min(currentSize - filled, chunk.length - offset);
         chunk.copy(current, filled, offset, offset + n);
         filled += n;
         offset += n;

@@ -1,5 +1,5 @@
 /**
- * SIGKILL fault trials (issue 9): the real CLI (`node --import tsx src/cli/bin.ts backup <job>`),
+ * SIGKILL fault trials (issue 9): the real CLI program (`src/cli/run.ts`, what the `backdrill` executable loads; `backup <job>`),
  * killed with SIGKILL at a random moment during the job's work, N times, each kill followed by
  * the invariants checked in-process with the library:
  *
@@ -30,7 +30,7 @@ import { findTemporaryFiles, LocalBackend } from "../../../src/storage/local/loc
 import { runCli } from "../../support/run-cli.js";
 import { REPO_ROOT } from "../../support/test-env.js";
 
-const SOURCE_BIN = path.join(REPO_ROOT, "src/cli/bin.ts");
+const SOURCE_BIN = path.join(REPO_ROOT, "src/cli/run.ts");
 
 /**
  * The CLI as one ESM file, bundled from the source by esbuild (what tsx uses under the hood) with

@@ -28,6 +28,7 @@ import {
   describeBackendConformance,
   interruptedStream,
   patternBytes,
+  patternStream,
   readAll,
 } from "../../support/backend-conformance.js";
 import { S3Container, type StartedS3Container } from "../../support/containers/s3.js";
@@ -206,6 +207,25 @@ describe("S3Backend specifics", () => {
       interval: 250,
     });
     expect(await backend.stat(key)).toBeNull();
+  });
+
+  it("grows its parts as the object grows, and the object reads back byte for byte", async () => {
+    // Every 2 parts instead of every 2,000: 5, 5, 10, 10, 15 MiB hold 45 MiB in 5 parts.
+    const growing = new S3Backend(backendOptions(bucket, "repo", { partsPerStep: 2 }));
+    try {
+      const size = 42 * MIB + 123;
+      await growing.put("grow/forty-two.bin", patternStream(size, 1024 * 1024));
+      const head = await client().send(
+        new HeadObjectCommand({ Bucket: bucket, Key: "repo/grow/forty-two.bin" }),
+      );
+      expect(head.ContentLength).toBe(size);
+      // A multipart ETag ends in "-<parts>": 5 growing parts, where fixed 5 MiB parts need 9.
+      expect(head.ETag).toMatch(/-5"$/);
+      const back = await readAll(await growing.get("grow/forty-two.bin"));
+      expect(back.equals(patternBytes(0, size))).toBe(true);
+    } finally {
+      await growing.close();
+    }
   });
 
   it("leaves no incomplete multipart upload when the body fails after two parts", async () => {

@@ -267,7 +267,7 @@ describe("backdrill schedule (child process)", () => {
       [
         "--import",
         "tsx",
-        join(root, "src/cli/bin.ts"),
+        join(root, "src/cli/bin.cts"),
         "schedule",
         "--config-dir",
         configDir,

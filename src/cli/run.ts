@@ -1,4 +1,7 @@
-#!/usr/bin/env node
+/**
+ * The CLI program: runs `main` on the process arguments and sets the exit code. Started by the
+ * entry point (bin.cts), which prepares the process first; tests spawn this module directly.
+ */
 import { hideBin } from "yargs/helpers";
 import { exitCodeOf } from "../errors.js";
 import { main, printError } from "./main.js";
