@@ -101,43 +101,50 @@ static void set_nonce(uint8_t nonce[NONCE_SIZE], uint64_t counter, bool last) {
   nonce[11] = last ? 0x01 : 0x00;
 }
 
+/*
+ * The next contiguous span of at most n input bytes: *data and the returned length. Advances the
+ * cursor past it. Returns 0 only if the input is exhausted, which validate() rules out.
+ */
+static size_t cursor_next(cursor_t *cur, size_t n, const uint8_t **data) {
+  while (cur->index < cur->count && cur->offset == cur->pieces[cur->index].length) {
+    cur->index++;
+    cur->offset = 0;
+  }
+  if (cur->index == cur->count) return 0;
+  const piece_t *p = &cur->pieces[cur->index];
+  size_t available = p->length - cur->offset;
+  size_t take = available < n ? available : n;
+  *data = p->data + cur->offset;
+  cur->offset += take;
+  return take;
+}
+
 /* Feeds the next n input bytes to the cipher, writing the same number of bytes to out. */
 static bool cursor_update(EVP_CIPHER_CTX *ctx, cursor_t *cur, size_t n, uint8_t *out) {
   while (n > 0) {
-    const piece_t *p = &cur->pieces[cur->index];
-    size_t available = p->length - cur->offset;
-    size_t take = available < n ? available : n;
+    const uint8_t *data;
+    size_t take = cursor_next(cur, n, &data);
     int written = 0;
-    if (take > 0) {
-      if (EVP_CipherUpdate(ctx, out, &written, p->data + cur->offset, (int)take) != 1) return false;
-      if ((size_t)written != take) return false;
-      out += take;
-      n -= take;
-      cur->offset += take;
-    }
-    if (cur->offset == p->length) {
-      cur->index++;
-      cur->offset = 0;
-    }
+    if (take == 0) return false;
+    if (EVP_CipherUpdate(ctx, out, &written, data, (int)take) != 1) return false;
+    if ((size_t)written != take) return false;
+    out += take;
+    n -= take;
   }
   return true;
 }
 
 /* Copies the next n input bytes (a tag, which may straddle pieces). */
-static void cursor_copy(cursor_t *cur, size_t n, uint8_t *out) {
+static bool cursor_copy(cursor_t *cur, size_t n, uint8_t *out) {
   while (n > 0) {
-    const piece_t *p = &cur->pieces[cur->index];
-    size_t available = p->length - cur->offset;
-    size_t take = available < n ? available : n;
-    memcpy(out, p->data + cur->offset, take);
+    const uint8_t *data;
+    size_t take = cursor_next(cur, n, &data);
+    if (take == 0) return false;
+    memcpy(out, data, take);
     out += take;
     n -= take;
-    cur->offset += take;
-    if (cur->offset == p->length) {
-      cur->index++;
-      cur->offset = 0;
-    }
   }
+  return true;
 }
 
 static size_t chunk_count(size_t input_length, size_t chunk, bool final, bool seal) {
@@ -200,10 +207,9 @@ static void run_job(job_t *job) {
       out += text_size + TAG_SIZE;
       job->result += text_size + TAG_SIZE;
     } else {
-      bool ok = cursor_update(ctx, &cur, text_size, out);
-      cursor_copy(&cur, TAG_SIZE, tag);
-      ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag) == 1 &&
-           EVP_CipherFinal_ex(ctx, out + text_size, &final_len) == 1;
+      bool ok = cursor_update(ctx, &cur, text_size, out) && cursor_copy(&cur, TAG_SIZE, tag) &&
+                EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, TAG_SIZE, tag) == 1 &&
+                EVP_CipherFinal_ex(ctx, out + text_size, &final_len) == 1;
       if (!ok) {
         /* Not authentic: none of this chunk's bytes may reach the caller. */
         OPENSSL_cleanse(out, text_size);

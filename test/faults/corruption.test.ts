@@ -22,20 +22,14 @@
 import { readFile, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { JobKind } from "../../src/config/schema/jobs/index.js";
+import { JOB_KINDS, type JobKind } from "../../src/config/schema/jobs/index.js";
 import type { DrillReport } from "../../src/drill/report/types.js";
 import type { SnapshotManifest } from "../../src/repository/manifest.js";
 import { DRILL } from "../../scripts/demo/config.js";
 import { withDemoWorld, type DemoWorld, type WorldOutcome } from "../../scripts/demo/world.js";
 
-const KINDS: readonly JobKind[] = [
-  "postgres-dump",
-  "postgres-base",
-  "files",
-  "s3-bucket",
-  "rabbitmq",
-  "symfony-secrets",
-];
+/** Every job kind: a kind added later gets corrupted too. */
+const KINDS: readonly JobKind[] = JOB_KINDS;
 const CORRUPTIONS = ["bit flip", "truncation", "deleted object", "deleted manifest"] as const;
 type Corruption = (typeof CORRUPTIONS)[number];
 /** Trials per kind: verify is a hash pass, a drill a hash pass plus config and report writing. */

@@ -14,7 +14,7 @@ import { TOOL_CONTAINER_LABEL } from "../../src/engines/postgres-dump/tools.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../support/containers/postgres.js";
 import { postgresImage } from "../support/images.js";
 import { seedTaskDb } from "../support/seed-task-db.js";
-import { makeFaultConfig, type FaultConfig } from "./support/fault-config.js";
+import { makeFaultConfig, PG_PASSWORD_ENV, pgConnection, type FaultConfig } from "./support/fault-config.js";
 import { blobsSql } from "./support/filler-data.js";
 import { runKillTrials } from "./support/kill-trials.js";
 
@@ -59,13 +59,7 @@ beforeAll(async () => {
   await config.writeJob({
     name: JOB,
     kind: "postgres-base",
-    connection: {
-      host: "127.0.0.1",
-      port: source.port,
-      user: source.user,
-      passwordEnv: "TASK_DB_PASSWORD",
-      sslmode: "disable",
-    },
+    connection: pgConnection(source),
     tools: { image: postgresImage() },
   });
 });
@@ -83,7 +77,7 @@ describe("SIGKILL during postgres-base backups", () => {
       configDir: config.configDir,
       repositoryDir: config.repositoryDir,
       identity: config.identity,
-      env: { TASK_DB_PASSWORD: PASSWORD },
+      env: { [PG_PASSWORD_ENV]: PASSWORD },
       afterKill: async (trial) => {
         const state = await serverState();
         if (state.backups > 0 || state.senders > 0)

@@ -17,7 +17,7 @@ import { runCli } from "../support/run-cli.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../support/containers/postgres.js";
 import { postgresImage } from "../support/images.js";
 import { seedTaskDb } from "../support/seed-task-db.js";
-import { makeFaultConfig, type FaultConfig } from "./support/fault-config.js";
+import { makeFaultConfig, PG_PASSWORD_ENV, pgConnection, type FaultConfig } from "./support/fault-config.js";
 import { blobsSql } from "./support/filler-data.js";
 import { runKillTrials } from "./support/kill-trials.js";
 
@@ -36,13 +36,7 @@ beforeAll(async () => {
   await config.writeJob({
     name: JOB,
     kind: "postgres-dump",
-    connection: {
-      host: "127.0.0.1",
-      port: source.port,
-      user: source.user,
-      passwordEnv: "TASK_DB_PASSWORD",
-      sslmode: "disable",
-    },
+    connection: pgConnection(source),
     databases: ["task"],
     format: "custom",
     globals: true,
@@ -106,7 +100,7 @@ describe("SIGKILL during postgres-dump backups", () => {
   it("the next run removes tool containers whose backdrill process was killed", async () => {
     const name = await startOrphanedToolContainer();
     const clean = await runCli(["backup", JOB, "--config-dir", config.configDir], {
-      TASK_DB_PASSWORD: PASSWORD,
+      [PG_PASSWORD_ENV]: PASSWORD,
     });
     const inspected = await execa("docker", ["inspect", name], { reject: false });
     if (inspected.exitCode === 0) await execa("docker", ["rm", "-f", name], { reject: false });
@@ -123,7 +117,7 @@ describe("SIGKILL during postgres-dump backups", () => {
       configDir: config.configDir,
       repositoryDir: config.repositoryDir,
       identity: config.identity,
-      env: { TASK_DB_PASSWORD: PASSWORD },
+      env: { [PG_PASSWORD_ENV]: PASSWORD },
     });
     const orphans = report.trials.flatMap((trial) => trial.orphans);
     console.log(report.summary);

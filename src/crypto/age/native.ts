@@ -14,43 +14,34 @@ export const NATIVE_CRYPTO_ENV = "BACKDRILL_NATIVE_CRYPTO";
 const ADDON_PATH = ["build", "native", "age_stream.node"] as const;
 
 /**
- * The addon's functions (see native/age_stream.c for the exact contract). `pieces` together are
- * the input, never concatenated; plaintext chunks are 64 KiB, ciphertext chunks 64 KiB + 16.
+ * One batch call: the 32-byte payload key, the index of the batch's first chunk, whether the
+ * batch ends the payload (its last chunk gets the last-chunk flag), the input as pieces (never
+ * concatenated) and the caller's output buffer.
+ */
+export type BatchCall<Bytes extends Uint8Array, Result> = (
+  key: Bytes,
+  counter: number,
+  final: boolean,
+  pieces: readonly Bytes[],
+  output: Bytes,
+) => Result;
+
+/**
+ * The addon's functions (see native/age_stream.c for the exact contract). Plaintext chunks are
+ * 64 KiB, ciphertext chunks 64 KiB + 16.
  */
 export interface NativeAgeStream {
   /** Seals the chunks of `pieces` starting at chunk `counter`; returns the bytes written. */
-  seal(
-    key: Uint8Array,
-    counter: number,
-    final: boolean,
-    pieces: readonly Uint8Array[],
-    output: Uint8Array,
-  ): number;
+  seal: BatchCall<Uint8Array, number>;
   /**
    * Opens the chunks of `pieces`; returns how many leading chunks authenticated. The chunk at
    * that index (if any) did not, and its range of `output` has been zeroed.
    */
-  open(
-    key: Uint8Array,
-    counter: number,
-    final: boolean,
-    pieces: readonly Uint8Array[],
-    output: Uint8Array,
-  ): number;
-  sealAsync(
-    key: Uint8Array,
-    counter: number,
-    final: boolean,
-    pieces: readonly Uint8Array[],
-    output: Uint8Array,
-  ): Promise<number>;
-  openAsync(
-    key: Uint8Array,
-    counter: number,
-    final: boolean,
-    pieces: readonly Uint8Array[],
-    output: Uint8Array,
-  ): Promise<number>;
+  open: BatchCall<Uint8Array, number>;
+  /** `seal` on the libuv thread pool. */
+  sealAsync: BatchCall<Uint8Array, Promise<number>>;
+  /** `open` on the libuv thread pool. */
+  openAsync: BatchCall<Uint8Array, Promise<number>>;
   /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where it does not apply. */
   tuneAllocator(mmapThreshold: number, trimThreshold: number): boolean;
 }

@@ -7,7 +7,7 @@
  * cipher object per chunk, the fallback when the addon is not built or BACKDRILL_NATIVE_CRYPTO=0.
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { nativeAgeStream } from "./native.js";
+import { type BatchCall, nativeAgeStream } from "./native.js";
 import { AEAD_NONCE_SIZE, AEAD_TAG_SIZE, CIPHER } from "./primitives.js";
 
 /** Spec "Payload": the payload is split in chunks of 64 KiB. */
@@ -38,30 +38,18 @@ const MAX_COUNTER = Number.MAX_SAFE_INTEGER;
 export interface ChunkCipher {
   readonly name: "native" | "node:crypto";
   /** Writes the ciphertext (each chunk followed by its tag) to `output`; returns its length. */
-  seal(key: Buffer, counter: number, final: boolean, pieces: readonly Buffer[], output: Buffer): number;
+  seal: BatchCall<Buffer, number>;
   /**
    * Writes chunk i's plaintext at output[i * CHUNK_SIZE]; returns how many leading chunks
    * authenticated. It stops at the first that does not and zeroes that chunk's output range.
    */
-  open(key: Buffer, counter: number, final: boolean, pieces: readonly Buffer[], output: Buffer): number;
+  open: BatchCall<Buffer, number>;
   /**
    * The same work on the libuv thread pool (native only), so that the JS thread meanwhile serves
    * the stream's I/O. The buffers must not change until the promise settles.
    */
-  sealAsync?(
-    key: Buffer,
-    counter: number,
-    final: boolean,
-    pieces: readonly Buffer[],
-    output: Buffer,
-  ): Promise<number>;
-  openAsync?(
-    key: Buffer,
-    counter: number,
-    final: boolean,
-    pieces: readonly Buffer[],
-    output: Buffer,
-  ): Promise<number>;
+  sealAsync?: BatchCall<Buffer, Promise<number>>;
+  openAsync?: BatchCall<Buffer, Promise<number>>;
 }
 
 function totalLength(pieces: readonly Buffer[]): number {

@@ -11,6 +11,19 @@ import YAML from "yaml";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 
 export const POLICY = "faults";
+/** The env var the PostgreSQL fault jobs read their password from (set it in the CLI's env). */
+export const PG_PASSWORD_ENV = "TASK_DB_PASSWORD";
+
+/** A job's `connection` to a PostgreSQL test container on this host, password from PG_PASSWORD_ENV. */
+export function pgConnection(source: { port: number; user: string }): Record<string, unknown> {
+  return {
+    host: "127.0.0.1",
+    port: source.port,
+    user: source.user,
+    passwordEnv: PG_PASSWORD_ENV,
+    sslmode: "disable",
+  };
+}
 
 export interface FaultConfig {
   /** Temp root holding config/, repository/ and whatever the kind adds (work dir for sources). */
