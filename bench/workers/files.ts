@@ -7,10 +7,10 @@
  * Prints one JSON line: { seconds, maxRssKiB }.
  */
 import { stat } from "node:fs/promises";
-import { runJobBackup } from "../../src/backup/run-backup.js";
-import type { FilesJob } from "../../src/config/schema/jobs/files.js";
-import { filesEngine } from "../../src/engines/files/index.js";
-import { hashLocalFiles } from "../../src/engines/files/local-tree.js";
+import { runJobBackup } from "../../src/runner/backup.js";
+import type { FilesJob } from "../../src/kinds/files/job-schema.js";
+import { filesEngine } from "../../src/kinds/files/index.js";
+import { hashLocalFiles } from "../../src/kinds/files/local-tree.js";
 import { createLogger } from "../../src/log/logger.js";
 import { Repository } from "../../src/repository/repository.js";
 import { LocalBackend } from "../../src/storage/local/local-backend.js";

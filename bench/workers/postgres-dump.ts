@@ -10,12 +10,12 @@
  * For `drill`, seconds is the drill's restoreMs (fetch + decrypt + globals + pg_restore, without
  * the sandbox's start-up and the checks, which are reported apart).
  */
-import { runJobBackup } from "../../src/backup/run-backup.js";
-import type { DrillTarget } from "../../src/config/schema/drill.js";
-import type { PostgresDumpJob } from "../../src/config/schema/jobs/postgres-dump.js";
+import { runJobBackup } from "../../src/runner/backup.js";
+import type { DrillTarget } from "../../src/config/drill-schema.js";
+import type { PostgresDumpJob } from "../../src/kinds/postgres-dump/job-schema.js";
 import { readIdentityFile } from "../../src/crypto/keys.js";
-import { runDrillTarget } from "../../src/drill/run-target.js";
-import { postgresDumpEngine } from "../../src/engines/postgres-dump/index.js";
+import { runDrillTarget } from "../../src/runner/drill-target.js";
+import { postgresDumpEngine } from "../../src/kinds/postgres-dump/index.js";
 import { createLogger } from "../../src/log/logger.js";
 import { Repository } from "../../src/repository/repository.js";
 import { LocalBackend } from "../../src/storage/local/local-backend.js";

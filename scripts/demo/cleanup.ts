@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { execa } from "execa";
 import { getContainerRuntimeClient, getReaper } from "testcontainers";
-import { DRILL_LABEL } from "../../src/drill/container.js";
+import { DRILL_LABEL } from "../../src/docker/container.js";
 import { DEMO_RUN_LABEL } from "./stack.js";
 
 const SESSION_LABEL = "org.testcontainers.session-id";

@@ -5,8 +5,8 @@
  */
 import { copyFile, mkdir } from "node:fs/promises";
 import path from "node:path";
-import type { JobKind } from "../../src/config/schema/jobs/index.js";
-import type { DrillReport } from "../../src/drill/report/types.js";
+import type { JobKind } from "../../src/kinds/registry-jobs.js";
+import type { DrillReport } from "../../src/report/types.js";
 import { DRILL } from "./config.js";
 import { writeAndArchiveWal } from "./stack.js";
 import { withDemoWorld, type DemoWorld, type WorldOptions } from "./world.js";

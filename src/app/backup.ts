@@ -1,15 +1,15 @@
-import { errorLine, runJobBackup, type BackupResult } from "../backup/run-backup.js";
+import { errorLine, runJobBackup, type BackupResult } from "../runner/backup.js";
 import { readRecipients } from "../config/secrets.js";
 import type { Config } from "../config/types.js";
-import { engineFor } from "../engines/registry.js";
+import { engineFor } from "../kinds/registry.js";
 import { LockHeldError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
-import { withJobLock } from "../ops/locks.js";
+import { withJobLock } from "../repository/locks.js";
 import { backupFinished, runStarting } from "../ops/run-hooks.js";
-import { abortDeadBackupUploads } from "../storage/s3/multipart-cleanup.js";
+import { abortDeadBackupUploads } from "../repository/upload-cleanup.js";
 import { policyOf, selectJobs } from "./config.js";
-import { openRepository, prepareRepositoryBucket } from "./open-repository.js";
+import { openRepository, prepareRepositoryBucket } from "../repository/open.js";
 
 /** A job's result; `locked` when another run held the job's lock (nothing was attempted). */
 export interface JobBackupResult extends BackupResult {

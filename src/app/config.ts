@@ -1,7 +1,7 @@
 import { loadConfig } from "../config/load.js";
 import type { Config, LoadedJob, LoadedPolicy } from "../config/types.js";
 import { UsageError } from "../errors.js";
-import { didYouMean } from "../config/suggest.js";
+import { didYouMean } from "../schema/suggest.js";
 
 export async function openConfig(dir: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   return loadConfig({ dir, env });

@@ -1,18 +1,18 @@
 import { hostname } from "node:os";
-import { parseDurationSeconds } from "../config/duration.js";
+import { parseDurationSeconds } from "../schema/duration.js";
 import type { Config, LoadedDrill } from "../config/types.js";
 import { readIdentityFile } from "../crypto/keys.js";
-import { engineFor } from "../engines/registry.js";
+import { engineFor } from "../kinds/registry.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
-import type { DrillReport, TargetReport } from "../drill/report/types.js";
-import { writeDrillReport, type WrittenReport } from "../drill/report/write.js";
-import { runDrillTarget } from "../drill/run-target.js";
+import type { DrillReport, TargetReport } from "../report/types.js";
+import { writeDrillReport, type WrittenReport } from "../report/write.js";
+import { runDrillTarget } from "../runner/drill-target.js";
 import { VERSION } from "../version.js";
-import { didYouMean } from "../config/suggest.js";
+import { didYouMean } from "../schema/suggest.js";
 import { jobByName, policyOf } from "./config.js";
-import { openRepository } from "./open-repository.js";
+import { openRepository } from "../repository/open.js";
 import { drillFinished, runStarting } from "../ops/run-hooks.js";
 
 export interface DrillOptions {

@@ -1,15 +1,15 @@
-import { selectDrillSnapshot } from "../drill/snapshot-check.js";
+import { selectDrillSnapshot } from "../runner/snapshot-check.js";
 import type { Config } from "../config/types.js";
 import { readIdentityFile } from "../crypto/keys.js";
-import type { ArtifactReader, RestorePlan } from "../engines/engine.js";
-import { engineFor } from "../engines/registry.js";
+import type { ArtifactReader, RestorePlan } from "../kinds/engine.js";
+import { engineFor } from "../kinds/registry.js";
 import { UsageError } from "../errors.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js";
-import { walSourceFor } from "../engines/postgres-base/wal-source.js";
+import { walSourceFor } from "../kinds/postgres-base/wal-source.js";
 import { jobByName, policyOf } from "./config.js";
-import { openRepository } from "./open-repository.js";
+import { openRepository } from "../repository/open.js";
 
 export interface RestoreCommandOptions {
   job: string;

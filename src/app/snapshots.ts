@@ -2,7 +2,7 @@ import type { Config, LoadedPolicy } from "../config/types.js";
 import type { SnapshotManifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
 import { jobByName, policyOf } from "./config.js";
-import { openRepository } from "./open-repository.js";
+import { openRepository } from "../repository/open.js";
 
 /**
  * The repositories a command must look at: the one of the named job's policy, or every policy's

@@ -4,7 +4,7 @@
  */
 import yargs, { type Argv } from "yargs";
 import { BackdrillError, ExitCode, UsageError, exitCodeOf, type ExitCodeValue } from "../errors.js";
-import { closest } from "../config/suggest.js";
+import { closest } from "../schema/suggest.js";
 import { redact } from "../log/redact.js";
 import { VERSION } from "../version.js";
 import { commands } from "./commands/index.js";

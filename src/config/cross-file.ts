@@ -4,11 +4,11 @@
  */
 import { resolve, sep } from "node:path";
 import type { ConfigIssue } from "../errors.js";
-import { CHECKS_BY_KIND, type Drill, type DrillChecks } from "./schema/drill.js";
-import { parseDestination, type Job, type JobKind } from "./schema/jobs/index.js";
-import type { Policy } from "./schema/policy.js";
-import { listWords } from "./show.js";
-import { didYouMean } from "./suggest.js";
+import { CHECKS_BY_KIND, type Drill, type DrillChecks } from "./drill-schema.js";
+import { parseDestination, type Job, type JobKind } from "../kinds/registry-jobs.js";
+import type { Policy } from "../schema/policy.js";
+import { listWords } from "../schema/show.js";
+import { didYouMean } from "../schema/suggest.js";
 
 export interface Parsed<T> {
   file: string;

@@ -3,10 +3,10 @@
  * go and when they run. Never credentials: only the names of the env vars and files holding them.
  */
 import { Cron } from "croner";
-import type { DrillTarget } from "./schema/drill.js";
-import { parseDestination, type Job } from "./schema/jobs/index.js";
-import type { Policy, RepositoryConfig } from "./schema/policy.js";
-import { RETENTION_KEYS } from "./schema/policy.js";
+import type { DrillTarget } from "./drill-schema.js";
+import { parseDestination, type Job } from "../kinds/registry-jobs.js";
+import type { Policy, RepositoryConfig } from "../schema/policy.js";
+import { RETENTION_KEYS } from "../schema/policy.js";
 import type { Config } from "./types.js";
 
 export interface DescribeOptions {

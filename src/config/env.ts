@@ -4,7 +4,7 @@
  * literal dollar; any other `$` is left alone. As in the shell, `:-` also applies when the variable
  * is set but empty, and a default is only evaluated when it is used.
  */
-import { formatPath } from "./show.js";
+import { formatPath } from "../schema/show.js";
 
 export interface EnvIssue {
   /** Dotted field path, e.g. `connection.host`. */

@@ -15,11 +15,11 @@ export {
   type SecretScope,
 } from "./secrets.js";
 export { expandEnv, expandString } from "./env.js";
-export { formatDuration, parseDurationSeconds } from "./duration.js";
-export { isAgeRecipient } from "./age-recipient.js";
+export { formatDuration, parseDurationSeconds } from "../schema/duration.js";
+export { isAgeRecipient } from "../schema/age-recipient.js";
 export { generateJsonSchemas, renderJsonSchema, JSON_SCHEMA_FILES } from "./json-schema.js";
 export type { Config, LoadConfigOptions, LoadedDrill, LoadedJob, LoadedPolicy } from "./types.js";
-export type { Connection, HostConnection, SslMode, Tools, UrlConnection } from "./schema/common.js";
+export type { Connection, HostConnection, SslMode, Tools, UrlConnection } from "../schema/common.js";
 export type {
   EncryptionConfig,
   LocalRepositoryConfig,
@@ -28,7 +28,7 @@ export type {
   RepositoryConfig,
   RetentionConfig,
   S3RepositoryConfig,
-} from "./schema/policy.js";
+} from "../schema/policy.js";
 export {
   JOB_KINDS,
   type Destination,
@@ -40,11 +40,11 @@ export {
   type RabbitmqJob,
   type S3BucketJob,
   type SymfonySecretsJob,
-} from "./schema/jobs/index.js";
+} from "../kinds/registry-jobs.js";
 export {
   CHECKS_BY_KIND,
   type Drill,
   type DrillChecks,
   type DrillTarget,
   type SqlCheck,
-} from "./schema/drill.js";
+} from "./drill-schema.js";

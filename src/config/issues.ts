@@ -4,8 +4,8 @@
  * received string") are replaced wholesale so every message reads the same way.
  */
 import type * as z from "zod";
-import { closest, didYouMean } from "./suggest.js";
-import { formatPath, listWords, showValue } from "./show.js";
+import { closest, didYouMean } from "../schema/suggest.js";
+import { formatPath, listWords, showValue } from "../schema/show.js";
 
 /** A problem inside one document; the loader adds the file. */
 export interface PathIssue {

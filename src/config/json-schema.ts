@@ -4,9 +4,9 @@
  * field also accepts a `${VAR}` string, because expansion happens before validation.
  */
 import * as z from "zod";
-import { drillSchema } from "./schema/drill.js";
-import { jobSchema } from "./schema/jobs/index.js";
-import { policySchema } from "./schema/policy.js";
+import { drillSchema } from "./drill-schema.js";
+import { jobSchema } from "../kinds/registry-jobs.js";
+import { policySchema } from "../schema/policy.js";
 
 export const JSON_SCHEMA_FILES = {
   policy: "schema/policy.schema.json",

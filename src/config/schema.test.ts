@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type * as z from "zod";
-import { drillSchema } from "./schema/drill.js";
-import { jobSchema } from "./schema/jobs/index.js";
-import { policySchema } from "./schema/policy.js";
+import { drillSchema } from "./drill-schema.js";
+import { jobSchema } from "../kinds/registry-jobs.js";
+import { policySchema } from "../schema/policy.js";
 import { validateDocument } from "./validate.js";
 
 const RECIPIENT = "age19nqh0my2qgm2sc2wfl357zecntg6dn7c89k6ntyemk8a2a8ptc6sthe8ls";

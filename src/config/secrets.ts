@@ -8,9 +8,9 @@ import { access, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import { registerSecret } from "../log/redact.js";
-import { recipientProblem } from "./age-recipient.js";
-import type { Job } from "./schema/jobs/index.js";
-import type { Policy } from "./schema/policy.js";
+import { recipientProblem } from "../schema/age-recipient.js";
+import type { Job } from "../kinds/registry-jobs.js";
+import type { Policy } from "../schema/policy.js";
 import type { Config, LoadedJob, LoadedPolicy } from "./types.js";
 
 export interface SecretRef {

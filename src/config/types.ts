@@ -1,7 +1,7 @@
 /** The loaded configuration: every policy, job and drill, each with the file it came from. */
-import type { Drill } from "./schema/drill.js";
-import type { Job } from "./schema/jobs/index.js";
-import type { Policy } from "./schema/policy.js";
+import type { Drill } from "./drill-schema.js";
+import type { Job } from "../kinds/registry-jobs.js";
+import type { Policy } from "../schema/policy.js";
 
 export interface LoadedPolicy {
   /** Path relative to the config dir, e.g. `policies/nightly.yaml`; use it in messages. */

@@ -6,7 +6,7 @@
 import type * as z from "zod";
 import { expandEnv } from "./env.js";
 import { IssueFormatter, valueAt, type PathIssue } from "./issues.js";
-import { formatPath } from "./show.js";
+import { formatPath } from "../schema/show.js";
 
 type Env = Record<string, string | undefined>;
 

@@ -4,7 +4,7 @@
  */
 import { parseAllDocuments, type YAMLError } from "yaml";
 import type { PathIssue } from "./issues.js";
-import { showValue } from "./show.js";
+import { showValue } from "../schema/show.js";
 
 export type DocumentResult =
   { ok: true; value: Record<string, unknown> } | { ok: false; issues: PathIssue[] };

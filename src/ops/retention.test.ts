@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { RetentionConfig } from "../config/schema/policy.js";
+import type { RetentionConfig } from "../schema/policy.js";
 import { isoWeek, selectRetention, type RetentionSnapshot } from "./retention.js";
 
 /** One snapshot per day at 02:15 UTC through 2025 (365 snapshots; 2025-12-31 is a Wednesday). */

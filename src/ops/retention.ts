@@ -32,7 +32,7 @@
  *   - Every snapshot gets a reason, including the removed ones: for each rule, why it did not keep
  *     it (its bucket already has a newer kept snapshot, or the rule's budget was used up).
  */
-import type { RetentionConfig } from "../config/schema/policy.js";
+import type { RetentionConfig } from "../schema/policy.js";
 
 export interface RetentionSnapshot {
   id: string;

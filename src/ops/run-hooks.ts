@@ -6,8 +6,8 @@
  * The metrics file is `BACKDRILL_METRICS_FILE` when set (a flag of `schedule` sets it too), else
  * the policy's / drill's `metricsFile`; with neither, no metrics are written.
  */
-import type { BackupResult } from "../backup/run-backup.js";
-import type { DrillReport } from "../drill/report/types.js";
+import type { BackupResult } from "../runner/backup.js";
+import type { DrillReport } from "../report/types.js";
 import type { Logger } from "../log/logger.js";
 import { drillSamples, jobSamples, updateTextfile } from "./metrics.js";
 import { pingIfConfigured } from "./webhook.js";

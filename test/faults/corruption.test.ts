@@ -22,8 +22,8 @@
 import { readFile, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JOB_KINDS, type JobKind } from "../../src/config/schema/jobs/index.js";
-import type { DrillReport } from "../../src/drill/report/types.js";
+import { JOB_KINDS, type JobKind } from "../../src/kinds/registry-jobs.js";
+import type { DrillReport } from "../../src/report/types.js";
 import type { SnapshotManifest } from "../../src/repository/manifest.js";
 import { DRILL } from "../../scripts/demo/config.js";
 import { withDemoWorld, type DemoWorld, type WorldOutcome } from "../../scripts/demo/world.js";

@@ -12,8 +12,8 @@
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseHashCache } from "../../src/engines/files/hash-cache.js";
-import { classifyDestination } from "../../src/engines/files/snapshot-dirs.js";
+import { parseHashCache } from "../../src/kinds/files/hash-cache.js";
+import { classifyDestination } from "../../src/kinds/files/snapshot-dirs.js";
 import { deterministicBytes, makeFileTree, MiB } from "../support/file-tree.js";
 import { makeFaultConfig, type FaultConfig } from "./support/fault-config.js";
 import { runKillTrials } from "./support/kill-trials.js";

@@ -10,7 +10,7 @@
  */
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TOOL_CONTAINER_LABEL } from "../../src/engines/postgres-dump/tools.js";
+import { TOOL_CONTAINER_LABEL } from "../../src/kinds/postgres/tools.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../support/containers/postgres.js";
 import { postgresImage } from "../support/images.js";
 import { seedTaskDb } from "../support/seed-task-db.js";

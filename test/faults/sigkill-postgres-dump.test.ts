@@ -11,7 +11,7 @@ import { rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TOOL_CONTAINER_LABEL, TOOL_OWNER_LABEL } from "../../src/engines/postgres-dump/tools.js";
+import { TOOL_CONTAINER_LABEL, TOOL_OWNER_LABEL } from "../../src/kinds/postgres/tools.js";
 import { TEST_LABEL_KEY, TEST_LABEL_VALUE } from "../support/docker.js";
 import { runCli } from "../support/run-cli.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../support/containers/postgres.js";

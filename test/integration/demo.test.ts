@@ -8,8 +8,8 @@ import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JOB_KINDS } from "../../src/config/schema/jobs/index.js";
-import { hasEngine } from "../../src/engines/registry.js";
+import { JOB_KINDS } from "../../src/kinds/registry-jobs.js";
+import { hasEngine } from "../../src/kinds/registry.js";
 import { leftoverContainers } from "../../scripts/demo/cleanup.js";
 import { runDemo, type DemoResult } from "../../scripts/demo/run.js";
 

@@ -1,4 +1,4 @@
-import type { ArtifactWriter } from "../../src/engines/engine.js";
+import type { ArtifactWriter } from "../../src/kinds/engine.js";
 
 /**
  * An ArtifactWriter that reads each artifact to the end and records its name, for tests that

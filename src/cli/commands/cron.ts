@@ -2,8 +2,8 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { openConfig } from "../../app/config.js";
 import { UsageError } from "../../errors.js";
-import { renderCrontab, renderSystemdUnits } from "../../ops/cron-units.js";
-import { scheduledTasks } from "../../ops/scheduler.js";
+import { renderCrontab, renderSystemdUnits } from "../../app/cron-units.js";
+import { scheduledTasks } from "../../app/scheduler.js";
 import { defineCommand } from "../command.js";
 
 export const cronCommand = defineCommand({

@@ -1,5 +1,5 @@
 import { UsageError } from "../../errors.js";
-import { DEFAULT_CHECK_TIMEOUT_MS, doctorConfigDir, formatReport } from "../../ops/doctor.js";
+import { DEFAULT_CHECK_TIMEOUT_MS, doctorConfigDir, formatReport } from "../../app/doctor.js";
 import { defineCommand } from "../command.js";
 
 export const doctorCommand = defineCommand({

@@ -1,5 +1,5 @@
 import { openConfig } from "../../app/config.js";
-import { prune } from "../../ops/prune.js";
+import { prune } from "../../app/prune.js";
 import { defineCommand } from "../command.js";
 
 export const pruneCommand = defineCommand({

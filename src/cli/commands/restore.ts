@@ -1,5 +1,5 @@
 import { jobByName, openConfig } from "../../app/config.js";
-import { parseDestination } from "../../config/schema/jobs/files.js";
+import { parseDestination } from "../../kinds/files/job-schema.js";
 import { restore } from "../../app/restore.js";
 import { UsageError } from "../../errors.js";
 import { defineCommand } from "../command.js";

@@ -1,7 +1,7 @@
 import { resolve } from "node:path";
 import { openConfig } from "../../app/config.js";
 import { METRICS_FILE_ENV } from "../../ops/run-hooks.js";
-import { runSchedule } from "../../ops/scheduler.js";
+import { runSchedule } from "../../app/scheduler.js";
 import { defineCommand } from "../command.js";
 
 export const scheduleCommand = defineCommand({

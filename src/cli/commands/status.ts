@@ -1,6 +1,6 @@
 import { openConfig } from "../../app/config.js";
-import { formatDuration } from "../../config/duration.js";
-import { status } from "../../ops/status.js";
+import { formatDuration } from "../../schema/duration.js";
+import { status } from "../../app/status.js";
 import { defineCommand } from "../command.js";
 
 export const statusCommand = defineCommand({

@@ -11,8 +11,8 @@
  */
 import { redact } from "../../log/redact.js";
 import { UsageError } from "../../errors.js";
-import { walFetch, walPush, walShip } from "../../engines/postgres-base/wal-commands.js";
-import { DURATION_HELP, isDuration, parseDurationSeconds } from "../../config/duration.js";
+import { walFetch, walPush, walShip } from "../../kinds/postgres-base/wal-commands.js";
+import { DURATION_HELP, isDuration, parseDurationSeconds } from "../../schema/duration.js";
 import { defineCommand } from "../command.js";
 
 /** Exit status that PostgreSQL's restore_command handling treats as fatal (see above). */

@@ -16,7 +16,7 @@
  * timeout + backoff)`: 6 × (60 s + ≤ 15 s) ≈ 7.5 min with the defaults, never forever.
  */
 import { S3Client } from "@aws-sdk/client-s3";
-import { parseDurationSeconds } from "../../config/duration.js";
+import { parseDurationSeconds } from "../../schema/duration.js";
 import { UsageError } from "../../errors.js";
 import { registerSecret } from "../../log/redact.js";
 import { installContentMd5 } from "./content-md5.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { policySchema } from "../../config/schema/policy.js";
+import { policySchema } from "../../schema/policy.js";
 import { UsageError } from "../../errors.js";
 import { alreadyRetried } from "../retry.js";
 import { s3Tuning } from "./client.js";

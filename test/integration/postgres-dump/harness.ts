@@ -18,12 +18,12 @@ import type {
   BackupOutcome,
   DrillOutcome,
   RestoreOptions,
-} from "../../../src/engines/engine.js";
+} from "../../../src/kinds/engine.js";
 import type { ArtifactRecord, SnapshotManifest } from "../../../src/repository/manifest.js";
-import { postgresDumpEngine } from "../../../src/engines/postgres-dump/index.js";
-import type { PgDumpDrillTargetInput, PgDumpJobInput } from "../../../src/engines/postgres-dump/types.js";
-import type { PostgresDumpJob } from "../../../src/config/schema/jobs/postgres-dump.js";
-import type { DrillTarget } from "../../../src/config/schema/drill.js";
+import { postgresDumpEngine } from "../../../src/kinds/postgres-dump/index.js";
+import type { PgDumpDrillTargetInput, PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
+import type { PostgresDumpJob } from "../../../src/kinds/postgres-dump/job-schema.js";
+import type { DrillTarget } from "../../../src/config/drill-schema.js";
 
 export const log: Logger = createLogger({ level: process.env.BACKDRILL_LOG_LEVEL ?? "warn", pretty: false });
 

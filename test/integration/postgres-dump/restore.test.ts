@@ -5,7 +5,7 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../../src/errors.js";
-import type { PgDumpJobInput } from "../../../src/engines/postgres-dump/types.js";
+import type { PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
 import { postgresImage } from "../../support/images.js";
 import { seedTaskDb } from "../../support/seed-task-db.js";

@@ -9,8 +9,8 @@ import { countingWriter } from "../../support/counting-writer.js";
 import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RabbitmqJob } from "../../../src/config/schema/jobs/rabbitmq.js";
-import { rabbitmqEngine } from "../../../src/engines/rabbitmq/index.js";
+import type { RabbitmqJob } from "../../../src/kinds/rabbitmq/job-schema.js";
+import { rabbitmqEngine } from "../../../src/kinds/rabbitmq/index.js";
 import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
 

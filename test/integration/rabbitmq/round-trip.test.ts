@@ -12,19 +12,19 @@ import os from "node:os";
 import path from "node:path";
 import { Readable, Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runJobBackup } from "../../../src/backup/run-backup.js";
-import type { DrillTarget } from "../../../src/config/schema/drill.js";
-import type { RabbitmqJob } from "../../../src/config/schema/jobs/rabbitmq.js";
+import { runJobBackup } from "../../../src/runner/backup.js";
+import type { DrillTarget } from "../../../src/config/drill-schema.js";
+import type { RabbitmqJob } from "../../../src/kinds/rabbitmq/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
-import { runDrillTarget } from "../../../src/drill/run-target.js";
-import type { ArtifactReader, RestoreOptions } from "../../../src/engines/engine.js";
+import { runDrillTarget } from "../../../src/runner/drill-target.js";
+import type { ArtifactReader, RestoreOptions } from "../../../src/kinds/engine.js";
 import {
   countDefinitions,
   findClassicMirroring,
   parseDefinitions,
-} from "../../../src/engines/rabbitmq/definitions.js";
-import { rabbitmqEngine } from "../../../src/engines/rabbitmq/index.js";
-import type { RabbitmqFacts } from "../../../src/engines/rabbitmq/types.js";
+} from "../../../src/kinds/rabbitmq/definitions.js";
+import { rabbitmqEngine } from "../../../src/kinds/rabbitmq/index.js";
+import type { RabbitmqFacts } from "../../../src/kinds/rabbitmq/types.js";
 import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
 import { FACTS_ARTIFACT } from "../../../src/repository/manifest.js";

@@ -12,8 +12,8 @@ import path from "node:path";
 import { Writable } from "node:stream";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { RabbitmqJob } from "../../../src/config/schema/jobs/rabbitmq.js";
-import { rabbitmqEngine } from "../../../src/engines/rabbitmq/index.js";
+import type { RabbitmqJob } from "../../../src/kinds/rabbitmq/job-schema.js";
+import { rabbitmqEngine } from "../../../src/kinds/rabbitmq/index.js";
 import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
 

@@ -2,8 +2,8 @@ import { execFileSync } from "node:child_process";
 import { Cron } from "croner";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../../src/errors.js";
-import { onCalendar, renderCrontab, renderSystemdUnits } from "../../../src/ops/cron-units.js";
-import type { ScheduledTask } from "../../../src/ops/scheduler.js";
+import { onCalendar, renderCrontab, renderSystemdUnits } from "../../../src/app/cron-units.js";
+import type { ScheduledTask } from "../../../src/app/scheduler.js";
 
 const options = {
   bin: "/usr/local/bin/backdrill",

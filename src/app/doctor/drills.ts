@@ -1,0 +1,130 @@
+/**
+ * Drill-host checks: the Docker engine answers, every target's image is present locally (no
+ * registry may be reachable, and a drill should not depend on one at 4 a.m.), and the identity
+ * files can be read, parse, and open what they must. Identities are read into memory to derive
+ * their public recipients; neither is ever part of a result beyond "which recipient".
+ */
+import { policyOf } from "../config.js";
+import { readEscrowRecipients, readRecipients } from "../../config/secrets.js";
+import type { LoadedDrill } from "../../config/types.js";
+import { identityToRecipient, readIdentityFile } from "../../crypto/keys.js";
+import type { DoctorContext } from "./context.js";
+import { fail, ok, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
+
+export function dockerCheck(context: DoctorContext): CheckSpec {
+  return {
+    subject: "docker",
+    name: "docker",
+    run: async () => {
+      try {
+        return ok(`engine ${await context.dockerVersion()} answers`);
+      } catch (error) {
+        return fail(
+          `the Docker engine does not answer: ${error instanceof Error ? error.message : String(error)}`,
+          "start it (systemctl start docker, or dockerd) and let the backdrill user use it (docker group); drills and tools.image need it",
+        );
+      }
+    },
+  };
+}
+
+export function drillChecks(
+  context: DoctorContext,
+  loaded: LoadedDrill,
+  jobs: ReadonlySet<string>,
+): CheckSpec[] {
+  const drill = loaded.drill;
+  const subject = `drill ${drill.name}`;
+  const targets = drill.targets.filter((target) => jobs.has(target.job));
+  const checks: CheckSpec[] = [
+    {
+      subject,
+      name: "identity",
+      run: async () => {
+        const identities = await readIdentityFile(drill.identityFile);
+        const own = new Set(await Promise.all(identities.map((identity) => identityToRecipient(identity))));
+        // The identity must open every policy whose snapshots this drill restores.
+        const policies = new Map<string, ReturnType<typeof policyOf>>();
+        for (const target of targets) {
+          const job = context.config.jobs.get(target.job);
+          if (job !== undefined) {
+            const policy = policyOf(context.config, job);
+            policies.set(policy.policy.name, policy);
+          }
+        }
+        const unopened: string[] = [];
+        for (const [name, policy] of policies) {
+          const recipients = await readRecipients(policy);
+          if (!recipients.some((recipient) => own.has(recipient))) unopened.push(name);
+        }
+        if (unopened.length > 0) {
+          return fail(
+            `${drill.identityFile}: none of its ${identities.length} identity(ies) is a recipient of policy ${unopened.join(", ")}`,
+            "use the identity whose public key (age-keygen -y FILE) is in the policy's recipients",
+          );
+        }
+        return ok(
+          `${drill.identityFile}: ${identities.length} identity(ies), opens policy ${[...policies.keys()].join(", ") || "(none used)"}`,
+        );
+      },
+    },
+  ];
+  targets.forEach((target) => {
+    const job = context.config.jobs.get(target.job);
+    const kind = job?.job.kind;
+    if (target.image === undefined) {
+      if (kind !== "symfony-secrets") {
+        checks.push({
+          subject,
+          name: `target ${target.job}`,
+          run: async () =>
+            fail(
+              `no image: a ${kind ?? "?"} target restores into a container`,
+              `set image: in ${loaded.file}`,
+            ),
+        });
+      }
+    } else {
+      const image = target.image;
+      checks.push({
+        subject,
+        name: `image ${image}`,
+        run: async () => {
+          try {
+            await context.dockerVersion();
+          } catch {
+            throw new SkipCheck("needs the Docker engine (see docker)");
+          }
+          if (await context.imagePresent(image)) return ok(`present locally (target ${target.job})`);
+          return fail(
+            `not present in the local Docker engine (target ${target.job})`,
+            `docker pull ${image} or build it on this host before the drill runs`,
+          );
+        },
+      });
+    }
+    if (target.escrowIdentityFile !== undefined) {
+      const file = target.escrowIdentityFile;
+      checks.push({
+        subject,
+        name: `escrow identity ${target.job}`,
+        run: async () => {
+          const identities = await readIdentityFile(file);
+          if (job?.job.kind !== "symfony-secrets") {
+            return warn(`${file}: read, but ${target.job} is not a symfony-secrets job`);
+          }
+          const own = new Set(await Promise.all(identities.map((identity) => identityToRecipient(identity))));
+          const escrow = await readEscrowRecipients({ file: job.file, job: job.job });
+          if (!escrow.some((recipient) => own.has(recipient))) {
+            return fail(
+              `${file}: none of its identities is an escrow recipient of ${target.job}`,
+              "use an escrow holder's identity whose public key is in the job's escrowRecipients",
+            );
+          }
+          return ok(`${file}: opens the escrow of ${target.job}`);
+        },
+      });
+    }
+  });
+  return checks;
+}

@@ -1,0 +1,217 @@
+/**
+ * Per-policy checks: can the repository be reached (and, on disk, written), does an S3 repository
+ * bucket have the versioning / lifecycle rules / Object Lock the policy asks for, can the
+ * recipients be read; and per job: is its run lock free.
+ *
+ * Doctor changes nothing: the marker is read, not written; write access on disk is asked of the
+ * kernel (access(2)), never tried; bucket settings come from `prepareRepositoryBucket` with
+ * `apply: false`, which only reports drift.
+ */
+import { constants } from "node:fs";
+import { access, stat } from "node:fs/promises";
+import path from "node:path";
+import { prepareRepositoryBucket } from "../../repository/open.js";
+import { readRecipients } from "../../config/secrets.js";
+import type { LoadedJob, LoadedPolicy } from "../../config/types.js";
+import { IntegrityError, LockHeldError, UsageError } from "../../errors.js";
+import type { Repository } from "../../repository/repository.js";
+import type { BucketSetupItem, BucketSetupReport } from "../../storage/s3/bucket-setup.js";
+import { describeHolder, inspectLock } from "../../repository/locks.js";
+import type { DoctorContext } from "./context.js";
+import type { Finding } from "../../preflight/report.js";
+import { fail, failureOf, ok, shared, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
+
+function errnoCode(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+const uid = (): string => (typeof process.getuid === "function" ? ` (uid ${process.getuid()})` : "");
+
+/** The nearest existing ancestor of `dir`, to tell "will be created" from "cannot be created". */
+async function nearestExisting(dir: string): Promise<string> {
+  let current = path.dirname(dir);
+  for (;;) {
+    try {
+      await stat(current);
+      return current;
+    } catch {
+      const parent = path.dirname(current);
+      if (parent === current) return current;
+      current = parent;
+    }
+  }
+}
+
+/** A local directory a run will write into: present and writable, or creatable. */
+export async function checkWritableDir(dir: string, what: string): Promise<Finding> {
+  let info;
+  try {
+    info = await stat(dir);
+  } catch (error) {
+    if (errnoCode(error) !== "ENOENT") return failureOf(error);
+    const ancestor = await nearestExisting(dir);
+    try {
+      await access(ancestor, constants.W_OK | constants.X_OK);
+      return warn(`${dir} does not exist yet; the first run creates it (in ${ancestor}, writable)`);
+    } catch {
+      return fail(
+        `${dir} does not exist and cannot be created: ${ancestor} is not writable${uid()}`,
+        `create ${dir} and give it to the user backdrill runs as (mkdir -p ${dir} && chown USER ${dir} && chmod 700 ${dir})`,
+      );
+    }
+  }
+  if (!info.isDirectory()) return fail(`${dir} is not a directory`, `point ${what} at a directory`);
+  try {
+    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
+  } catch {
+    return fail(
+      `${dir} is not readable and writable${uid()}`,
+      `chown it to the user backdrill runs as, or chmod u+rwx ${dir}`,
+    );
+  }
+  return ok(`${dir} exists and is writable${uid()}`);
+}
+
+async function repositoryCheck(context: DoctorContext, policy: LoadedPolicy): Promise<Finding> {
+  const config = policy.policy.repository;
+  if (config.type === "local") {
+    const dir = await checkWritableDir(config.path, "repository.path");
+    if (dir.status !== "ok") return dir;
+  }
+  const repository = await context.repository(policy);
+  try {
+    await repository.assertInitialized();
+  } catch (error) {
+    if (error instanceof UsageError && /no backdrill repository/.test(error.message)) {
+      return warn(
+        `${repository.location} is reachable but holds no repository yet (no backdrill.json)`,
+        "the first backup initialises it; if backups already ran, check the policy's repository settings",
+      );
+    }
+    if (error instanceof IntegrityError) {
+      return fail(error.message, "point repository at an empty location or at a backdrill repository");
+    }
+    throw error;
+  }
+  return ok(
+    config.type === "local"
+      ? `${repository.location}: repository marker present, directory writable`
+      : `${repository.location}: repository marker present (write access is not tried: doctor writes nothing)`,
+  );
+}
+
+/** The bucket cannot meet the policy at all (no Object Lock): reported by the object lock check. */
+function isLockRefusal(error: unknown): boolean {
+  return error instanceof Error && /does not have Object Lock enabled/.test(error.message);
+}
+
+function itemFinding(item: BucketSetupItem | undefined, whoChanges: string): Finding {
+  if (item === undefined) return ok("not reported");
+  if (item.status === "drift") {
+    return warn(`${item.detail}`, `the next ${whoChanges} changes it (or set it on the bucket yourself)`);
+  }
+  return ok(item.detail === "" ? "as the policy asks" : item.detail);
+}
+
+function bucketChecks(context: DoctorContext, policy: LoadedPolicy, subject: string): CheckSpec[] {
+  const setup = shared<BucketSetupReport | null>(
+    () => prepareRepositoryBucket(policy, context.env, { apply: false }),
+    context,
+  );
+  const item = async (setting: BucketSetupItem["setting"]) => {
+    const report = await setup();
+    return report?.items.find((entry) => entry.setting === setting);
+  };
+  return [
+    {
+      subject,
+      name: "bucket versioning",
+      run: async () => {
+        try {
+          return itemFinding(await item("versioning"), "backup");
+        } catch (error) {
+          if (isLockRefusal(error))
+            throw new SkipCheck("the bucket cannot meet the policy (see object lock)");
+          throw error;
+        }
+      },
+    },
+    {
+      subject,
+      name: "bucket lifecycle",
+      run: async () => {
+        try {
+          return itemFinding(await item("lifecycle"), "backup or prune");
+        } catch {
+          throw new SkipCheck("bucket settings could not be read (see bucket versioning)");
+        }
+      },
+    },
+    {
+      subject,
+      name: "object lock",
+      run: async () => {
+        try {
+          return itemFinding(await item("objectLock"), "backup");
+        } catch (error) {
+          // A lock policy on a bucket created without Object Lock cannot be repaired in place.
+          if (isLockRefusal(error)) return failureOf(error);
+          throw new SkipCheck("bucket settings could not be read (see bucket versioning)");
+        }
+      },
+    },
+  ];
+}
+
+export function policyChecks(context: DoctorContext, policy: LoadedPolicy): CheckSpec[] {
+  const subject = `policy ${policy.policy.name}`;
+  const checks: CheckSpec[] = [{ subject, name: "repository", run: () => repositoryCheck(context, policy) }];
+  if (policy.policy.repository.type === "s3") checks.push(...bucketChecks(context, policy, subject));
+  checks.push({
+    subject,
+    name: "recipients",
+    run: async () => {
+      const recipients = await readRecipients(policy);
+      return ok(`${recipients.length} valid age recipient(s)`);
+    },
+  });
+  return checks;
+}
+
+/** The policy's repository for a check that only reads from it; its own failure is reported once. */
+export async function needRepository(context: DoctorContext, policy: LoadedPolicy): Promise<Repository> {
+  try {
+    return await context.repository(policy);
+  } catch {
+    throw new SkipCheck(`needs the repository (see policy ${policy.policy.name}: repository)`);
+  }
+}
+
+export function lockCheck(context: DoctorContext, job: LoadedJob, policy: LoadedPolicy): CheckSpec {
+  return {
+    subject: `job ${job.job.name}`,
+    name: "lock",
+    run: async () => {
+      const repository = await needRepository(context, policy);
+      let state;
+      try {
+        state = await inspectLock(repository, job.job.name);
+      } catch (error) {
+        // An unreadable lock file younger than the TTL: runs treat it as held.
+        if (error instanceof LockHeldError) return warn(error.message, error.hint);
+        throw error;
+      }
+      if (state.state === "free") return ok("free");
+      if (state.state === "held") {
+        return warn(
+          `held by ${describeHolder(state.lock)} (a run is in progress; another run now would exit 3)`,
+          "fine while that run lasts; if it does not finish, see backdrill status",
+        );
+      }
+      return warn(
+        `stale lock${state.lock === null ? "" : ` of ${describeHolder(state.lock)}`}: ${state.reason}`,
+        "the next run takes it over automatically; look at why the previous run died (logs)",
+      );
+    },
+  };
+}

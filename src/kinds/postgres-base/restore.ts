@@ -1,0 +1,130 @@
+/**
+ * Disaster restore of a postgres-base job: `backdrill restore <job> --to <data dir> [--at TIME]`
+ * lays out a data directory ready to start: the base backup unpacked, `recovery.signal`, and the
+ * recovery settings appended to postgresql.auto.conf (later lines win over the source's), with a
+ * restore_command that runs `backdrill wal fetch` against the same repository. It does not start
+ * the server: the operator starts it with their service manager and watches it; the plan lists
+ * the exact steps.
+ */
+import { chmod, mkdir, readdir, writeFile, appendFile } from "node:fs/promises";
+import path from "node:path";
+import { UsageError } from "../../errors.js";
+import type { RestoreContext, RestorePlan } from "../engine.js";
+import { unpackInto } from "../postgres/tar.js";
+import { readBaseMeta } from "./drill.js";
+import {
+  confValue,
+  describeTarget,
+  recoverySettings,
+  resolveTarget,
+  type RecoveryTarget,
+} from "./recovery.js";
+import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
+
+async function entries(dir: string): Promise<string[] | null> {
+  try {
+    return await readdir(dir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
+    throw error;
+  }
+}
+
+/** Single-quotes a word for a POSIX shell (restore_command runs under sh). */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
+}
+
+interface Layout {
+  dir: string;
+  target: RecoveryTarget;
+  restoreCommand: string;
+  settings: Array<[string, string]>;
+}
+
+function layoutFor(context: RestoreContext<PgBaseJobInput>): Layout {
+  const { job, options } = context;
+  if (options.to === "" || !path.isAbsolute(options.to)) {
+    throw new UsageError(`--to: give the absolute path of the new data directory for ${job.name}`);
+  }
+  const meta = readBaseMeta(context.artifacts.snapshot.meta, context.artifacts.snapshot.id);
+  // Without --at: replay everything archived (no target; PostgreSQL promotes at the end).
+  const target = resolveTarget(options.extra.at ?? "latest", {
+    stopLsn: meta.stopLsn,
+    stopTime: meta.stopTime,
+    newestSegmentStartLsn: null,
+  });
+  const identity = context.options.extra.identity ?? context.env.BACKDRILL_IDENTITY_FILE;
+  const command = [
+    "backdrill",
+    "--config-dir",
+    path.resolve(context.configDir),
+    "wal",
+    "fetch",
+    job.name,
+    "%f",
+    "%p",
+    ...(identity === undefined || identity === "" ? [] : ["--identity", identity]),
+  ];
+  const restoreCommand = command.map((word) => (word.startsWith("%") ? word : shellWord(word))).join(" ");
+  return { dir: options.to, target, restoreCommand, settings: recoverySettings(target, restoreCommand) };
+}
+
+export async function planPostgresBaseRestore(context: RestoreContext<PgBaseJobInput>): Promise<RestorePlan> {
+  const layout = layoutFor(context);
+  const existing = await entries(layout.dir);
+  const warnings: string[] = [];
+  if (existing !== null && existing.length > 0 && !context.options.force) {
+    throw new UsageError(`--to ${layout.dir} is not empty; give an empty or new directory (or --force)`);
+  }
+  if (existing !== null && existing.length > 0)
+    warnings.push(`${layout.dir} is not empty; files are unpacked over it (--force)`);
+  if (context.env.BACKDRILL_IDENTITY_FILE === undefined || context.env.BACKDRILL_IDENTITY_FILE === "") {
+    warnings.push(
+      "restore_command has no --identity: set BACKDRILL_IDENTITY_FILE in the environment PostgreSQL runs with, or edit postgresql.auto.conf",
+    );
+  }
+  const base = context.artifacts.snapshot.artifacts.find((artifact) => artifact.name === BASE_ARTIFACT);
+  const size = base?.plainSize === undefined ? "" : ` (${(base.plainSize / 1048576).toFixed(1)} MiB)`;
+  return {
+    steps: [
+      `unpack the base backup${size} of snapshot ${context.artifacts.snapshot.id} into ${layout.dir} (mode 0700)`,
+      `create ${path.join(layout.dir, "recovery.signal")}`,
+      `append to postgresql.auto.conf: ${layout.settings.map(([name, value]) => `${name} = ${confValue(value)}`).join("; ")}`,
+      `recovery target: ${describeTarget(layout.target)}`,
+      `then, by hand: chown -R postgres:postgres ${layout.dir} (PostgreSQL ${String(context.artifacts.snapshot.meta.serverVersion ?? "of the same major version")})`,
+      `then: check postgresql.conf in ${layout.dir} (archive_command, paths, memory) for this host; disable archiving or point it at a NEW job so the restored cluster does not write into the old archive`,
+      `then: start the server (e.g. sudo -u postgres pg_ctl -D ${layout.dir} -l ${layout.dir}/recovery.log start) and watch the log for "archive recovery complete" / "database system is ready to accept connections"`,
+      "then: check SELECT pg_is_in_recovery() returns false, verify the data, and take a new base backup (backdrill backup <job>) at once",
+    ],
+    warnings,
+  };
+}
+
+export async function restorePostgresBase(
+  context: RestoreContext<PgBaseJobInput>,
+  _plan: RestorePlan,
+): Promise<void> {
+  const layout = layoutFor(context);
+  await mkdir(layout.dir, { recursive: true, mode: 0o700 });
+  await chmod(layout.dir, 0o700);
+  const { signal } = context;
+  await unpackInto(
+    layout.dir,
+    await context.artifacts.open(BASE_ARTIFACT, { signal }),
+    signal,
+    "the base backup",
+  );
+  await writeFile(path.join(layout.dir, "recovery.signal"), "", { mode: 0o600 });
+  const lines = [
+    "",
+    `# backdrill restore of ${context.job.name} snapshot ${context.artifacts.snapshot.id}, ${new Date().toISOString()}`,
+    ...layout.settings.map(([name, value]) => `${name} = ${confValue(value)}`),
+    "",
+  ];
+  await appendFile(path.join(layout.dir, "postgresql.auto.conf"), lines.join("\n"), { mode: 0o600 });
+  context.log.info(
+    { dir: layout.dir, target: describeTarget(layout.target) },
+    "data directory laid out for recovery",
+  );
+}

@@ -1,0 +1,302 @@
+/**
+ * Disaster restore of a postgres-dump snapshot into an operator-given server:
+ *
+ *   backdrill restore task-db --to postgres://admin@db2:5432/ [--database task] [--force] [--dry-run]
+ *
+ * Extra options (RestoreOptions.extra): `database` picks one database of the snapshot;
+ * `globals: "false"` skips the roles (e.g. when restoring one database into a running cluster).
+ *
+ * Where each database goes: a snapshot with one database (or `--database`) restores into the
+ * database named in the DSN, or into one of the same name when the DSN names none; a snapshot
+ * with several restores each into its namesake. A target database that already holds tables is
+ * refused unless --force, which replaces it: DROP DATABASE ... WITH (FORCE) (ending its sessions),
+ * then CREATE DATABASE and pg_restore as for a new one, so afterwards it holds exactly the
+ * snapshot. (pg_restore --clean would keep objects the dump does not know, and fails on
+ * partitioned tables.)
+ *
+ * The DSN may hold a password: it is registered for redaction when parsed, shown masked in the
+ * plan, and passed to the tools only through PGPASSWORD.
+ */
+import { OperationError, UsageError } from "../../errors.js";
+import type { RestoreContext, RestorePlan } from "../engine.js";
+import { inJob } from "./backup.js";
+import { compareRowCounts, inspectRestored } from "./checks.js";
+import {
+  connectClient,
+  describeEndpoint,
+  errorText,
+  libpqEnv,
+  parseDsn,
+  redactedDsn,
+  type PgEndpoint,
+} from "../postgres/connection.js";
+import { parseFacts, serverInfo, type DatabaseFacts, type PgDumpFacts } from "./facts.js";
+import {
+  createDatabase,
+  databaseExists,
+  dropDatabase,
+  loadDatabase,
+  pgRestoreArgs,
+  restoreGlobals,
+} from "./load.js";
+import { hasUserRelations } from "./tables.js";
+import { PgTools } from "../postgres/tools.js";
+import type { PgDumpJobInput } from "./types.js";
+
+interface Placement {
+  source: DatabaseFacts;
+  target: string;
+}
+
+interface ResolvedRestore {
+  facts: PgDumpFacts;
+  target: PgEndpoint;
+  /** Database to connect to for CREATE DATABASE and globals. */
+  maintenance: PgEndpoint;
+  globals: string | null;
+  placements: Placement[];
+}
+
+/** True when the DSN has a non-empty path, i.e. names a database. */
+function dsnNamesDatabase(dsn: string): boolean {
+  try {
+    return new URL(dsn).pathname.replace(/^\//, "") !== "";
+  } catch {
+    return false;
+  }
+}
+
+function resolve(context: RestoreContext<PgDumpJobInput>): ResolvedRestore {
+  const { job, options } = context;
+  const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
+  const target = parseDsn(options.to, "--to");
+  const namesDatabase = dsnNamesDatabase(options.to);
+  const wanted = options.extra.database;
+  let sources: DatabaseFacts[];
+  if (wanted !== undefined && wanted !== "") {
+    const found = facts.databases.find((db) => db.name === wanted);
+    if (found === undefined) {
+      throw new UsageError(
+        `snapshot ${context.artifacts.snapshot.id} has no database ${wanted}; it has: ${facts.databases.map((db) => db.name).join(", ")}`,
+      );
+    }
+    sources = [found];
+  } else {
+    sources = facts.databases;
+  }
+  if (sources.length > 1 && namesDatabase) {
+    throw new UsageError(
+      `snapshot ${context.artifacts.snapshot.id} holds ${sources.length} databases (${sources.map((db) => db.name).join(", ")}); ` +
+        "pick one with --database, or give a --to URL without a database to restore each into its namesake",
+    );
+  }
+  const placements = sources.map((source) => ({
+    source,
+    target: sources.length === 1 && namesDatabase ? target.database : source.name,
+  }));
+  const skipGlobals = options.extra.globals === "false";
+  // CREATE/DROP DATABASE run from another database; template1 when `postgres` itself is restored.
+  const maintenanceDb = placements.some((p) => p.target === "postgres") ? "template1" : "postgres";
+  return {
+    facts,
+    target,
+    maintenance: { ...target, database: maintenanceDb },
+    globals: skipGlobals ? null : facts.globalsArtifact,
+    placements,
+  };
+}
+
+function formatBytes(bytes: number | undefined): string {
+  if (bytes === undefined) return "size unknown";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+export async function planPostgresDumpRestore(context: RestoreContext<PgDumpJobInput>): Promise<RestorePlan> {
+  let resolved: ResolvedRestore;
+  try {
+    resolved = resolve(context);
+  } catch (error) {
+    throw inJob(context.job.name, undefined, error);
+  }
+  const { facts, target, maintenance, globals, placements } = resolved;
+  const snapshot = context.artifacts.snapshot;
+  // Only renders command lines; nothing is started or connected.
+  const tools = new PgTools(context.job.tools, context.scope, context.configDir);
+  const record = (name: string) => snapshot.artifacts.find((a) => a.name === name);
+  const steps: string[] = [];
+  const warnings: string[] = [];
+
+  steps.push(
+    `snapshot ${snapshot.id} of job ${snapshot.job}, taken ${snapshot.createdAt} from PostgreSQL ${facts.server.version} ` +
+      `(pg_dump ${facts.pgDumpVersion}, ${facts.format} format)`,
+  );
+  const used = [...(globals === null ? [] : [globals]), ...placements.map((p) => p.source.artifact)];
+  for (const name of used) {
+    const artifact = record(name);
+    steps.push(
+      `artifact ${name}: ${formatBytes(artifact?.size)} encrypted` +
+        (artifact?.plainSize === undefined ? "" : `, ${formatBytes(artifact.plainSize)} plain`),
+    );
+  }
+  steps.push(
+    `target server ${redactedDsn(maintenance, maintenance.database)} (client tools: ${tools.describe()})`,
+  );
+  if (globals !== null) {
+    const psql = tools.display("psql", ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=0", "-f", "-"], {
+      env: libpqEnv(maintenance, maintenance.database),
+    });
+    steps.push(
+      `restore roles and tablespaces: ${psql} < ${globals} (decrypted in memory; CREATE/ALTER ROLE ${target.user} skipped so the connecting role keeps its password)`,
+    );
+    warnings.push(
+      `${globals} creates the backed-up roles and resets the attributes and passwords of those that already exist (skip with globals=false)`,
+    );
+    if (!facts.rolePasswords) {
+      warnings.push(
+        "roles were backed up without passwords (backup user not a superuser): set them with ALTER ROLE ... PASSWORD after the restore",
+      );
+    }
+  }
+  for (const { source, target: database } of placements) {
+    steps.push(
+      `database ${database}${database === source.name ? "" : ` (from ${source.name})`}: refuse if it already holds tables` +
+        (context.options.force
+          ? ` (--force: DROP DATABASE "${database}" WITH (FORCE) first)`
+          : " (unless --force)") +
+        `; CREATE DATABASE "${database}" TEMPLATE template0 ENCODING '${source.encoding}', owner ${source.owner} if that role exists`,
+    );
+    const args = pgRestoreArgs(database, {
+      format: facts.format,
+      jobs: context.job.parallel ?? 1,
+      noOwner: globals === null && facts.globalsArtifact === null,
+    });
+    const restoreLine = tools.display("pg_restore", args, { env: libpqEnv(target, database) });
+    steps.push(
+      facts.format === "custom"
+        ? `${restoreLine} < ${source.artifact} (decrypted and streamed, nothing written to disk)`
+        : `unpack ${source.artifact} into a temporary 0700 directory, then ${restoreLine}`,
+    );
+    steps.push(`compare row counts of ${source.tables.length} tables in ${database} with the backup's facts`);
+  }
+  if (context.options.force) {
+    warnings.push(
+      `--force: ${placements.map((p) => p.target).join(", ")} will be dropped (sessions ended) and recreated from the snapshot if it exists; anything not in the snapshot is lost`,
+    );
+  }
+  return { steps, warnings };
+}
+
+export async function restorePostgresDump(
+  context: RestoreContext<PgDumpJobInput>,
+  _plan: RestorePlan,
+): Promise<void> {
+  const { job, log, signal, scope } = context;
+  let resolved: ResolvedRestore;
+  try {
+    resolved = resolve(context);
+  } catch (error) {
+    throw inJob(job.name, undefined, error);
+  }
+  const { facts, target, maintenance, globals, placements } = resolved;
+  const tools = new PgTools(job.tools, scope, context.configDir);
+  const where = describeEndpoint(target);
+
+  // ---- preflight: nothing is changed until every target database has been looked at ----------
+  const existing = new Map<string, boolean>();
+  try {
+    const client = await connectClient(maintenance, maintenance.database);
+    try {
+      const info = await serverInfo(client);
+      if (info.major < Math.floor(facts.server.versionNum / 10000)) {
+        log.warn(
+          { job: job.name, target: where, server: info.version, source: facts.server.version },
+          "restoring into an older PostgreSQL major than the backup's; some objects may fail",
+        );
+      }
+      for (const { target: database } of placements)
+        existing.set(database, await databaseExists(client, database));
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+    await tools.requireMajor(
+      "pg_restore",
+      facts.pgDumpMajor,
+      `the archive (written by pg_dump ${facts.pgDumpVersion})`,
+      signal,
+    );
+    for (const { target: database } of placements) {
+      if (existing.get(database) !== true) continue;
+      const client = await connectClient(target, database);
+      try {
+        if ((await hasUserRelations(client)) && !context.options.force) {
+          throw new UsageError(
+            `database ${database} on ${where} already holds tables; refusing to restore over it`,
+            {
+              hint: "restore into an empty or new database, or add --force to drop it and restore the snapshot in its place",
+            },
+          );
+        }
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    }
+  } catch (error) {
+    throw inJob(job.name, undefined, error);
+  }
+
+  // ---- restore ------------------------------------------------------------------------------
+  const problems: string[] = [];
+  if (globals !== null) {
+    try {
+      const outcome = await restoreGlobals(tools, maintenance, context.artifacts, globals, signal);
+      problems.push(...outcome.errors.map((error) => `${globals}: ${error}`));
+      log.info({ job: job.name, tolerated: outcome.tolerated.length }, "restore: globals restored");
+    } catch (error) {
+      problems.push(`${globals}: ${errorText(error)}`);
+    }
+  }
+  for (const { source, target: database } of placements) {
+    signal.throwIfAborted();
+    const started = Date.now();
+    try {
+      const existed = existing.get(database) === true;
+      if (existed && context.options.force) await dropDatabase(maintenance, database);
+      if (!existed || context.options.force) await createDatabase(maintenance, database, source);
+      await loadDatabase(tools, target, database, context.artifacts, source.artifact, {
+        format: facts.format,
+        jobs: job.parallel ?? 1,
+        noOwner: globals === null && facts.globalsArtifact === null,
+        signal,
+        scope,
+      });
+      log.info({ job: job.name, database, ms: Date.now() - started }, "restore: database restored");
+      const restored = await inspectRestored(target, { ...source, name: database }, { checksums: false });
+      const counts = compareRowCounts({ ...facts, databases: [{ ...source, name: database }] }, [
+        {
+          ...restored,
+          tables: restored.tables.filter((t) =>
+            source.tables.some((s) => s.schema === t.schema && s.name === t.name),
+          ),
+        },
+      ]);
+      if (counts.ok)
+        log.info({ job: job.name, database, detail: counts.detail }, "restore: row counts match");
+      else problems.push(`database ${database}: restored, but ${counts.detail}`);
+    } catch (error) {
+      signal.throwIfAborted();
+      problems.push(`database ${database}: ${errorText(error)}`);
+    }
+  }
+  if (problems.length > 0) {
+    throw new OperationError(
+      `job ${job.name}: restore into ${where} finished with errors:\n${problems.join("\n")}`,
+    );
+  }
+}

@@ -1,0 +1,103 @@
+import type { S3RepositoryConfig } from "../schema/policy.js";
+import { resolveSecret } from "../config/secrets.js";
+import type { LoadedPolicy } from "../config/types.js";
+import { Repository } from "./repository.js";
+import type { Backend } from "../storage/backend.js";
+import { LocalBackend } from "../storage/local/local-backend.js";
+import { withRetry } from "../storage/retry.js";
+import { ensureRepositoryBucket, type BucketSetupReport } from "../storage/s3/bucket-setup.js";
+import { createS3Client, s3Tuning, type S3ConnectionOptions } from "../storage/s3/client.js";
+import type { LifecyclePolicy } from "../storage/s3/lifecycle-rules.js";
+import { S3Backend } from "../storage/s3/s3-backend.js";
+
+/** Incomplete multipart uploads of crashed runs are removed by the bucket after this many days. */
+const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
+/**
+ * Versions made noncurrent by prune stay this long after any Object Lock retention ends: a
+ * deletion by mistake (or by an attacker with the backup host's keys) can be undone for a week.
+ */
+const NONCURRENT_GRACE_DAYS = 7;
+
+async function s3Connection(
+  source: LoadedPolicy,
+  repository: S3RepositoryConfig,
+  env: NodeJS.ProcessEnv,
+): Promise<S3ConnectionOptions> {
+  const where = (path: string) => ({ file: source.file, path: `repository.${path}` });
+  const accessKeyId =
+    repository.accessKeyIdEnv === undefined
+      ? undefined
+      : await resolveSecret({ env: repository.accessKeyIdEnv }, where("accessKeyIdEnv"), env);
+  const secretAccessKey =
+    repository.secretAccessKeyEnv === undefined
+      ? undefined
+      : await resolveSecret({ env: repository.secretAccessKeyEnv }, where("secretAccessKeyEnv"), env);
+  return {
+    ...(repository.endpoint === undefined || repository.endpoint === ""
+      ? {}
+      : { endpoint: repository.endpoint }),
+    region: repository.region,
+    forcePathStyle: repository.forcePathStyle,
+    ...(accessKeyId !== undefined && secretAccessKey !== undefined
+      ? { credentials: { accessKeyId, secretAccessKey } }
+      : {}),
+    ...s3Tuning(repository),
+  };
+}
+
+/**
+ * Builds the policy's backend (credentials resolved from env/files at this moment, never stored)
+ * wrapped in the retry policy: the one place where storage is composed, like restic's main.
+ */
+export async function openBackend(source: LoadedPolicy, env: NodeJS.ProcessEnv): Promise<Backend> {
+  const repository = source.policy.repository;
+  if (repository.type === "local") return new LocalBackend({ path: repository.path });
+  const connection = await s3Connection(source, repository, env);
+  return withRetry(
+    new S3Backend({
+      ...connection,
+      bucket: repository.bucket,
+      prefix: repository.prefix,
+      ...(repository.partSizeMiB === undefined
+        ? {}
+        : { partSizeBytes: repository.partSizeMiB * 1024 * 1024 }),
+    }),
+  );
+}
+
+export async function openRepository(source: LoadedPolicy, env: NodeJS.ProcessEnv): Promise<Repository> {
+  return new Repository(await openBackend(source, env));
+}
+
+/** The lifecycle rules backdrill owns on an S3 repository bucket, derived from the policy. */
+export function repositoryLifecycle(repository: S3RepositoryConfig): LifecyclePolicy {
+  return {
+    abortIncompleteMultipartUploadDays: ABORT_INCOMPLETE_UPLOAD_DAYS,
+    noncurrentVersionExpirationDays: (repository.objectLock?.days ?? 0) + NONCURRENT_GRACE_DAYS,
+  };
+}
+
+/**
+ * Before writing to an S3 repository: versioning on and verified, our lifecycle rules merged with
+ * the bucket's others, Object Lock default retention when the policy asks for it. `apply: false`
+ * only reports drift (doctor, dry runs). Local repositories need nothing: returns null.
+ */
+export async function prepareRepositoryBucket(
+  source: LoadedPolicy,
+  env: NodeJS.ProcessEnv,
+  options: { apply?: boolean } = {},
+): Promise<BucketSetupReport | null> {
+  const repository = source.policy.repository;
+  if (repository.type !== "s3") return null;
+  const client = createS3Client(await s3Connection(source, repository, env));
+  try {
+    return await ensureRepositoryBucket(client, repository.bucket, {
+      prefix: repository.prefix,
+      lifecycle: repositoryLifecycle(repository),
+      objectLock: repository.objectLock,
+      apply: options.apply ?? true,
+    });
+  } finally {
+    client.destroy();
+  }
+}

@@ -1,0 +1,208 @@
+/**
+ * Incomplete multipart uploads: listing and aborting them (the S3 backend's
+ * `abortIncompleteUploads` capability), and the two moments backdrill does it for a job.
+ *
+ * Why: a failed `put` aborts its own upload, but when the server is unreachable at that moment
+ * (the very failure that broke the upload) the AbortMultipartUpload cannot be sent, and a
+ * SIGKILLed run never sends it. Such uploads are invisible to ListObjects, yet their parts are
+ * stored and billed until the bucket's AbortIncompleteMultipartUpload lifecycle rule (7 days,
+ * `open-repository.ts`) removes them. So backdrill removes them itself as soon as it is safe:
+ *
+ *   - at the start of a backup, while the job's lock is held: every upload under `data/<job>/`
+ *     (only a run of this job writes there, and the lock says no other run is alive);
+ *   - during `prune` of a job: under `data/<job>/` and `snapshots/<job>/` every upload when
+ *     prune holds the job's lock, or only those older than the running holder's start (minus
+ *     clock skew) when another run holds it; under `wal/<job>/`, written by `wal push` without
+ *     any lock, only uploads older than `WAL_UPLOAD_MAX_AGE_MS` (a 16 MiB segment takes seconds,
+ *     so an upload an hour old belongs to a dead archiver).
+ *
+ * Failures here never fail the backup or prune: they are logged, and the lifecycle rule remains
+ * the backstop.
+ */
+import {
+  AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
+  type S3Client,
+} from "@aws-sdk/client-s3";
+import type { Logger } from "../log/logger.js";
+import type {
+  AbortIncompleteUploadsOptions,
+  AbortIncompleteUploadsResult,
+  Backend,
+  IncompleteUpload,
+} from "../storage/backend.js";
+import { errorCodeOf, httpStatusOf, s3Error } from "../storage/s3/s3-errors.js";
+
+/** WAL uploads older than this are leftovers of a dead `wal push` (see the file comment). */
+export const WAL_UPLOAD_MAX_AGE_MS = 60 * 60 * 1000;
+
+export interface MultipartTarget {
+  client: S3Client;
+  bucket: string;
+  /** The backend's normalised key prefix inside the bucket ("" or ending with "/"). */
+  rootPrefix: string;
+  /** For messages: "s3://bucket/prefix". */
+  describe: (key: string) => string;
+}
+
+/** Every incomplete upload whose key starts with `rootPrefix + prefix`, keys relative to the root. */
+export async function listIncompleteUploads(
+  target: MultipartTarget,
+  prefix: string,
+): Promise<IncompleteUpload[]> {
+  const uploads: IncompleteUpload[] = [];
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    let page: ListMultipartUploadsCommandOutput;
+    try {
+      page = await target.client.send(
+        new ListMultipartUploadsCommand({
+          Bucket: target.bucket,
+          Prefix: target.rootPrefix + prefix,
+          ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
+          ...(uploadIdMarker === undefined ? {} : { UploadIdMarker: uploadIdMarker }),
+        }),
+      );
+    } catch (error) {
+      throw s3Error("list incomplete multipart uploads under", target.describe(prefix), error);
+    }
+    for (const upload of page.Uploads ?? []) {
+      // Filtered here too: not every S3-compatible server honours Prefix on this call.
+      if (upload.Key === undefined || upload.UploadId === undefined) continue;
+      if (!upload.Key.startsWith(target.rootPrefix + prefix)) continue;
+      uploads.push({
+        key: upload.Key.slice(target.rootPrefix.length),
+        uploadId: upload.UploadId,
+        initiated: upload.Initiated ?? new Date(0),
+      });
+    }
+    const nextKey = page.NextKeyMarker;
+    const nextId = page.NextUploadIdMarker;
+    if (
+      page.IsTruncated !== true ||
+      nextKey === undefined ||
+      (nextKey === keyMarker && nextId === uploadIdMarker)
+    ) {
+      return uploads;
+    }
+    keyMarker = nextKey;
+    uploadIdMarker = nextId;
+  }
+}
+
+/** Aborts the incomplete uploads under `prefix` (see `Backend.abortIncompleteUploads`). */
+export async function abortIncompleteUploads(
+  target: MultipartTarget,
+  prefix: string,
+  options: AbortIncompleteUploadsOptions = {},
+): Promise<AbortIncompleteUploadsResult> {
+  const result: AbortIncompleteUploadsResult = { aborted: [], kept: [], failed: [] };
+  for (const upload of await listIncompleteUploads(target, prefix)) {
+    options.signal?.throwIfAborted();
+    if (options.olderThan !== undefined && upload.initiated.getTime() >= options.olderThan.getTime()) {
+      result.kept.push(upload);
+      continue;
+    }
+    try {
+      await target.client.send(
+        new AbortMultipartUploadCommand({
+          Bucket: target.bucket,
+          Key: target.rootPrefix + upload.key,
+          UploadId: upload.uploadId,
+        }),
+        options.signal === undefined ? {} : { abortSignal: options.signal },
+      );
+      result.aborted.push(upload);
+    } catch (error) {
+      // Gone meanwhile (completed or aborted by its owner): nothing left to free.
+      if (errorCodeOf(error) === "NoSuchUpload" || httpStatusOf(error) === 404) continue;
+      if (options.signal?.aborted) throw options.signal.reason;
+      result.failed.push({
+        ...upload,
+        error: s3Error("abort multipart upload of", target.describe(upload.key), error).message,
+      });
+    }
+  }
+  return result;
+}
+
+export interface JobCleanupOptions {
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+/**
+ * At the start of a backup, with the job's lock held: aborts every incomplete upload under
+ * `data/<job>/` (S3 multipart uploads, local temporary files). Never throws (but an abort of
+ * `signal` still stops it).
+ */
+export async function abortDeadBackupUploads(
+  backend: Backend,
+  job: string,
+  options: JobCleanupOptions,
+): Promise<number> {
+  return cleanup(backend, [{ prefix: `data/${job}/` }], options);
+}
+
+/**
+ * During `prune` of a job. `olderThan`: undefined when prune holds the job's lock (every upload
+ * under data/ and snapshots/ is dead); otherwise the moment before which uploads cannot belong to
+ * the run holding it. WAL uploads are judged by age alone.
+ */
+export async function abortDeadPruneUploads(
+  backend: Backend,
+  job: string,
+  options: JobCleanupOptions & { olderThan?: Date | undefined; now?: Date },
+): Promise<number> {
+  const now = options.now ?? new Date();
+  const lockScoped = options.olderThan === undefined ? {} : { olderThan: options.olderThan };
+  return cleanup(
+    backend,
+    [
+      { prefix: `data/${job}/`, ...lockScoped },
+      { prefix: `snapshots/${job}/`, ...lockScoped },
+      { prefix: `wal/${job}/`, olderThan: new Date(now.getTime() - WAL_UPLOAD_MAX_AGE_MS) },
+    ],
+    options,
+  );
+}
+
+async function cleanup(
+  backend: Backend,
+  scopes: Array<{ prefix: string; olderThan?: Date }>,
+  options: JobCleanupOptions,
+): Promise<number> {
+  if (backend.abortIncompleteUploads === undefined) return 0;
+  let aborted = 0;
+  for (const scope of scopes) {
+    options.signal?.throwIfAborted();
+    try {
+      const result = await backend.abortIncompleteUploads(scope.prefix, {
+        ...(scope.olderThan === undefined ? {} : { olderThan: scope.olderThan }),
+        ...(options.signal === undefined ? {} : { signal: options.signal }),
+      });
+      aborted += result.aborted.length;
+      for (const upload of result.aborted) {
+        options.log.info(
+          { key: upload.key, initiated: upload.initiated.toISOString() },
+          "removed an incomplete upload left by a failed run",
+        );
+      }
+      for (const upload of result.failed) {
+        options.log.warn(
+          { key: upload.key, error: upload.error },
+          "could not remove an incomplete upload (on S3 the bucket's lifecycle rule will)",
+        );
+      }
+    } catch (error) {
+      if (options.signal?.aborted) throw error;
+      options.log.warn(
+        { prefix: scope.prefix, error: error instanceof Error ? error.message : String(error) },
+        "could not list incomplete uploads (on S3 the bucket's lifecycle rule will remove them)",
+      );
+    }
+  }
+  return aborted;
+}
