@@ -9,7 +9,7 @@
  * Exit 0 only when every backup committed and the drill passed; 130 when interrupted.
  */
 import { parseArgs } from "node:util";
-import { JOB_KINDS, type JobKind } from "../src/kinds/registry-jobs.js";
+import { JOB_KINDS, type JobKind } from "../src/kinds/registry.js";
 import { runDemo } from "./demo/run.js";
 
 // Same as src/cli/run.ts: the AWS SDK's Node 20 deprecation notice is not for the person watching a demo.

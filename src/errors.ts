@@ -98,3 +98,34 @@ export class LockHeldError extends BackdrillError {
 export function exitCodeOf(error: unknown): ExitCodeValue {
   return error instanceof BackdrillError ? error.exitCode : ExitCode.failed;
 }
+
+/**
+ * `error` with `where` ("job task-db", "job task-db, database task") in front of its message,
+ * keeping its class, exit code and hint: a ConfigError stays a ConfigError (exit 2, naming the
+ * field), an IntegrityError stays one. Anything that is not a BackdrillError (a driver's error, a
+ * Node error) becomes an OperationError. The one wrapper every kind uses.
+ */
+export function inJob(where: string, error: unknown): BackdrillError {
+  if (error instanceof BackdrillError) {
+    if (error.message.startsWith(`${where}: `) || error.message.startsWith(`${where.split(",")[0]}: `))
+      return error;
+    // A copy of the same class without running its constructor (ConfigError takes issues,
+    // NotFoundError a key): same own fields, new message, the original as the cause.
+    const copy = Object.create(Object.getPrototypeOf(error) as object) as BackdrillError;
+    Object.assign(copy, error);
+    Object.defineProperty(copy, "message", {
+      value: `${where}: ${error.message}`,
+      writable: true,
+      configurable: true,
+    });
+    Object.defineProperty(copy, "cause", { value: error, writable: true, configurable: true });
+    Object.defineProperty(copy, "stack", {
+      value: `${copy.name}: ${copy.message}\n${(error.stack ?? "").split("\n").slice(1).join("\n")}`,
+      writable: true,
+      configurable: true,
+    });
+    return copy;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new OperationError(`${where}: ${message}`, { cause: error });
+}

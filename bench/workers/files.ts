@@ -9,7 +9,7 @@
 import { stat } from "node:fs/promises";
 import { runJobBackup } from "../../src/runner/backup.js";
 import type { FilesJob } from "../../src/kinds/files/job-schema.js";
-import { filesEngine } from "../../src/kinds/files/index.js";
+import { filesKind } from "../../src/kinds/files/index.js";
 import { hashLocalFiles } from "../../src/kinds/files/local-tree.js";
 import { createLogger } from "../../src/log/logger.js";
 import { Repository } from "../../src/repository/repository.js";
@@ -29,7 +29,7 @@ async function backup(recipient: string, source: string, destination: string, re
   } as FilesJob;
   try {
     const { result } = await runJobBackup(
-      { job, engine: filesEngine, repository, recipients: [recipient] },
+      { job, kind: filesKind, repository, recipients: [recipient] },
       { log, signal: new AbortController().signal, env: {}, configDir: process.cwd() },
     );
     if (!result.ok) throw new Error(`files backup failed: ${result.error ?? "unknown error"}`);

@@ -15,7 +15,7 @@ import type { DrillTarget } from "../../src/config/drill-schema.js";
 import type { PostgresDumpJob } from "../../src/kinds/postgres-dump/job-schema.js";
 import { readIdentityFile } from "../../src/crypto/keys.js";
 import { runDrillTarget } from "../../src/runner/drill-target.js";
-import { postgresDumpEngine } from "../../src/kinds/postgres-dump/index.js";
+import { postgresDumpKind } from "../../src/kinds/postgres-dump/index.js";
 import { createLogger } from "../../src/log/logger.js";
 import { Repository } from "../../src/repository/repository.js";
 import { LocalBackend } from "../../src/storage/local/local-backend.js";
@@ -62,7 +62,7 @@ async function backup(options: Options): Promise<Record<string, unknown>> {
   const repository = new Repository(new LocalBackend({ path: options.repoDir }));
   try {
     const { result } = await runJobBackup(
-      { job: job(options), engine: postgresDumpEngine, repository, recipients: [options.recipient] },
+      { job: job(options), kind: postgresDumpKind, repository, recipients: [options.recipient] },
       context(),
     );
     if (!result.ok) throw new Error(`backup failed: ${result.error ?? "unknown error"}`);
@@ -87,7 +87,7 @@ async function drill(options: Options): Promise<{ seconds: number; extra: Record
       {
         job: job(options),
         target,
-        engine: postgresDumpEngine,
+        kind: postgresDumpKind,
         repository,
         snapshot: "latest",
         identities: await readIdentityFile(options.identityFile),

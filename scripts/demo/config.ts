@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
-import type { JobKind } from "../../src/kinds/registry-jobs.js";
+import type { JobKind } from "../../src/kinds/registry.js";
 import { postgresImage, rabbitmqImage, s3Image, sshdImage } from "../../test/support/images.js";
 import { DB_NAME, type TaskStack } from "./stack.js";
 

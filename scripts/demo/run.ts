@@ -5,7 +5,7 @@
  */
 import { copyFile, mkdir } from "node:fs/promises";
 import path from "node:path";
-import type { JobKind } from "../../src/kinds/registry-jobs.js";
+import type { JobKind } from "../../src/kinds/registry.js";
 import type { DrillReport } from "../../src/report/types.js";
 import { DRILL } from "./config.js";
 import { writeAndArchiveWal } from "./stack.js";

@@ -10,7 +10,7 @@ import { CreateBucketCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { chmod, mkdir } from "node:fs/promises";
 import path from "node:path";
 import pg from "pg";
-import type { JobKind } from "../../src/kinds/registry-jobs.js";
+import type { JobKind } from "../../src/kinds/registry.js";
 import { PostgresContainer } from "../../test/support/containers/postgres.js";
 import { RabbitMQContainer, type StartedRabbitMQContainer } from "../../test/support/containers/rabbitmq.js";
 import { S3Container, type StartedS3Container } from "../../test/support/containers/s3.js";

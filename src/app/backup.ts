@@ -1,7 +1,7 @@
 import { errorLine, runJobBackup, type BackupResult } from "../runner/backup.js";
-import { readRecipients } from "../config/secrets.js";
+import { readRecipients } from "../secrets/resolve.js";
 import type { Config } from "../config/types.js";
-import { engineFor } from "../kinds/registry.js";
+import { kindOf } from "../kinds/registry.js";
 import { LockHeldError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
@@ -52,7 +52,7 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
     };
     try {
       const policy = policyOf(config, loaded);
-      const engine = await engineFor(loaded.job.kind);
+      const kind = kindOf(loaded.job.kind);
       const recipients = await readRecipients(policy);
       if (!prepared.has(policy.policy.name)) {
         const setup = await prepareRepositoryBucket(policy, env);
@@ -73,7 +73,7 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
             // With the lock held, incomplete uploads under data/<job>/ are a dead run's (S3).
             await abortDeadBackupUploads(repository.backend, loaded.job.name, { log: options.log, signal });
             const { result: run } = await runJobBackup(
-              { job: loaded.job, engine, repository, recipients },
+              { job: loaded.job, jobFile: loaded.file, kind, repository, recipients },
               { log: options.log, signal, env, configDir: config.dir },
             );
             return run;

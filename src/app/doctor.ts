@@ -13,15 +13,15 @@
  * own servers (keeping the repositories the drills read).
  */
 import { jobByName, openConfig, policyOf } from "./config.js";
-import { checkSecrets, type SecretScope } from "../config/secrets.js";
+import { checkSecrets, type SecretScope } from "../config/check-secrets.js";
 import type { Config, LoadedDrill, LoadedJob, LoadedPolicy } from "../config/types.js";
 import { ConfigError, formatConfigIssue, type ConfigIssue } from "../errors.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { createDoctorContext, type DoctorContext } from "./doctor/context.js";
 import { dockerCheck, drillChecks } from "./doctor/drills.js";
-import { otherJobChecks } from "./doctor/jobs.js";
-import { postgresChecks } from "../kinds/postgres/doctor.js";
+import type { KindDoctorContext } from "../kinds/contract.js";
+import { kindOf } from "../kinds/registry.js";
 import { summarize, type CheckResult, type DoctorReport } from "../preflight/report.js";
 import { lockCheck, policyChecks } from "./doctor/repository.js";
 import { fail, ok, runChecks, type CheckSpec } from "../preflight/runner.js";
@@ -159,10 +159,22 @@ const count = (n: number, one: string, many: string): string => `${n} ${n === 1 
 
 function usesDocker(selection: Selection): boolean {
   if (selection.drills.length > 0) return true;
-  return selection.jobs.some(
-    (job) =>
-      (job.job.kind === "postgres-dump" || job.job.kind === "postgres-base") && "image" in job.job.tools,
-  );
+  return selection.jobs.some((job) => kindOf(job.job.kind).usesDocker(job.job));
+}
+
+/** What a kind's checks get: the shared facts of this doctor run, bound to the job's policy. */
+export function kindDoctorContext(context: DoctorContext, policy: LoadedPolicy): KindDoctorContext {
+  return {
+    env: context.env,
+    timeoutMs: context.timeoutMs,
+    signal: context.signal,
+    scope: context.scope,
+    configDir: context.config.dir,
+    policy: policy.policy,
+    repository: () => context.repository(policy),
+    dockerVersion: () => context.dockerVersion(),
+    imagePresent: (image) => context.imagePresent(image),
+  };
 }
 
 /** Every check of the selection, in the order they are printed. */
@@ -186,10 +198,12 @@ async function plan(
   for (const policy of selection.policies) specs.push(...policyChecks(context, policy));
   if (usesDocker(selection)) specs.push(dockerCheck(context));
   for (const job of selection.jobs) {
-    specs.push(...postgresChecks(context, job), ...otherJobChecks(context, job));
-    specs.push(lockCheck(context, job, policyOf(config, job)));
+    const policy = policyOf(config, job);
+    specs.push(...(await kindOf(job.job.kind).doctor(kindDoctorContext(context, policy), job)));
+    specs.push(lockCheck(context, job, policy));
   }
-  for (const drill of selection.drills) specs.push(...drillChecks(context, drill, selection.drilledJobs));
+  for (const drill of selection.drills)
+    specs.push(...(await drillChecks(context, drill, selection.drilledJobs)));
   return specs;
 }
 

@@ -2,7 +2,7 @@ import { hostname } from "node:os";
 import { parseDurationSeconds } from "../schema/duration.js";
 import type { Config, LoadedDrill } from "../config/types.js";
 import { readIdentityFile } from "../crypto/keys.js";
-import { engineFor } from "../kinds/registry.js";
+import { kindOf } from "../kinds/registry.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
@@ -66,14 +66,15 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
         report = failedTarget(loadedJob.job.name, loadedJob.job.kind, rtoSeconds, "not started: interrupted");
       } else {
         try {
-          const engine = await engineFor(loadedJob.job.kind);
+          const kind = kindOf(loadedJob.job.kind);
           const repository = await openRepository(policyOf(config, loadedJob), env);
           try {
             report = await runDrillTarget(
               {
                 job: loadedJob.job,
+                jobFile: loadedJob.file,
                 target,
-                engine,
+                kind,
                 repository,
                 snapshot: target.snapshot,
                 identities,
@@ -127,7 +128,7 @@ function failedTarget(job: string, kind: string, rtoSeconds: number | null, erro
     error,
     backupAgeSeconds: null,
     rtoSeconds,
-    timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, setupMs: 0, totalMs: 0 },
+    timings: { fetchMs: 0, setupMs: 0, restoreMs: 0, checksMs: 0, totalMs: 0 },
     checks: [],
   };
 }

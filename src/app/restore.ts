@@ -1,15 +1,19 @@
-import { selectDrillSnapshot } from "../runner/snapshot-check.js";
+/**
+ * `backdrill restore`: the job from the config, the identity, its policy's repository, then the
+ * restore itself (runner/restore.ts): snapshot, facts, the kind's plan, and unless --dry-run
+ * that same plan applied. Kind usage mistakes are reported before the identity is read or the
+ * repository is touched.
+ */
 import type { Config } from "../config/types.js";
-import { readIdentityFile } from "../crypto/keys.js";
-import type { ArtifactReader, RestorePlan } from "../kinds/engine.js";
-import { engineFor } from "../kinds/registry.js";
-import { UsageError } from "../errors.js";
-import { withScope } from "../lifecycle/scope.js";
+import type { RestoreFlagValues } from "../kinds/contract.js";
+import { kindOf } from "../kinds/registry.js";
 import type { Logger } from "../log/logger.js";
-import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js";
-import { walSourceFor } from "../kinds/postgres-base/wal-source.js";
-import { jobByName, policyOf } from "./config.js";
 import { openRepository } from "../repository/open.js";
+import { restoreOptions, restoreSnapshot, type RestoreOutcome } from "../runner/restore.js";
+import { jobByName, policyOf } from "./config.js";
+import { requireIdentities } from "./identity.js";
+
+export type { PrintedPlan, RestoreOutcome } from "../runner/restore.js";
 
 export interface RestoreCommandOptions {
   job: string;
@@ -18,85 +22,39 @@ export interface RestoreCommandOptions {
   identityFile: string | undefined;
   dryRun: boolean;
   force: boolean;
-  /** Kind-specific options (database, at, ...). */
-  extra: Record<string, string | undefined>;
+  /** The kind's own flags, as given (`Kind.restore.flags`); checked by the kind. */
+  flags: RestoreFlagValues;
   log: Logger;
   signal: AbortSignal;
   env?: NodeJS.ProcessEnv;
 }
 
-export interface RestoreOutcome {
-  job: string;
-  snapshot: string;
-  createdAt: string;
-  dryRun: boolean;
-  plan: RestorePlan;
-}
-
-/**
- * Disaster recovery: picks the snapshot, lets the engine plan (pure), and unless --dry-run,
- * restores. The plan is logged before anything is touched so the operator sees what happens.
- */
 export async function restore(config: Config, options: RestoreCommandOptions): Promise<RestoreOutcome> {
   const env = options.env ?? process.env;
   const loaded = jobByName(config, options.job);
-  const identityFile = options.identityFile ?? env.BACKDRILL_IDENTITY_FILE;
-  if (identityFile === undefined || identityFile === "") {
-    throw new UsageError("restore needs the age identity that opens the backups: pass --identity FILE", {
-      hint: "or set BACKDRILL_IDENTITY_FILE; the identity is kept off the backup host, fetch it from where it is held",
-    });
-  }
-  const identities = await readIdentityFile(identityFile);
-  const engine = await engineFor(loaded.job.kind);
+  const kind = kindOf(loaded.job.kind);
+  const input = { job: loaded.job, jobFile: loaded.file, kind, to: options.to, flags: options.flags };
+  restoreOptions(input, env);
+  const { file: identityFile, identities } = await requireIdentities(
+    options.identityFile,
+    env,
+    "restore",
+    "or set BACKDRILL_IDENTITY_FILE; the identity is kept off the backup host, fetch it from where it is held",
+  );
   const repository = await openRepository(policyOf(config, loaded), env);
   try {
     await repository.assertInitialized();
-    // `latest` never quietly means "the newest one whose manifest survived" (see snapshot-check.ts).
-    const manifest: SnapshotManifest = await selectDrillSnapshot(
-      repository,
-      loaded.job.name,
-      options.snapshot,
-      "restoring",
-    );
-    const facts = await repository.readFacts<Record<string, unknown>>(manifest, identities);
-    const artifacts: ArtifactReader = {
-      snapshot: manifest,
-      names: () => manifest.artifacts.map((a) => a.name).filter((name) => name !== FACTS_ARTIFACT),
-      open: (name, openOptions) => repository.openArtifact(manifest, name, identities, openOptions ?? {}),
-    };
-    return await withScope(
-      async (scope) => {
-        const context = {
-          job: loaded.job,
-          artifacts,
-          facts,
-          options: {
-            to: options.to,
-            force: options.force,
-            extra: { ...options.extra, identity: identityFile },
-          },
-          walSource: walSourceFor(repository, loaded.job.name, identities),
-          log: options.log.child({ job: loaded.job.name, snapshot: manifest.id }),
-          signal: options.signal,
-          scope,
-          env,
-          configDir: config.dir,
-        };
-        const plan = await engine.planRestore(context);
-        if (!options.dryRun) {
-          context.log.info({ steps: plan.steps }, "restore started");
-          await engine.restore(context, plan);
-          context.log.info("restore finished");
-        }
-        return {
-          job: loaded.job.name,
-          snapshot: manifest.id,
-          createdAt: manifest.createdAt,
-          dryRun: options.dryRun,
-          plan,
-        };
+    return await restoreSnapshot(
+      {
+        ...input,
+        repository,
+        snapshot: options.snapshot,
+        identities,
+        identityFile,
+        force: options.force,
+        dryRun: options.dryRun,
       },
-      (what, error) => options.log.warn({ err: error }, `cleanup of ${what} failed`),
+      { log: options.log, signal: options.signal, env, configDir: config.dir },
     );
   } finally {
     await repository.backend.close();

@@ -2,13 +2,13 @@
  * Rules that need more than one file: unique names, references between files, and drill target
  * fields that only make sense for some job kinds.
  */
-import { resolve, sep } from "node:path";
 import type { ConfigIssue } from "../errors.js";
-import { CHECKS_BY_KIND, type Drill, type DrillChecks } from "./drill-schema.js";
-import { parseDestination, type Job, type JobKind } from "../kinds/registry-jobs.js";
+import type { TargetBase } from "../kinds/contract.js";
+import { ALL_KINDS, kindOf, type Job } from "../kinds/registry.js";
 import type { Policy } from "../schema/policy.js";
 import { listWords } from "../schema/show.js";
 import { didYouMean } from "../schema/suggest.js";
+import type { Drill } from "./drill-schema.js";
 
 export interface Parsed<T> {
   file: string;
@@ -50,92 +50,51 @@ function missingReference(what: string, name: string, known: string[], dir: stri
   return `no ${what} named "${name}"${didYouMean(name, known)} (defined: ${known.join(", ")})`;
 }
 
-function isInside(child: string, parent: string): boolean {
-  const a = resolve(child);
-  const b = resolve(parent);
-  return a === b || a.startsWith(b.endsWith(sep) ? b : `${b}${sep}`) || b.startsWith(`${a}${sep}`);
+/** The kinds that take a target field (`pitr`, `escrowIdentityFile`) and why. */
+function kindsTaking(field: string): { kinds: string[]; why: string } | undefined {
+  const takers = ALL_KINDS.filter((kind) => field in kind.target.fields);
+  const first = takers[0];
+  if (first === undefined) return undefined;
+  return { kinds: takers.map((kind) => kind.kind), why: first.target.fields[field]?.why ?? "" };
 }
-
-function checkJobAgainstPolicy(job: Parsed<Job>, policy: Policy, issues: ConfigIssue[]): void {
-  const repository = policy.repository;
-  const value = job.value;
-  if (value.kind === "files" && repository.type === "local") {
-    const destination = parseDestination(value.destination);
-    if (destination?.type === "local" && isInside(destination.path, repository.path)) {
-      issues.push({
-        file: job.file,
-        path: "destination",
-        message: `overlaps the repository of policy ${policy.name} (${repository.path}); use a separate directory`,
-      });
-    }
-  }
-  if (value.kind === "s3-bucket" && repository.type === "s3" && repository.bucket === value.bucket) {
-    issues.push({
-      file: job.file,
-      path: "bucket",
-      message: `is the repository bucket of policy ${policy.name}; backing a bucket up into itself protects nothing`,
-    });
-  }
-}
-
-const KIND_ONLY_FIELDS: { field: "pitr" | "escrowIdentityFile"; kinds: JobKind[]; why: string }[] = [
-  { field: "pitr", kinds: ["postgres-base"], why: "point-in-time recovery replays a WAL archive" },
-  { field: "escrowIdentityFile", kinds: ["symfony-secrets"], why: "it opens the escrowed decryption key" },
-];
 
 function checkTarget(drill: Parsed<Drill>, index: number, job: Job, issues: ConfigIssue[]): void {
   const target = drill.value.targets[index];
   if (target === undefined) return;
   const at = (field: string): string => `targets.${index}.${field}`;
   const jobDesc = `${job.name} is a ${job.kind} job`;
+  const kind = kindOf(job.kind);
 
-  for (const rule of KIND_ONLY_FIELDS) {
-    if (target[rule.field] !== undefined && !rule.kinds.includes(job.kind)) {
-      issues.push({
-        file: drill.file,
-        path: at(rule.field),
-        message: `only for ${listWords(rule.kinds)} jobs (${rule.why}); ${jobDesc}, remove ${rule.field}`,
-      });
-    }
+  for (const [field, value] of Object.entries(target)) {
+    if (value === undefined || field in kind.target.fields) continue;
+    const takers = kindsTaking(field);
+    if (takers === undefined) continue;
+    issues.push({
+      file: drill.file,
+      path: at(field),
+      message: `only for ${listWords(takers.kinds)} jobs (${takers.why}); ${jobDesc}, remove ${field}`,
+    });
   }
-  if (job.kind === "symfony-secrets") {
-    if (target.escrowIdentityFile === undefined) {
-      issues.push({
-        file: drill.file,
-        path: at("escrowIdentityFile"),
-        message:
-          "required for a symfony-secrets target: the age identity of an escrow holder, which opens the escrowed decryption key",
-      });
-    }
-    if (target.image !== undefined) {
-      issues.push({
-        file: drill.file,
-        path: at("image"),
-        message: "symfony-secrets targets run no container (the vault is opened in-process); remove image",
-      });
-    }
+  const image = kind.target.image;
+  if ("none" in image && target.image !== undefined) {
+    issues.push({
+      file: drill.file,
+      path: at("image"),
+      message: `${job.kind} targets run no container (${image.none}); remove image`,
+    });
   }
 
-  const allowed = CHECKS_BY_KIND[job.kind];
-  for (const key of Object.keys(target.checks ?? {}) as (keyof DrillChecks)[]) {
-    if (target.checks?.[key] === undefined || allowed.includes(key)) continue;
+  const allowed = Object.keys(kind.target.checks);
+  for (const [key, value] of Object.entries(target.checks ?? {})) {
+    if (value === undefined || allowed.includes(key)) continue;
     issues.push({
       file: drill.file,
       path: at(`checks.${key}`),
       message: `not a check for ${job.kind} jobs (${job.name}); ${job.kind} checks: ${allowed.join(", ")}`,
     });
   }
-
-  if (job.kind === "postgres-dump" && job.databases !== undefined) {
-    const databases = job.databases;
-    target.checks?.sql?.forEach((check, sqlIndex) => {
-      if (databases.includes(check.database)) return;
-      issues.push({
-        file: drill.file,
-        path: at(`checks.sql.${sqlIndex}.database`),
-        message: `job ${job.name} does not back up database "${check.database}"${didYouMean(check.database, databases)} (its databases: ${databases.join(", ")})`,
-      });
-    });
+  for (const issue of kind.target.validate(target as TargetBase, job)) {
+    issues.push({ file: drill.file, path: at(issue.path), message: issue.message });
   }
 }
 
@@ -151,7 +110,9 @@ export function crossFileIssues(
   for (const job of input.jobs) {
     const policy = policies.get(job.value.policy);
     if (policy !== undefined) {
-      checkJobAgainstPolicy(job, policy.value, issues);
+      for (const issue of kindOf(job.value.kind).checkPolicy(job.value, policy.value)) {
+        issues.push({ file: job.file, ...issue });
+      }
     } else if (!input.brokenNames.policies.has(job.value.policy)) {
       issues.push({
         file: job.file,

@@ -4,7 +4,8 @@
  */
 import { Cron } from "croner";
 import type { DrillTarget } from "./drill-schema.js";
-import { parseDestination, type Job } from "../kinds/registry-jobs.js";
+import { kindOf, type Job } from "../kinds/registry.js";
+import { safeUrl } from "../schema/show.js";
 import type { Policy, RepositoryConfig } from "../schema/policy.js";
 import { RETENTION_KEYS } from "../schema/policy.js";
 import type { Config } from "./types.js";
@@ -12,18 +13,6 @@ import type { Config } from "./types.js";
 export interface DescribeOptions {
   /** When given, each schedule also shows its next run after this instant. */
   now?: Date;
-}
-
-/** Strips user:password@ from a URL, in case one ever gets past validation. */
-function safeUrl(text: string): string {
-  try {
-    const url = new URL(text);
-    url.username = "";
-    url.password = "";
-    return url.toString().replace(/\/$/, "");
-  } catch {
-    return text;
-  }
 }
 
 export function describeRepository(repository: RepositoryConfig): string {
@@ -70,59 +59,25 @@ function describeRecipientSources(inline: readonly string[], file: string | unde
 }
 
 export function describeJobTarget(job: Job): string {
-  switch (job.kind) {
-    case "postgres-dump":
-    case "postgres-base": {
-      const connection = job.connection;
-      const server =
-        "urlEnv" in connection
-          ? `URL from $${connection.urlEnv}`
-          : `${connection.user}@${connection.host}:${connection.port}`;
-      const tools = "image" in job.tools ? `tools image ${job.tools.image}` : `tools ${job.tools.binDir}`;
-      if (job.kind === "postgres-base") return `${server}; base backup + WAL archive; ${tools}`;
-      const databases =
-        job.databases === undefined ? "all databases" : `databases ${job.databases.join(", ")}`;
-      const format =
-        job.format === "directory" ? `directory format, ${job.parallel ?? 1} parallel` : "custom format";
-      return `${server}; ${databases}; ${format}${job.globals ? " + globals" : ""}; ${tools}`;
-    }
-    case "files": {
-      const destination = parseDestination(job.destination);
-      const where = destination?.type === "remote" ? `${job.destination} (ssh)` : job.destination;
-      const excludes = job.exclude.length === 0 ? "" : `; exclude ${job.exclude.join(" ")}`;
-      return `${job.source} -> ${where}${excludes}`;
-    }
-    case "s3-bucket": {
-      const endpoint = job.endpoint === undefined ? "AWS" : safeUrl(job.endpoint);
-      const prefix = job.prefix === undefined || job.prefix === "" ? "" : `/${job.prefix}`;
-      const mode = [
-        job.copy ? "copy versions" : "version manifest only",
-        job.modify ? "enforce" : "check only",
-      ];
-      return `s3://${job.bucket}${prefix} at ${endpoint}; ${mode.join(", ")}`;
-    }
-    case "rabbitmq":
-      return `${job.user} @ ${safeUrl(job.url)} (definitions)`;
-    case "symfony-secrets": {
-      const escrow = describeRecipientSources(
-        job.escrowRecipients,
-        job.escrowRecipientsFile,
-        "escrow recipient",
-      );
-      return `${job.vault} (env ${job.environment}); ${escrow}`;
-    }
-  }
+  return kindOf(job.kind).describe(job);
 }
 
-function describeTarget(target: DrillTarget): string {
+function describeTarget(target: DrillTarget, job: Job | undefined): string {
   const parts = [`snapshot ${target.snapshot}`];
   if (target.image !== undefined) parts.push(`image ${target.image}`);
-  if (target.pitr !== undefined) parts.push(`pitr ${target.pitr}`);
+  // The kind's own target fields (pitr), but not the key files it names (those are paths).
+  const fields = job === undefined ? {} : kindOf(job.kind).target.fields;
+  for (const [key, field] of Object.entries(fields)) {
+    const value = (target as Record<string, unknown>)[key];
+    if (value !== undefined && field.readableFile !== true) parts.push(`${key} ${String(value)}`);
+  }
   if (target.rto !== undefined) parts.push(`rto ${target.rto}`);
   const checks = Object.entries(target.checks ?? {})
     .filter(([, value]) => value !== undefined && value !== false)
     .map(([key, value]) => {
-      if (key === "sql" && Array.isArray(value)) return `${value.length} sql`;
+      // Lists of assertions (sql) are counted; lists of names are shown.
+      if (Array.isArray(value) && value.some((item) => typeof item !== "string"))
+        return `${value.length} ${key}`;
       if (Array.isArray(value)) return `${key} ${value.join(" ")}`;
       if (typeof value === "number") return `${key} ${value}`;
       return key;
@@ -164,7 +119,8 @@ export function describeConfig(config: Config, options: DescribeOptions = {}): s
     lines.push(field("reports", drill.reportDir));
     lines.push(field("identity", drill.identityFile));
     lines.push(`    targets:`);
-    for (const target of drill.targets) lines.push(`      - ${describeTarget(target)}`);
+    for (const target of drill.targets)
+      lines.push(`      - ${describeTarget(target, config.jobs.get(target.job)?.job)}`);
   }
   return `${lines.join("\n")}\n`;
 }

@@ -9,80 +9,50 @@ import {
   nonEmptyString,
   timezoneSchema,
 } from "../schema/common.js";
-import type { JobKind } from "../kinds/registry-jobs.js";
+import { ALL_KINDS, type AnyKind } from "../kinds/registry.js";
+import { isSnapshotId } from "../repository/snapshot-id.js";
 import { showValue } from "../schema/show.js";
 
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$/;
-const SNAPSHOT_ID = /^\d{8}T\d{6}Z-[0-9a-f]+$/;
-
-export const pitrSchema = z
-  .string()
-  .superRefine((value, ctx) => {
-    if (value === "latest" || value === "random") return;
-    if (!ISO_TIME.test(value) || Number.isNaN(Date.parse(value))) {
-      ctx.addIssue({
-        code: "custom",
-        message: `expected latest, random or an ISO time with a zone like 2026-11-28T02:15:00Z, got ${showValue(value)}`,
-      });
+/**
+ * The drill target schema: the fields every target has, plus the fields and `checks:` keys of
+ * every kind (each optional here; the loader then refuses those that do not belong to the kind of
+ * the target's job, see cross-file.ts). Built from the registry, so a kind's fields appear in
+ * the JSON schema for editors too.
+ */
+function mergedShape(
+  what: string,
+  shapeOf: (kind: AnyKind) => Record<string, z.ZodType>,
+): Record<string, z.ZodType> {
+  const merged: Record<string, z.ZodType> = {};
+  for (const kind of ALL_KINDS) {
+    for (const [key, schema] of Object.entries(shapeOf(kind))) {
+      const other = merged[key];
+      // A key two kinds share must be the same schema, or one of them would validate the other's.
+      if (other !== undefined && other !== schema) {
+        throw new Error(
+          `drill target ${what} ${key} is declared twice with different schemas (${kind.kind})`,
+        );
+      }
+      merged[key] = schema;
     }
-  })
-  .meta({
-    description: "Point in time to recover to: latest, random (within the snapshot's WAL) or an ISO time.",
-  });
+  }
+  return Object.fromEntries(Object.entries(merged).map(([key, schema]) => [key, schema.optional()]));
+}
 
-export const sqlCheckSchema = z.strictObject({
-  name: nonEmptyString.meta({ description: "Shown in the report." }),
-  database: nonEmptyString,
-  query: nonEmptyString.meta({ description: "Must return one row whose first column is true." }),
-});
+const kindFields = mergedShape("field", (kind) =>
+  Object.fromEntries(Object.entries(kind.target.fields).map(([key, field]) => [key, field.schema])),
+);
+const kindChecks = mergedShape("check", (kind) => kind.target.checks);
 
 export const drillChecksSchema = z
-  .strictObject({
-    rowCounts: z
-      .boolean()
-      .optional()
-      .meta({ description: "postgres-dump: row counts equal the backup's facts. Default: true." }),
-    checksums: z.boolean().optional().meta({
-      description: "postgres-dump: content checksums of small tables equal the facts. Default: true.",
-    }),
-    amcheck: z.boolean().optional().meta({ description: "PostgreSQL: run pg_amcheck. Default: true." }),
-    extensions: z
-      .array(nonEmptyString)
-      .optional()
-      .meta({ description: "PostgreSQL: extensions that must be installed, e.g. [vector]." }),
-    sql: z.array(sqlCheckSchema).optional().meta({ description: "PostgreSQL: SQL assertions." }),
-    sample: z
-      .number()
-      .int()
-      .min(1)
-      .optional()
-      .meta({ description: "files, s3-bucket: check this many random files/objects. Default: all." }),
-    stripClassicMirroring: z.boolean().optional().meta({
-      description: "rabbitmq: drop 3.x ha-* policy keys before import (4.x rejects them). Default: true.",
-    }),
-    secrets: z.array(nonEmptyString).optional().meta({
-      description: "symfony-secrets: names that must be present (every secret must open regardless).",
-    }),
-  })
+  .strictObject(kindChecks)
   .meta({ description: "Checks after the restore; which apply depends on the job's kind." });
-
-export type DrillChecks = z.infer<typeof drillChecksSchema>;
-
-/** Which check keys make sense for which job kind; the loader rejects the rest. */
-export const CHECKS_BY_KIND: Record<JobKind, readonly (keyof DrillChecks)[]> = {
-  "postgres-dump": ["rowCounts", "checksums", "amcheck", "extensions", "sql"],
-  "postgres-base": ["amcheck", "extensions", "sql"],
-  files: ["sample"],
-  "s3-bucket": ["sample"],
-  rabbitmq: ["stripClassicMirroring"],
-  "symfony-secrets": ["secrets"],
-};
 
 export const drillTargetSchema = z.strictObject({
   job: nonEmptyString.meta({ description: "Name of the job whose snapshot is restored." }),
   snapshot: z
     .string()
-    .refine((value) => value === "latest" || SNAPSHOT_ID.test(value), {
+    .refine((value) => value === "latest" || isSnapshotId(value), {
       error: (iss) =>
         `expected latest or a snapshot id like 20261128T021500Z-3f9a1c (see backdrill snapshots), got ${showValue(iss.input)}`,
     })
@@ -90,11 +60,8 @@ export const drillTargetSchema = z.strictObject({
     .meta({ description: "latest, or a snapshot id like 20261128T021500Z-3f9a1c." }),
   image: nonEmptyString.optional().meta({ description: "Container image to restore into." }),
   rto: durationSchema.optional().meta({ description: "Time budget for fetch + restore + checks, e.g. 30m." }),
-  pitr: pitrSchema.optional(),
+  ...kindFields,
   checks: drillChecksSchema.optional(),
-  escrowIdentityFile: absolutePathSchema
-    .optional()
-    .meta({ description: "symfony-secrets: age identity of an escrow holder." }),
 });
 
 export const drillSchema = z
@@ -118,5 +85,5 @@ export const drillSchema = z
   .meta({ title: "backdrill drill", description: "drills/<name>.yaml" });
 
 export type DrillTarget = z.infer<typeof drillTargetSchema>;
+export type DrillChecks = z.infer<typeof drillChecksSchema>;
 export type Drill = z.infer<typeof drillSchema>;
-export type SqlCheck = z.infer<typeof sqlCheckSchema>;

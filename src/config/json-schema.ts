@@ -5,7 +5,7 @@
  */
 import * as z from "zod";
 import { drillSchema } from "./drill-schema.js";
-import { jobSchema } from "../kinds/registry-jobs.js";
+import { jobSchema } from "../kinds/registry.js";
 import { policySchema } from "../schema/policy.js";
 
 export const JSON_SCHEMA_FILES = {

@@ -9,7 +9,7 @@ import type * as z from "zod";
 import { ConfigError, type ConfigIssue } from "../errors.js";
 import { crossFileIssues, uniqueByName, type Parsed } from "./cross-file.js";
 import { drillSchema, type Drill } from "./drill-schema.js";
-import { jobSchema, type Job } from "../kinds/registry-jobs.js";
+import { jobSchema, type Job } from "../kinds/registry.js";
 import { policySchema, type Policy } from "../schema/policy.js";
 import type { Config, LoadConfigOptions, LoadedDrill, LoadedJob, LoadedPolicy } from "./types.js";
 import { validateDocument } from "./validate.js";

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type * as z from "zod";
 import { drillSchema } from "./drill-schema.js";
-import { jobSchema } from "../kinds/registry-jobs.js";
+import { jobSchema } from "../kinds/registry.js";
 import { policySchema } from "../schema/policy.js";
 import { validateDocument } from "./validate.js";
 

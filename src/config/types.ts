@@ -1,6 +1,6 @@
 /** The loaded configuration: every policy, job and drill, each with the file it came from. */
 import type { Drill } from "./drill-schema.js";
-import type { Job } from "../kinds/registry-jobs.js";
+import type { Job } from "../kinds/registry.js";
 import type { Policy } from "../schema/policy.js";
 
 export interface LoadedPolicy {

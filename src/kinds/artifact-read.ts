@@ -5,7 +5,7 @@
  */
 import { createInterface } from "node:readline";
 import { IntegrityError, OperationError } from "../errors.js";
-import type { ArtifactReader } from "./engine.js";
+import type { ArtifactReader } from "./contract.js";
 
 /** Parses every non-empty line of a JSONL artifact; damage surfaces as an IntegrityError. */
 export async function readArtifactLines<T>(

@@ -1,4 +1,4 @@
-import type { CheckResult } from "../kinds/engine.js";
+import type { CheckResult } from "../kinds/contract.js";
 
 /** One drill target's result; the JSON report's `targets[]` entry (design.md shape, plus fields). */
 export interface TargetReport {
@@ -14,11 +14,14 @@ export interface TargetReport {
   /** The RTO budget, or null when none is configured. */
   rtoSeconds: number | null;
   /**
+   * The same phases for every kind (docs/architecture.md, "Drill timings"):
    * fetchMs: every artifact's ciphertext read and checked against the manifest (size, sha256),
-   * then the facts downloaded and decrypted (artifacts then stream into the restore, so that
-   * second fetch is in restoreMs); setupMs: the rest (throwaway containers starting); totalMs: all of it, vs the RTO.
+   * then the facts downloaded, decrypted and validated; setupMs: the throwaway sandbox started
+   * and ready (nothing restored yet); restoreMs: the snapshot loaded into it (artifacts stream
+   * in, so their second read and decryption is here); checksMs: the comparison with the facts;
+   * totalMs: from the target's start to its end (snapshot selection included), vs the RTO.
    */
-  timings: { fetchMs: number; restoreMs: number; checksMs: number; setupMs: number; totalMs: number };
+  timings: { fetchMs: number; setupMs: number; restoreMs: number; checksMs: number; totalMs: number };
   checks: CheckResult[];
   details?: Record<string, unknown>;
 }

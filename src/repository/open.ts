@@ -1,5 +1,5 @@
 import type { S3RepositoryConfig } from "../schema/policy.js";
-import { resolveSecret } from "../config/secrets.js";
+import { resolveSecret } from "../secrets/resolve.js";
 import type { LoadedPolicy } from "../config/types.js";
 import { Repository } from "./repository.js";
 import type { Backend } from "../storage/backend.js";

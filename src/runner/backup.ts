@@ -1,5 +1,5 @@
-import type { ArtifactWriter, Engine, JobLike } from "../kinds/engine.js";
 import { pipeline } from "node:stream";
+import type { ArtifactWriter, JobLike } from "../kinds/contract.js";
 import { ProgressStream } from "../log/progress.js";
 import { BackdrillError } from "../errors.js";
 import { withScope } from "../lifecycle/scope.js";
@@ -7,10 +7,15 @@ import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
 import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
+import type { RunnableKind } from "./drill-target.js";
+import { parseFacts } from "./facts.js";
 
-export interface BackupTarget<J extends JobLike> {
-  job: J;
-  engine: Engine<J>;
+export interface BackupTarget {
+  job: JobLike;
+  /** The job's config file, for messages about its fields (default: `jobs/<name>.yaml`). */
+  jobFile?: string;
+  /** The kind: its engine makes the artifacts, its facts schema checks the facts before they are stored. */
+  kind: RunnableKind;
   repository: Repository;
   /** Public age recipients of the job's policy. */
   recipients: string[];
@@ -23,7 +28,7 @@ export interface BackupRunContext {
   configDir: string;
 }
 
-/** `backup --json` entry (design.md shape, plus timing and size). */
+/** `backup --json` entry. */
 export interface BackupResult {
   job: string;
   ok: boolean;
@@ -31,6 +36,12 @@ export interface BackupResult {
   error?: string;
   durationMs: number;
   bytes: number;
+  /**
+   * The backup's phases, timed by the runner for every kind alike: sourceMs, the kind reading
+   * its source and storing the artifacts (encrypted, streamed); commitMs, the facts and the
+   * manifest written. Absent when the run did not start.
+   */
+  timings?: { sourceMs: number; commitMs: number };
 }
 
 /**
@@ -38,8 +49,8 @@ export interface BackupResult {
  * (the commit). On any failure the artifacts written so far are removed and no manifest exists;
  * a SIGKILL in between leaves a leftover that verify reports and prune removes.
  */
-export async function runJobBackup<J extends JobLike>(
-  target: BackupTarget<J>,
+export async function runJobBackup(
+  target: BackupTarget,
   context: BackupRunContext,
 ): Promise<{ result: BackupResult; manifest?: SnapshotManifest }> {
   const started = Date.now();
@@ -62,11 +73,14 @@ export async function runJobBackup<J extends JobLike>(
         options,
       ),
   };
+  const timings = { sourceMs: 0, commitMs: 0 };
   try {
     await target.repository.init();
+    const engine = await target.kind.engine();
+    const sourceStarted = Date.now();
     const outcome = await withScope(
       (scope) =>
-        target.engine.backup({
+        engine.backup({
           job: target.job,
           snapshot,
           log,
@@ -74,12 +88,23 @@ export async function runJobBackup<J extends JobLike>(
           scope,
           env: context.env,
           configDir: context.configDir,
+          jobFile: target.jobFile ?? `jobs/${target.job.name}.yaml`,
         }),
       (what, error) => log.warn({ err: error }, `cleanup of ${what} failed`),
     );
+    timings.sourceMs = Date.now() - sourceStarted;
     context.signal.throwIfAborted();
-    await writer.addJson(FACTS_ARTIFACT, outcome.facts);
+    const commitStarted = Date.now();
+    // Checked on the way in as well as on the way out: a drill must never meet facts its own
+    // kind would refuse.
+    const facts = parseFacts(target.kind.factsSchema, outcome.facts, {
+      job: target.job.name,
+      id: writer.id,
+      kind: target.job.kind,
+    });
+    await writer.addJson(FACTS_ARTIFACT, facts);
     const manifest = await writer.commit(outcome.meta);
+    timings.commitMs = Date.now() - commitStarted;
     if (writer.copyError !== undefined) {
       // Committed all the same; only a later deletion of its manifest would go unnoticed.
       log.warn({ err: writer.copyError, snapshot: manifest.id }, "could not write the manifest copy");
@@ -87,7 +112,10 @@ export async function runJobBackup<J extends JobLike>(
     const bytes = manifest.artifacts.reduce((sum, artifact) => sum + artifact.size, 0);
     const durationMs = Date.now() - started;
     log.info({ snapshot: manifest.id, bytes, durationMs }, "backup committed");
-    return { result: { job: target.job.name, ok: true, snapshot: manifest.id, durationMs, bytes }, manifest };
+    return {
+      result: { job: target.job.name, ok: true, snapshot: manifest.id, durationMs, bytes, timings },
+      manifest,
+    };
   } catch (error) {
     const message = redact(errorLine(error));
     log.error({ snapshot: writer.id, error: message }, "backup failed; no snapshot written");
@@ -102,6 +130,7 @@ export async function runJobBackup<J extends JobLike>(
         error: message,
         durationMs: Date.now() - started,
         bytes: writer.written.reduce((sum, artifact) => sum + artifact.size, 0),
+        timings,
       },
     };
   }

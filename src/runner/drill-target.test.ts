@@ -5,12 +5,13 @@ import { Readable } from "node:stream";
 import { text } from "node:stream/consumers";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateIdentity } from "../crypto/keys.js";
-import type { DrillContext, Engine, JobLike } from "../kinds/engine.js";
+import * as z from "zod";
+import type { DrillContext, JobLike, TargetBase } from "../kinds/contract.js";
 import { createLogger } from "../log/logger.js";
 import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
 import { LocalBackend } from "../storage/local/local-backend.js";
-import { runDrillTarget } from "./drill-target.js";
+import { runDrillTarget, type AnyEngine } from "./drill-target.js";
 import { selectDrillSnapshot } from "./snapshot-check.js";
 
 const log = createLogger({ level: "silent" });
@@ -26,16 +27,23 @@ let beforeRead: (manifest: SnapshotManifest) => Promise<void>;
  * A stand-in for a job kind's engine: it reads every artifact to the end, like a restore would,
  * and passes. The drill runner around it is what is under test.
  */
-const engine: Engine<JobLike> = {
-  kind: "test",
+const engine: AnyEngine = {
   backup: () => Promise.reject(new Error("not used")),
   planRestore: () => Promise.reject(new Error("not used")),
-  restore: () => Promise.reject(new Error("not used")),
-  async drill(context: DrillContext<JobLike, unknown>) {
-    drilled.push(context.artifacts.snapshot.id);
-    await beforeRead(context.artifacts.snapshot);
-    for (const name of context.artifacts.names()) await text(await context.artifacts.open(name));
-    return { checks: [{ name: "restored", ok: true, detail: "" }], timings: { restoreMs: 1, checksMs: 1 } };
+  applyRestore: () => Promise.reject(new Error("not used")),
+  drill(context: DrillContext<JobLike, TargetBase, unknown>) {
+    return {
+      sandbox: async () => {
+        drilled.push(context.artifacts.snapshot.id);
+      },
+      restore: async () => {
+        await beforeRead(context.artifacts.snapshot);
+        for (const name of context.artifacts.names()) await text(await context.artifacts.open(name));
+        return [{ name: "restored", ok: true, detail: "" }];
+      },
+      checks: async () => [],
+      details: () => ({}),
+    };
   },
 };
 
@@ -64,8 +72,9 @@ function drill(snapshot = "latest") {
   return runDrillTarget(
     {
       job: { name: "db", kind: "test" },
-      target: {},
-      engine,
+      jobFile: "jobs/db.yaml",
+      target: { job: "db", snapshot },
+      kind: { engine: async () => engine, factsSchema: z.object({ rows: z.number() }) },
       repository,
       snapshot,
       identities: [keys.identity],

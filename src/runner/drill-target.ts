@@ -1,18 +1,38 @@
-import type { ArtifactReader, Engine, JobLike } from "../kinds/engine.js";
-import { walSourceFor } from "../kinds/postgres-base/wal-source.js";
+/**
+ * One drill target: select the snapshot, check every artifact against the manifest, read and
+ * validate the facts, then run the kind's drill phases (sandbox → restore → checks) and time all
+ * of it. The runner owns the clock (drill-phases.ts); the report's timings mean the same for
+ * every kind (docs/architecture.md, "Drill timings").
+ */
+import type * as z from "zod";
+import type { JobLike, KindEngine, TargetBase } from "../kinds/contract.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
-import { FACTS_ARTIFACT, type SnapshotManifest } from "../repository/manifest.js";
+import type { SnapshotManifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
 import type { TargetReport } from "../report/types.js";
+import { runDrillPhases } from "./drill-phases.js";
+import { readFacts } from "./facts.js";
 import { checkSnapshotArtifacts, selectDrillSnapshot, SnapshotDamageError } from "./snapshot-check.js";
+import { snapshotReader } from "./snapshot-reader.js";
 
-export interface DrillTargetInput<J extends JobLike, T> {
-  job: J;
-  /** The target as configured (engine-specific checks live in it). */
-  target: T;
-  engine: Engine<J, T>;
+/** A kind's engine erased to what the runners need. */
+export type AnyEngine = KindEngine<JobLike, TargetBase, unknown, unknown, unknown>;
+
+/** What the runners need of a kind (every `Kind` is one): its engine and its facts schema. */
+export interface RunnableKind {
+  engine(): Promise<AnyEngine>;
+  readonly factsSchema: z.ZodType;
+}
+
+export interface DrillTargetInput {
+  job: JobLike;
+  /** The job's config file, for messages about its fields (default: `jobs/<name>.yaml`). */
+  jobFile?: string;
+  /** The target as configured (the kind's own fields and checks live in it). */
+  target: TargetBase;
+  kind: RunnableKind;
   repository: Repository;
   /** `latest` or a snapshot id. */
   snapshot: string;
@@ -34,12 +54,12 @@ function message(error: unknown): string {
 }
 
 /**
- * Restores one job's snapshot into throwaway containers through its engine, runs the checks and
+ * Restores one job's snapshot into throwaway containers through its kind, runs the checks and
  * times everything. Never throws: every failure becomes a failed target in the report, so one bad
  * target does not hide the others' results.
  */
-export async function runDrillTarget<J extends JobLike, T>(
-  input: DrillTargetInput<J, T>,
+export async function runDrillTarget(
+  input: DrillTargetInput,
   context: DrillRunContext,
 ): Promise<TargetReport> {
   const started = Date.now();
@@ -52,7 +72,7 @@ export async function runDrillTarget<J extends JobLike, T>(
     ok: false,
     backupAgeSeconds: null,
     rtoSeconds: input.rtoSeconds,
-    timings: { fetchMs: 0, restoreMs: 0, checksMs: 0, setupMs: 0, totalMs: 0 },
+    timings: { fetchMs: 0, setupMs: 0, restoreMs: 0, checksMs: 0, totalMs: 0 },
     checks: [],
   };
   // Damage met while the engine streams an artifact (it changed since the check, or does not
@@ -75,39 +95,35 @@ export async function runDrillTarget<J extends JobLike, T>(
     // Every artifact checked against the manifest before any container starts (snapshot-check.ts).
     const checked = await checkSnapshotArtifacts(input.repository, manifest, context.signal);
     log.info({ snapshot: manifest.id, bytes: checked.bytes }, "snapshot artifacts verified");
-    const facts = await input.repository.readFacts<Record<string, unknown>>(manifest, input.identities);
+    const facts = await readFacts(input.repository, manifest, input.identities, input.kind.factsSchema);
+    const engine = await input.kind.engine();
     report.timings.fetchMs = Date.now() - fetchStarted;
-    const artifacts: ArtifactReader = {
-      snapshot: manifest,
-      names: () => manifest.artifacts.map((a) => a.name).filter((name) => name !== FACTS_ARTIFACT),
-      open: async (name, options) => {
-        const stream = await input.repository.openArtifact(manifest, name, input.identities, options ?? {});
-        stream.on("error", (error) => {
-          if (!context.signal.aborted) readErrors.push(message(error));
-        });
-        return stream;
-      },
-    };
+    const artifacts = snapshotReader(input.repository, manifest, input.identities, (error) => {
+      if (!context.signal.aborted) readErrors.push(message(error));
+    });
     const outcome = await withScope(
       (scope) =>
-        input.engine.drill({
-          job: input.job,
-          target: input.target,
-          artifacts,
-          facts,
-          walSource: walSourceFor(input.repository, input.job.name, input.identities),
-          log,
-          signal: context.signal,
-          scope,
-          env: context.env,
-          configDir: context.configDir,
-        }),
+        runDrillPhases(
+          engine.drill({
+            job: input.job,
+            target: input.target,
+            artifacts,
+            facts,
+            repository: input.repository,
+            identities: input.identities,
+            log,
+            signal: context.signal,
+            scope,
+            env: context.env,
+            configDir: context.configDir,
+            jobFile: input.jobFile ?? `jobs/${input.job.name}.yaml`,
+          }),
+          report.timings,
+        ),
       (what, error) => log.warn({ err: error }, `cleanup of ${what} failed`),
     );
-    report.timings.restoreMs = outcome.timings.restoreMs;
-    report.timings.checksMs = outcome.timings.checksMs;
     report.checks.push(...outcome.checks);
-    if (outcome.details !== undefined) report.details = outcome.details;
+    if (Object.keys(outcome.details).length > 0) report.details = outcome.details;
     if (readErrors.length > 0) report.error = [...new Set(readErrors)].join("; ");
   } catch (error) {
     if (error instanceof SnapshotDamageError) report.snapshot = error.snapshot;
@@ -116,11 +132,6 @@ export async function runDrillTarget<J extends JobLike, T>(
     log.error({ error: report.error }, "drill target failed");
   }
   report.timings.totalMs = Date.now() - started;
-  // What the phases do not account for: starting containers, waiting for them to be ready.
-  report.timings.setupMs = Math.max(
-    0,
-    report.timings.totalMs - report.timings.fetchMs - report.timings.restoreMs - report.timings.checksMs,
-  );
   if (report.rtoSeconds !== null && report.error === undefined) {
     const within = report.timings.totalMs / 1000 <= report.rtoSeconds;
     report.checks.push({

@@ -24,3 +24,15 @@ export function listWords(words: readonly string[], conjunction = "or"): string 
 export function formatPath(path: readonly PropertyKey[]): string {
   return path.map((part) => String(part)).join(".");
 }
+
+/** A URL without user:password@, for descriptions, in case one ever gets past validation. */
+export function safeUrl(text: string): string {
+  try {
+    const url = new URL(text);
+    url.username = "";
+    url.password = "";
+    return url.toString().replace(/\/$/, "");
+  } catch {
+    return text;
+  }
+}

@@ -22,7 +22,7 @@
 import { readFile, rm, truncate, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { JOB_KINDS, type JobKind } from "../../src/kinds/registry-jobs.js";
+import { JOB_KINDS, type JobKind } from "../../src/kinds/registry.js";
 import type { DrillReport } from "../../src/report/types.js";
 import type { SnapshotManifest } from "../../src/repository/manifest.js";
 import { DRILL } from "../../scripts/demo/config.js";

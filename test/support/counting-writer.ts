@@ -1,4 +1,4 @@
-import type { ArtifactWriter } from "../../src/kinds/engine.js";
+import type { ArtifactWriter } from "../../src/kinds/contract.js";
 
 /**
  * An ArtifactWriter that reads each artifact to the end and records its name, for tests that

@@ -5,11 +5,14 @@
  * their public recipients; neither is ever part of a result beyond "which recipient".
  */
 import { policyOf } from "../config.js";
-import { readEscrowRecipients, readRecipients } from "../../config/secrets.js";
+import { readRecipients } from "../../secrets/resolve.js";
+import type { TargetBase } from "../../kinds/contract.js";
+import { kindOf } from "../../kinds/registry.js";
+import { kindDoctorContext } from "../doctor.js";
 import type { LoadedDrill } from "../../config/types.js";
 import { identityToRecipient, readIdentityFile } from "../../crypto/keys.js";
 import type { DoctorContext } from "./context.js";
-import { fail, ok, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
+import { fail, ok, SkipCheck, type CheckSpec } from "../../preflight/runner.js";
 
 export function dockerCheck(context: DoctorContext): CheckSpec {
   return {
@@ -28,11 +31,11 @@ export function dockerCheck(context: DoctorContext): CheckSpec {
   };
 }
 
-export function drillChecks(
+export async function drillChecks(
   context: DoctorContext,
   loaded: LoadedDrill,
   jobs: ReadonlySet<string>,
-): CheckSpec[] {
+): Promise<CheckSpec[]> {
   const drill = loaded.drill;
   const subject = `drill ${drill.name}`;
   const targets = drill.targets.filter((target) => jobs.has(target.job));
@@ -69,62 +72,44 @@ export function drillChecks(
       },
     },
   ];
-  targets.forEach((target) => {
+  for (const target of targets) {
     const job = context.config.jobs.get(target.job);
-    const kind = job?.job.kind;
-    if (target.image === undefined) {
-      if (kind !== "symfony-secrets") {
+    if (job === undefined) continue;
+    const kind = kindOf(job.job.kind);
+    const image = target.image;
+    if ("example" in kind.target.image) {
+      if (image === undefined) {
+        const example = kind.target.image.example;
         checks.push({
           subject,
           name: `target ${target.job}`,
           run: async () =>
             fail(
-              `no image: a ${kind ?? "?"} target restores into a container`,
-              `set image: in ${loaded.file}`,
+              `no image: a ${job.job.kind} target restores into a container`,
+              `set image: (e.g. ${example}) in ${loaded.file}`,
             ),
         });
-      }
-    } else {
-      const image = target.image;
-      checks.push({
-        subject,
-        name: `image ${image}`,
-        run: async () => {
-          try {
-            await context.dockerVersion();
-          } catch {
-            throw new SkipCheck("needs the Docker engine (see docker)");
-          }
-          if (await context.imagePresent(image)) return ok(`present locally (target ${target.job})`);
-          return fail(
-            `not present in the local Docker engine (target ${target.job})`,
-            `docker pull ${image} or build it on this host before the drill runs`,
-          );
-        },
-      });
-    }
-    if (target.escrowIdentityFile !== undefined) {
-      const file = target.escrowIdentityFile;
-      checks.push({
-        subject,
-        name: `escrow identity ${target.job}`,
-        run: async () => {
-          const identities = await readIdentityFile(file);
-          if (job?.job.kind !== "symfony-secrets") {
-            return warn(`${file}: read, but ${target.job} is not a symfony-secrets job`);
-          }
-          const own = new Set(await Promise.all(identities.map((identity) => identityToRecipient(identity))));
-          const escrow = await readEscrowRecipients({ file: job.file, job: job.job });
-          if (!escrow.some((recipient) => own.has(recipient))) {
+      } else {
+        checks.push({
+          subject,
+          name: `image ${image}`,
+          run: async () => {
+            try {
+              await context.dockerVersion();
+            } catch {
+              throw new SkipCheck("needs the Docker engine (see docker)");
+            }
+            if (await context.imagePresent(image)) return ok(`present locally (target ${target.job})`);
             return fail(
-              `${file}: none of its identities is an escrow recipient of ${target.job}`,
-              "use an escrow holder's identity whose public key is in the job's escrowRecipients",
+              `not present in the local Docker engine (target ${target.job})`,
+              `docker pull ${image} or build it on this host before the drill runs`,
             );
-          }
-          return ok(`${file}: opens the escrow of ${target.job}`);
-        },
-      });
+          },
+        });
+      }
     }
-  });
+    const kindContext = kindDoctorContext(context, policyOf(context.config, job));
+    checks.push(...(await kind.drillDoctor(kindContext, target as TargetBase, job)));
+  }
   return checks;
 }

@@ -7,11 +7,8 @@
  * kernel (access(2)), never tried; bucket settings come from `prepareRepositoryBucket` with
  * `apply: false`, which only reports drift.
  */
-import { constants } from "node:fs";
-import { access, stat } from "node:fs/promises";
-import path from "node:path";
 import { prepareRepositoryBucket } from "../../repository/open.js";
-import { readRecipients } from "../../config/secrets.js";
+import { readRecipients } from "../../secrets/resolve.js";
 import type { LoadedJob, LoadedPolicy } from "../../config/types.js";
 import { IntegrityError, LockHeldError, UsageError } from "../../errors.js";
 import type { Repository } from "../../repository/repository.js";
@@ -20,57 +17,7 @@ import { describeHolder, inspectLock } from "../../repository/locks.js";
 import type { DoctorContext } from "./context.js";
 import type { Finding } from "../../preflight/report.js";
 import { fail, failureOf, ok, shared, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
-
-function errnoCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
-}
-
-const uid = (): string => (typeof process.getuid === "function" ? ` (uid ${process.getuid()})` : "");
-
-/** The nearest existing ancestor of `dir`, to tell "will be created" from "cannot be created". */
-async function nearestExisting(dir: string): Promise<string> {
-  let current = path.dirname(dir);
-  for (;;) {
-    try {
-      await stat(current);
-      return current;
-    } catch {
-      const parent = path.dirname(current);
-      if (parent === current) return current;
-      current = parent;
-    }
-  }
-}
-
-/** A local directory a run will write into: present and writable, or creatable. */
-export async function checkWritableDir(dir: string, what: string): Promise<Finding> {
-  let info;
-  try {
-    info = await stat(dir);
-  } catch (error) {
-    if (errnoCode(error) !== "ENOENT") return failureOf(error);
-    const ancestor = await nearestExisting(dir);
-    try {
-      await access(ancestor, constants.W_OK | constants.X_OK);
-      return warn(`${dir} does not exist yet; the first run creates it (in ${ancestor}, writable)`);
-    } catch {
-      return fail(
-        `${dir} does not exist and cannot be created: ${ancestor} is not writable${uid()}`,
-        `create ${dir} and give it to the user backdrill runs as (mkdir -p ${dir} && chown USER ${dir} && chmod 700 ${dir})`,
-      );
-    }
-  }
-  if (!info.isDirectory()) return fail(`${dir} is not a directory`, `point ${what} at a directory`);
-  try {
-    await access(dir, constants.R_OK | constants.W_OK | constants.X_OK);
-  } catch {
-    return fail(
-      `${dir} is not readable and writable${uid()}`,
-      `chown it to the user backdrill runs as, or chmod u+rwx ${dir}`,
-    );
-  }
-  return ok(`${dir} exists and is writable${uid()}`);
-}
+import { checkWritableDir } from "../../preflight/fs-checks.js";
 
 async function repositoryCheck(context: DoctorContext, policy: LoadedPolicy): Promise<Finding> {
   const config = policy.policy.repository;

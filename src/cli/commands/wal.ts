@@ -1,6 +1,7 @@
 /**
  * `backdrill wal push|fetch|ship`: PostgreSQL's archive_command and restore_command, and the
- * drainer of a spool directory. Thin: argv → options → src/engines/postgres-base/wal-commands.ts.
+ * drainer of a spool directory. Thin: argv → the job's repository (app layer) → the
+ * postgres-base kind's wal-commands.ts.
  *
  * Exit statuses follow PostgreSQL's contracts rather than only backdrill's usual codes:
  *   push   0 only once durably stored (or already archived with the same content); else 1/2.
@@ -11,7 +12,9 @@
  */
 import { redact } from "../../log/redact.js";
 import { UsageError } from "../../errors.js";
-import { walFetch, walPush, walShip } from "../../kinds/postgres-base/wal-commands.js";
+import { requireIdentities } from "../../app/identity.js";
+import { openJobRepository } from "../../app/job-repository.js";
+import { walFetch, walPush, walShip, type WalJob } from "../../kinds/postgres-base/wal-commands.js";
 import { DURATION_HELP, isDuration, parseDurationSeconds } from "../../schema/duration.js";
 import { defineCommand } from "../command.js";
 
@@ -49,12 +52,30 @@ export const walCommand = defineCommand({
       ),
   run: async (context, args) => {
     const rest = (args.args ?? []).map(String);
-    const base = { configDir: context.configDir, job: args.job, signal: context.signal };
+    const open = async (): Promise<{ job: WalJob; close: () => Promise<void> }> => {
+      const opened = await openJobRepository({
+        configDir: context.configDir,
+        job: args.job,
+        env: process.env,
+        kind: "postgres-base",
+        command: "wal push/fetch/ship",
+      });
+      const job = { name: opened.loaded.job.name, repository: opened.repository, policy: opened.policy };
+      return { job, close: opened.close };
+    };
+    const withJob = async <T>(work: (job: WalJob) => Promise<T>): Promise<T> => {
+      const { job, close } = await open();
+      try {
+        return await work(job);
+      } finally {
+        await close();
+      }
+    };
     switch (args.action) {
       case "push": {
         const [file = ""] = expectArgs("push", rest, ["path"]);
         const started = Date.now();
-        const outcome = await walPush({ ...base, path: file });
+        const outcome = await withJob((job) => walPush(job, file, context.signal));
         context.log.info(
           { wal: outcome.name, result: outcome.result, ms: Date.now() - started },
           "WAL archived",
@@ -66,7 +87,13 @@ export const walCommand = defineCommand({
         const [name = "", dest = ""] = expectArgs("fetch", rest, ["name", "dest"]);
         let found: boolean;
         try {
-          found = await walFetch({ ...base, name, dest, identityFile: args.identity });
+          const { identities } = await requireIdentities(
+            args.identity,
+            process.env,
+            "wal fetch",
+            "or set BACKDRILL_IDENTITY_FILE in the environment PostgreSQL runs restore_command with",
+          );
+          found = await withJob((job) => walFetch(job, name, dest, identities, context.signal));
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
           process.stderr.write(`backdrill: wal fetch ${name} failed: ${redact(message)}\n`);
@@ -86,7 +113,9 @@ export const walCommand = defineCommand({
           throw new UsageError(`--interval: expected ${DURATION_HELP}, got ${JSON.stringify(args.interval)}`);
         }
         const intervalMs = parseDurationSeconds(args.interval) * 1000;
-        const outcome = await walShip({ ...base, spool, once: args.once, intervalMs, log: context.log });
+        const outcome = await withJob((job) =>
+          walShip(job, { spool, once: args.once, intervalMs, log: context.log, signal: context.signal }),
+        );
         if (context.json) context.printJson(outcome);
         if ("once" in outcome) {
           const { stored, alreadyArchived, failed, ignored } = outcome.once;

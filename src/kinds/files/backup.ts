@@ -16,7 +16,7 @@
 import { Readable } from "node:stream";
 import type { FilesJob } from "./job-schema.js";
 import { OperationError } from "../../errors.js";
-import type { BackupContext, BackupOutcome } from "../engine.js";
+import type { BackupContext, BackupOutcome } from "../contract.js";
 import { byPath, FILES_MANIFEST_ARTIFACT, toFileEntry, type FileEntry } from "./entries.js";
 import { FILES_FACTS_FORMAT, type FilesFacts } from "./facts.js";
 import { locateDestination } from "./destination.js";
@@ -31,7 +31,7 @@ import {
   STATE_DIR,
 } from "./snapshot-dirs.js";
 
-export async function backupFiles(context: BackupContext<FilesJob>): Promise<BackupOutcome> {
+export async function backupFiles(context: BackupContext<FilesJob>): Promise<BackupOutcome<FilesFacts>> {
   const { job, log, signal } = context;
   const { place, root } = locateDestination(job);
   const name = snapshotDirName(context.snapshot);
@@ -146,7 +146,7 @@ export async function backupFiles(context: BackupContext<FilesJob>): Promise<Bac
     manifestArtifact: FILES_MANIFEST_ARTIFACT,
   };
   return {
-    facts: { ...facts },
+    facts,
     meta: {
       snapshotDir: name,
       linkDest: previous ?? null,

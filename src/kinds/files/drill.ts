@@ -13,105 +13,107 @@
  */
 import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import type { DrillTarget } from "../../config/drill-schema.js";
 import type { FilesJob } from "./job-schema.js";
-import { startDrillContainer } from "../../docker/container.js";
-import { OperationError, UsageError } from "../../errors.js";
+import { requireDrillImage, startDrillContainer } from "../../docker/container.js";
+import { OperationError } from "../../errors.js";
 import { run } from "../../exec/process.js";
-import type { DrillContext, DrillOutcome } from "../engine.js";
+import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import { locateDestination } from "./destination.js";
-import { readFilesFacts } from "./facts.js";
+import type { FilesFacts } from "./facts.js";
+import type { FilesTarget } from "./target.js";
 import { RemotePlace } from "./place.js";
 import { joinRemote } from "./snapshot-dirs.js";
 import { copyTree, privateTempDir } from "./transfer.js";
-import { readManifestEntries, verifyTree } from "./verify.js";
+import type { FileEntry } from "./entries.js";
+import { readManifestEntries, verifyTree, type VerifyDetails } from "./verify.js";
 
 const SSH_PORT = 22;
 const DRILL_USER = "root";
 const ENTRYPOINT_USER = "backdrill";
 const RESTORE_DIR = "/restore";
 
-export async function drillFiles(context: DrillContext<FilesJob, DrillTarget>): Promise<DrillOutcome> {
-  const { job, target, scope, signal, log } = context;
-  const facts = readFilesFacts(context.facts, job.name);
-  if (target.image === undefined) {
-    throw new UsageError(
-      `drill target ${job.name}: image: name an image with sshd and rsync (e.g. backdrill/sshd-rsync)`,
-    );
-  }
-  const expected = await readManifestEntries(context.artifacts, facts.manifestArtifact, signal);
+export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFacts>): DrillPhases {
+  const { job, target, scope, signal, log, facts } = context;
+  const image = requireDrillImage(target, job.name, "backdrill/sshd-rsync");
   const source = locateDestination({ ...job, destination: facts.destination });
   const snapshotDir = joinRemote(source.root, facts.snapshotDir);
-  if ((await source.place.list(snapshotDir, signal)) === null) {
-    throw new OperationError(
-      `job ${job.name}: snapshot directory ${source.place.describe(snapshotDir)} is gone (pruned or moved?)`,
-    );
-  }
+  let drillHost: RemotePlace | undefined;
+  let expected: FileEntry[] = [];
+  let verified: { checks: CheckResult[]; details: VerifyDetails } | undefined;
 
-  const restoreStarted = Date.now();
-  const keys = await privateTempDir(scope, "backdrill-files-drill-");
-  const keyFile = path.join(keys, "id_ed25519");
-  await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "backdrill-drill", "-f", keyFile], {
-    signal,
-    description: "ssh-keygen for the drill",
-  });
-  const publicKey = (await readFile(`${keyFile}.pub`, "utf8")).trim();
-  const container = await startDrillContainer({
-    image: target.image,
-    what: `files drill host for ${job.name}`,
-    scope,
-    signal,
-    env: { SSH_USER: ENTRYPOINT_USER, SSH_AUTHORIZED_KEY: publicKey },
-    ports: [SSH_PORT],
-    wait: (wait) => wait.forAll([wait.forLogMessage(/Server listening/), wait.forListeningPorts()]),
-  });
-  const host = container.getHost();
-  const port = container.getMappedPort(SSH_PORT);
-  // The host key comes from the container itself (docker exec), not from the network: strict
-  // checking stays on even for a throwaway host.
-  const hostKey = await container.exec(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
-  const [keyType, keyData] = hostKey.output.trim().split(/\s+/);
-  if (hostKey.exitCode !== 0 || keyType === undefined || keyData === undefined) {
-    throw new OperationError(`drill container ${target.image} has no /etc/ssh/ssh_host_ed25519_key.pub`);
-  }
-  const authorised = await container.exec([
-    "sh",
-    "-c",
-    'install -d -m 700 /root/.ssh && printf "%s\\n" "$1" > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys',
-    "authorise",
-    publicKey,
-  ]);
-  if (authorised.exitCode !== 0) {
-    throw new OperationError(
-      `cannot authorise the drill key for root in ${target.image}: ${authorised.output.trim()}`,
-    );
-  }
-  const knownHostsFile = path.join(keys, "known_hosts");
-  await writeFile(knownHostsFile, `[${host}]:${port} ${keyType} ${keyData}\n`, { mode: 0o600 });
-  const drillHost = new RemotePlace({ user: DRILL_USER, host, port, keyFile, knownHostsFile });
-  await drillHost.mkdirp(RESTORE_DIR, signal);
-
-  log.info(
-    { from: source.place.describe(snapshotDir), image: target.image },
-    "files drill: restoring over rsync/ssh",
-  );
-  await copyTree(
-    { place: source.place, dir: snapshotDir, remote: source.remote },
-    { place: drillHost, dir: RESTORE_DIR, remote: true },
-    { scope, signal, log },
-  );
-  const restoreMs = Date.now() - restoreStarted;
-
-  const checksStarted = Date.now();
-  const verified = await verifyTree(drillHost, RESTORE_DIR, expected, {
-    sample: target.checks?.sample,
-    owners: true,
-    signal,
-  });
-  const checksMs = Date.now() - checksStarted;
   return {
-    checks: verified.checks,
-    timings: { restoreMs, checksMs },
-    details: { snapshotDir: facts.snapshotDir, ...verified.details },
+    async sandbox() {
+      // Checked before any container starts: a pruned snapshot directory fails the drill at once.
+      if ((await source.place.list(snapshotDir, signal)) === null) {
+        throw new OperationError(
+          `job ${job.name}: snapshot directory ${source.place.describe(snapshotDir)} is gone (pruned or moved?)`,
+        );
+      }
+      const keys = await privateTempDir(scope, "backdrill-files-drill-");
+      const keyFile = path.join(keys, "id_ed25519");
+      await run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "backdrill-drill", "-f", keyFile], {
+        signal,
+        description: "ssh-keygen for the drill",
+      });
+      const publicKey = (await readFile(`${keyFile}.pub`, "utf8")).trim();
+      const container = await startDrillContainer({
+        image,
+        what: `files drill host for ${job.name}`,
+        scope,
+        signal,
+        env: { SSH_USER: ENTRYPOINT_USER, SSH_AUTHORIZED_KEY: publicKey },
+        ports: [SSH_PORT],
+        wait: (wait) => wait.forAll([wait.forLogMessage(/Server listening/), wait.forListeningPorts()]),
+      });
+      const host = container.getHost();
+      const port = container.getMappedPort(SSH_PORT);
+      // The host key comes from the container itself (docker exec), not from the network: strict
+      // checking stays on even for a throwaway host.
+      const hostKey = await container.exec(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"]);
+      const [keyType, keyData] = hostKey.output.trim().split(/\s+/);
+      if (hostKey.exitCode !== 0 || keyType === undefined || keyData === undefined) {
+        throw new OperationError(`drill container ${image} has no /etc/ssh/ssh_host_ed25519_key.pub`);
+      }
+      const authorised = await container.exec([
+        "sh",
+        "-c",
+        'install -d -m 700 /root/.ssh && printf "%s\\n" "$1" > /root/.ssh/authorized_keys && chmod 600 /root/.ssh/authorized_keys',
+        "authorise",
+        publicKey,
+      ]);
+      if (authorised.exitCode !== 0) {
+        throw new OperationError(
+          `cannot authorise the drill key for root in ${image}: ${authorised.output.trim()}`,
+        );
+      }
+      const knownHostsFile = path.join(keys, "known_hosts");
+      await writeFile(knownHostsFile, `[${host}]:${port} ${keyType} ${keyData}\n`, { mode: 0o600 });
+      drillHost = new RemotePlace({ user: DRILL_USER, host, port, keyFile, knownHostsFile });
+      await drillHost.mkdirp(RESTORE_DIR, signal);
+    },
+
+    async restore() {
+      if (drillHost === undefined) throw new OperationError("files drill: restore before sandbox");
+      expected = await readManifestEntries(context.artifacts, facts.manifestArtifact, signal);
+      log.info({ from: source.place.describe(snapshotDir), image }, "files drill: restoring over rsync/ssh");
+      await copyTree(
+        { place: source.place, dir: snapshotDir, remote: source.remote },
+        { place: drillHost, dir: RESTORE_DIR, remote: true },
+        { scope, signal, log },
+      );
+      return [];
+    },
+
+    async checks() {
+      if (drillHost === undefined) throw new OperationError("files drill: checks before sandbox");
+      verified = await verifyTree(drillHost, RESTORE_DIR, expected, {
+        sample: target.checks?.sample,
+        owners: true,
+        signal,
+      });
+      return verified.checks;
+    },
+
+    details: () => ({ snapshotDir: facts.snapshotDir, ...verified?.details }),
   };
 }

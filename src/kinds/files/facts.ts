@@ -1,41 +1,35 @@
-/** The facts a `files` snapshot records (stored encrypted), and how a drill/restore reads them. */
-import { IntegrityError } from "../../errors.js";
+/**
+ * The facts a `files` snapshot records (stored encrypted). Every reader goes through
+ * `filesFactsSchema` (the runner parses them before drill and restore see them): facts come from
+ * the repository, which anyone with write access to it could have written.
+ */
+import * as z from "zod";
 import { FILES_MANIFEST_ARTIFACT } from "./entries.js";
 
 export const FILES_FACTS_FORMAT = 1;
 
-export interface FilesFacts {
-  format: typeof FILES_FACTS_FORMAT;
-  /** The job's destination when the snapshot was made (the snapshot directory lives there). */
-  destination: string;
-  /** Name of the snapshot directory in the destination. */
-  snapshotDir: string;
-  /** The snapshot unchanged files were hard-linked to, if any. */
-  linkDest: string | null;
-  files: number;
-  dirs: number;
-  symlinks: number;
-  other: number;
-  /** Sum of regular file sizes. */
-  bytes: number;
-  /** Files whose content was read this run (the others reused the hash cache). */
-  hashedFiles: number;
-  hashedBytes: number;
-  exclude: string[];
-  /** Artifact holding one FileEntry per line. */
-  manifestArtifact: string;
-}
+const count = z.number().int().nonnegative();
 
-export function readFilesFacts(facts: Record<string, unknown>, job: string): FilesFacts {
-  const value = facts as Partial<FilesFacts>;
-  if (
-    value.format !== FILES_FACTS_FORMAT ||
-    typeof value.snapshotDir !== "string" ||
-    typeof value.destination !== "string"
-  ) {
-    throw new IntegrityError(
-      `job ${job}: the snapshot's facts are not files facts (format ${String(value.format)})`,
-    );
-  }
-  return { ...value, manifestArtifact: value.manifestArtifact ?? FILES_MANIFEST_ARTIFACT } as FilesFacts;
-}
+export const filesFactsSchema = z.object({
+  format: z.literal(FILES_FACTS_FORMAT),
+  /** The job's destination when the snapshot was made (the snapshot directory lives there). */
+  destination: z.string().min(1),
+  /** Name of the snapshot directory in the destination. */
+  snapshotDir: z.string().min(1),
+  /** The snapshot unchanged files were hard-linked to, if any. */
+  linkDest: z.string().nullable(),
+  files: count,
+  dirs: count,
+  symlinks: count,
+  other: count,
+  /** Sum of regular file sizes. */
+  bytes: count,
+  /** Files whose content was read this run (the others reused the hash cache). */
+  hashedFiles: count,
+  hashedBytes: count,
+  exclude: z.array(z.string()),
+  /** Artifact holding one FileEntry per line. */
+  manifestArtifact: z.string().min(1).default(FILES_MANIFEST_ARTIFACT),
+});
+
+export type FilesFacts = z.output<typeof filesFactsSchema>;

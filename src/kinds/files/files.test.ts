@@ -10,7 +10,8 @@ import { parseFindOutput } from "./place.js";
 import { planDirectoryRetention } from "./retention.js";
 import { classifyDestination, snapshotDirName } from "./snapshot-dirs.js";
 import { rsyncShellCommand, shellQuote } from "./ssh.js";
-import { metadataDifferences, pickSample } from "./verify.js";
+import { pickSample } from "../../util/sample.js";
+import { metadataDifferences } from "./verify.js";
 
 const A = "20261128T021500Z-3f9a1c";
 const B = "20261129T021500Z-0a0a0a";

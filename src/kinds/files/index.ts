@@ -1,19 +1,32 @@
 /**
- * The `files` engine: rsync hard-link snapshots of a directory (backup.ts), drills into a
- * throwaway SSH host (drill.ts), disaster restores (restore.ts); retention of snapshot
- * directories in retention.ts.
+ * The `files` kind: a local directory as rsync hard-link snapshots at a destination (local or
+ * over SSH), with a sha256 manifest of every file in the repository (backup.ts); drills into a
+ * throwaway SSH host (drill.ts); disaster restores (restore.ts); retention of the destination's
+ * snapshot directories (retention.ts).
  */
-import type { DrillTarget } from "../../config/drill-schema.js";
-import type { FilesJob } from "./job-schema.js";
-import type { Engine } from "../engine.js";
-import { backupFiles } from "./backup.js";
-import { drillFiles } from "./drill.js";
-import { planFilesRestore, restoreFiles } from "./restore.js";
+import { defineKind } from "../contract.js";
+import { checkFilesPolicy, describeFilesJob, filesSecrets } from "./config.js";
+import { filesFactsSchema } from "./facts.js";
+import { filesJobSchema } from "./job-schema.js";
+import { filesRestore } from "./restore-options.js";
+import { filesTarget } from "./target.js";
 
-export const filesEngine: Engine<FilesJob, DrillTarget> = {
+export const filesKind = defineKind({
   kind: "files",
-  backup: backupFiles,
-  drill: drillFiles,
-  planRestore: planFilesRestore,
-  restore: restoreFiles,
-};
+  summary: "a directory tree, as rsync hard-link snapshots with a sha256 manifest",
+  jobSchema: filesJobSchema,
+  target: filesTarget,
+  factsSchema: filesFactsSchema,
+  restore: filesRestore,
+  describe: describeFilesJob,
+  secrets: filesSecrets,
+  checkPolicy: checkFilesPolicy,
+  usesDocker: () => false,
+  doctor: async (context, source) => (await import("./doctor.js")).filesDoctor(context, source),
+  drillDoctor: async () => [],
+  retention: {
+    key: "directories",
+    prune: async (context) => (await import("./retention.js")).pruneFilesSide(context),
+  },
+  engine: async () => (await import("./engine.js")).filesEngine,
+});

@@ -4,6 +4,7 @@
  * concurrency: small files in one read (a stream costs more than the file), large ones in 1 MiB
  * pieces so memory stays flat whatever the file size.
  */
+import { forEachLimit } from "../../util/for-each-limit.js";
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { lstat, readdir, readFile, readlink } from "node:fs/promises";
@@ -69,28 +70,6 @@ export async function hashLocalFile(file: string, size: number, signal?: AbortSi
   });
   for await (const chunk of stream) hash.update(chunk as Buffer);
   return hash.digest("hex");
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight; the first failure stops new work. */
-export async function forEachLimit<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await fn(item);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
 /** Hashes the given files (relative paths with their sizes) under `root`. */

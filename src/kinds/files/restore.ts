@@ -8,60 +8,50 @@
  *   - after the copy every file is checked (size, mode, mtime, sha256) against the manifest in
  *     the repository, on the target host itself; any difference fails the restore.
  *
- * SSH to a remote target: key from extra.sshKey (--ssh-key) or BACKDRILL_RESTORE_SSH_KEY,
- * known_hosts from extra.knownHosts (--known-hosts) or BACKDRILL_RESTORE_KNOWN_HOSTS (default:
- * ssh's own), port from extra.sshPort (--ssh-port). Host keys are always verified.
+ * SSH to a remote target: key from --ssh-key or BACKDRILL_RESTORE_SSH_KEY, known_hosts from
+ * --known-hosts or BACKDRILL_RESTORE_KNOWN_HOSTS (default: ssh's own), port from --ssh-port
+ * (restore-options.ts). Host keys are always verified.
  */
 import type { FilesJob } from "./job-schema.js";
 import { OperationError, UsageError } from "../../errors.js";
-import type { RestoreContext, RestorePlan } from "../engine.js";
+import type { RestoreContext, RestorePlan } from "../contract.js";
 import { locateDestination, locateTarget, type Located } from "./destination.js";
-import { readFilesFacts, type FilesFacts } from "./facts.js";
+import type { FilesFacts } from "./facts.js";
+import type { FilesRestoreOptions } from "./restore-options.js";
 import { joinRemote } from "./snapshot-dirs.js";
 import { copyTree, needsStaging } from "./transfer.js";
-import { formatBytes, readManifestEntries, verifyTree } from "./verify.js";
+import { formatBytes } from "../../util/format-bytes.js";
+import { readManifestEntries, verifyTree } from "./verify.js";
 
-interface Resolved {
-  facts: FilesFacts;
+type FilesRestoreContext = RestoreContext<FilesJob, FilesFacts, FilesRestoreOptions>;
+
+/** What apply executes: where the snapshot directory is, and where it goes. */
+export interface FilesRestorePlan {
   source: Located;
   snapshotDir: string;
   target: Located;
 }
 
-function resolve(context: RestoreContext<FilesJob>): Resolved {
-  const { job, options, env } = context;
-  const facts = readFilesFacts(context.facts, job.name);
+export async function planFilesRestore(context: FilesRestoreContext): Promise<RestorePlan<FilesRestorePlan>> {
+  const { job, facts, options, signal } = context;
   const source = locateDestination({ ...job, destination: facts.destination });
-  const portText = options.extra.sshPort ?? env.BACKDRILL_RESTORE_SSH_PORT;
-  const port = portText === undefined || portText === "" ? undefined : Number(portText);
-  if (port !== undefined && (!Number.isInteger(port) || port < 1 || port > 65535)) {
-    throw new UsageError(`--ssh-port: expected a port number 1-65535, got "${portText}"`);
-  }
-  const target = locateTarget(options.to, {
-    keyFile: nonEmpty(options.extra.sshKey) ?? nonEmpty(env.BACKDRILL_RESTORE_SSH_KEY),
-    knownHostsFile: nonEmpty(options.extra.knownHosts) ?? nonEmpty(env.BACKDRILL_RESTORE_KNOWN_HOSTS),
-    port,
+  const snapshotDir = joinRemote(source.root, facts.snapshotDir);
+  const target = locateTarget(context.to, {
+    keyFile: options.sshKey,
+    knownHostsFile: options.knownHosts,
+    port: options.sshPort,
   });
-  return { facts, source, snapshotDir: joinRemote(source.root, facts.snapshotDir), target };
-}
-
-function nonEmpty(value: string | undefined): string | undefined {
-  return value === undefined || value === "" ? undefined : value;
-}
-
-export async function planFilesRestore(context: RestoreContext<FilesJob>): Promise<RestorePlan> {
-  const { facts, source, snapshotDir, target } = resolve(context);
   const from = source.place.describe(snapshotDir);
   const to = target.place.describe(target.root);
   const warnings: string[] = [];
   // Read-only look-ups, so --dry-run already tells the operator what would stop the restore.
-  if ((await source.place.list(snapshotDir, context.signal)) === null) {
+  if ((await source.place.list(snapshotDir, signal)) === null) {
     warnings.push(`the snapshot directory ${from} does not exist (pruned or moved?); the restore will fail`);
   }
-  const existing = await target.place.list(target.root, context.signal);
+  const existing = await target.place.list(target.root, signal);
   if (existing !== null && existing.length > 0) {
     warnings.push(
-      context.options.force
+      context.force
         ? `${to} is not empty (${existing.length} entries): files of the snapshot are overwritten, other files are kept`
         : `${to} is not empty (${existing.length} entries): the restore refuses without --force`,
     );
@@ -77,15 +67,19 @@ export async function planFilesRestore(context: RestoreContext<FilesJob>): Promi
       `check every file's size, mode, mtime and sha256 on ${to} against the snapshot's manifest`,
     ],
     warnings,
+    data: { source, snapshotDir, target },
   };
 }
 
-export async function restoreFiles(context: RestoreContext<FilesJob>, _plan: RestorePlan): Promise<void> {
-  const { job, scope, signal, log, options } = context;
-  const { facts, source, snapshotDir, target } = resolve(context);
+export async function applyFilesRestore(
+  context: FilesRestoreContext,
+  plan: RestorePlan<FilesRestorePlan>,
+): Promise<void> {
+  const { job, scope, signal, log, facts } = context;
+  const { source, snapshotDir, target } = plan.data;
   const to = target.place.describe(target.root);
   const existing = await target.place.list(target.root, signal);
-  if (existing !== null && existing.length > 0 && !options.force) {
+  if (existing !== null && existing.length > 0 && !context.force) {
     throw new UsageError(
       `--to ${to} is not empty (${existing.length} entries); refusing to restore over it`,
       {

@@ -8,6 +8,7 @@
  *   await pruneFilesDestination(job, keep, { dryRun, signal });     // lists, then removes
  */
 import type { FilesJob } from "./job-schema.js";
+import type { SideRetention, SideRetentionResult } from "../contract.js";
 import { locateDestination } from "./destination.js";
 import { cacheFile, classifyDestination, joinRemote } from "./snapshot-dirs.js";
 
@@ -44,4 +45,24 @@ export async function pruneFilesDestination(
     await place.removeTree(joinRemote(root, name), options.signal);
   }
   return plan;
+}
+
+/** The destination's snapshot directories follow the repository's retention decision. */
+export async function pruneFilesSide({
+  job,
+  kept,
+  dryRun,
+  signal,
+}: Parameters<SideRetention<FilesJob>["prune"]>[0]): Promise<SideRetentionResult> {
+  // A directory is named by its snapshot id; the newest directory always stays.
+  const report = await pruneFilesDestination(job, new Set(kept.map((snapshot) => snapshot.id)), {
+    dryRun,
+    signal,
+  });
+  return {
+    report,
+    summary: report.remove.map(
+      (name) => `${(dryRun ? "remove" : "removed").padEnd(7)} ${name}  snapshot directory at the destination`,
+    ),
+  };
 }

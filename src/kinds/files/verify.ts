@@ -3,9 +3,10 @@
  * nothing extra), the same metadata, and the same sha256 for every file (or a random sample).
  * Hashing runs where the tree is (sha256sum inside a drill container or on a restore host).
  */
-import { randomInt } from "node:crypto";
+import { formatBytes } from "../../util/format-bytes.js";
+import { pickSample } from "../../util/sample.js";
 import { readArtifactLines } from "../artifact-read.js";
-import type { ArtifactReader, CheckResult } from "../engine.js";
+import type { ArtifactReader, CheckResult } from "../contract.js";
 import { isoFromNs, parseEntryLine, type FileEntry, type ScannedEntry } from "./entries.js";
 import type { Place } from "./place.js";
 
@@ -45,16 +46,6 @@ export interface VerifyOptions {
 function listSome(paths: readonly string[]): string {
   const shown = paths.slice(0, LISTED).map((p) => JSON.stringify(p));
   return paths.length > LISTED ? `${shown.join(", ")} and ${paths.length - LISTED} more` : shown.join(", ");
-}
-
-export function pickSample<T>(items: readonly T[], count: number | undefined): T[] {
-  if (count === undefined || count >= items.length) return [...items];
-  const copy = [...items];
-  for (let i = 0; i < count; i += 1) {
-    const j = i + randomInt(copy.length - i);
-    [copy[i], copy[j]] = [copy[j] as T, copy[i] as T];
-  }
-  return copy.slice(0, count);
 }
 
 /** Compares one restored entry with the manifest; returns what differs. */
@@ -162,16 +153,4 @@ export async function verifyTree(
       hashMiBps: hashMs > 0 ? Math.round((checkedBytes / 1024 / 1024 / (hashMs / 1000)) * 10) / 10 : 0,
     },
   };
-}
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
 }

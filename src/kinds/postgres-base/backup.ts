@@ -17,7 +17,7 @@
 import { PassThrough } from "node:stream";
 import { OperationError, UsageError } from "../../errors.js";
 import type { ManifestMeta } from "../../repository/manifest.js";
-import type { BackupContext, BackupOutcome } from "../engine.js";
+import type { BackupContext, BackupOutcome } from "../contract.js";
 import {
   connectClient,
   describeEndpoint,
@@ -29,7 +29,8 @@ import { untilExit } from "../postgres/streams.js";
 import { PgTools } from "../postgres/tools.js";
 import { labelTimeToIso, parseBackupLabel, parseManifestWalRanges } from "./backup-label.js";
 import { TarPeek } from "./tar-peek.js";
-import { BASE_ARTIFACT, type BaseBackupFacts, type PgBaseJobInput } from "./types.js";
+import type { BaseBackupFacts } from "./facts.js";
+import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, lsnSegment, parseLsn, segmentName } from "./wal-name.js";
 
 interface ServerProbe {
@@ -84,7 +85,9 @@ async function probeServer(
   }
 }
 
-export async function backupPostgresBase(context: BackupContext<PgBaseJobInput>): Promise<BackupOutcome> {
+export async function backupPostgresBase(
+  context: BackupContext<PgBaseJobInput>,
+): Promise<BackupOutcome<BaseBackupFacts>> {
   const { job, log, signal, scope } = context;
   const endpoint = await resolveEndpoint(job.connection, context.env, context.configDir, job.name);
   const probe = await probeServer(context, endpoint);
@@ -170,5 +173,5 @@ export async function backupPostgresBase(context: BackupContext<PgBaseJobInput>)
     timeline: label.timeline,
   };
   log.info({ startLsn: label.startLsn, stopLsn, timeline: label.timeline }, "base backup taken");
-  return { facts: { ...facts }, meta };
+  return { facts, meta };
 }

@@ -1,6 +1,8 @@
 /**
  * Point-in-time recovery drill: restore the base backup into a throwaway container of the target
- * image, replay archived WAL to the target, promote, check, and time every phase.
+ * image, replay archived WAL to the target, promote, check. Phases (timed by the runner):
+ * sandbox = the archive listed, the recovery target chosen, the container started (idle);
+ * restore = WAL decrypted, base backup and WAL copied in, replay until promotion; checks.
  *
  * How the container reaches the archive: the WAL it may need (every archived segment after the
  * backup on the timelines recovery follows, plus history files) is decrypted on the drill host
@@ -19,10 +21,10 @@
 import path from "node:path";
 import type { StartedTestContainer } from "testcontainers";
 import { makePrivateTempDir } from "../../fs/private-temp-dir.js";
-import { startDrillContainer } from "../../docker/container.js";
+import { requireDrillImage, startDrillContainer } from "../../docker/container.js";
 import { OperationError, UsageError } from "../../errors.js";
 import { run } from "../../exec/process.js";
-import type { CheckResult, DrillContext, DrillOutcome } from "../engine.js";
+import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import { packDirectory } from "../postgres/tar.js";
 import { checkContinuity, describeContinuity, followedTimelines } from "./continuity.js";
 import {
@@ -33,13 +35,9 @@ import {
   resolveTarget,
   type RecoveryTarget,
 } from "./recovery.js";
-import {
-  BASE_ARTIFACT,
-  type BaseBackupFacts,
-  type PgBaseDrillTargetInput,
-  type PgBaseJobInput,
-  type WithWalSource,
-} from "./types.js";
+import type { BaseBackupFacts } from "./facts.js";
+import type { PostgresBaseTarget } from "./target.js";
+import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
 import type { ArchivedWal } from "./wal-archive.js";
 import {
   DEFAULT_WAL_SEGMENT_SIZE,
@@ -48,7 +46,7 @@ import {
   parseWalFileName,
   segmentNumber,
 } from "./wal-name.js";
-import { requireWalSource } from "./wal-source.js";
+import { walSourceFor } from "./wal-source.js";
 
 const PGDATA = "/var/lib/postgresql/backdrill-restore";
 const WAL_DIR = "/var/lib/postgresql/backdrill-wal";
@@ -231,194 +229,197 @@ function endVsTargetCheck(
   };
 }
 
-export async function drillPostgresBase(
-  context: DrillContext<PgBaseJobInput, PgBaseDrillTargetInput> & WithWalSource,
-): Promise<DrillOutcome> {
-  const { job, target, log, signal, scope } = context;
-  const image = target.image;
-  if (image === undefined) {
-    throw new UsageError(
-      `drill target ${job.name}: set image (a PostgreSQL image of the server's major version)`,
-    );
-  }
+export function drillPostgresBase(
+  context: DrillContext<PgBaseJobInput, PostgresBaseTarget, BaseBackupFacts>,
+): DrillPhases {
+  const { job, target, log, signal, scope, facts } = context;
+  const image = requireDrillImage(target, job.name, "pgvector/pgvector:pg17");
   const snapshot = context.artifacts.snapshot;
   const meta = readBaseMeta(snapshot.meta, snapshot.id);
-  const facts = context.facts as Partial<BaseBackupFacts>;
-  const superuser = facts.superuser ?? "postgres";
-  const started = Date.now();
-
-  // 1. What the archive holds, and where recovery should stop.
-  const wal = await requireWalSource(context, job.name);
-  const archived = await wal.list();
-  const recoveryTarget = resolveTarget(target.pitr, {
-    stopLsn: meta.stopLsn,
-    stopTime: meta.stopTime,
-    newestSegmentStartLsn: newestSegmentStartLsn(archived, meta),
-  });
-  log.info({ target: describeTarget(recoveryTarget) }, "point-in-time recovery target");
-
-  // 2. Decrypt the WAL recovery may ask for into a private temp dir.
-  const fetchStarted = Date.now();
-  // Decrypted WAL is plaintext: a killed drill's directory is swept by the next run.
-  const walDir = (await makePrivateTempDir(scope, "backdrill-wal-", "WAL temp dir")).path;
-  const needed = walNeeded(archived, meta);
-  for (const file of needed) {
-    signal.throwIfAborted();
-    const found = await wal.fetch(file.name, path.join(walDir, file.name), { signal });
-    if (!found)
-      throw new OperationError(`WAL file ${file.name} disappeared from the archive during the drill`);
-  }
-  const walFetchMs = Date.now() - fetchStarted;
-
-  // 3. Container, base backup, WAL, recovery settings.
-  const restoreStarted = Date.now();
-  const restoreCommand = `cp ${WAL_DIR}/%f %p`;
-  const settings: Array<[string, string]> = [
-    ...recoverySettings(recoveryTarget, restoreCommand),
-    ["archive_mode", "off"],
-    ["hba_file", HBA_FILE],
-    ["listen_addresses", ""],
-    ["logging_collector", "off"],
-    ["unix_socket_directories", "/var/run/postgresql"],
-  ];
-  const args = settings.flatMap(([name, value]) => ["-c", `${name}=${value}`]);
-  const container = await startDrillContainer({
-    image,
-    what: `drill PostgreSQL (PITR of ${job.name})`,
-    scope,
-    signal,
-    env: { PGDATA },
-    configure: (builder) => {
-      builder
-        .withEntrypoint(["sh", "-c", WRAPPER, "backdrill-drill"])
-        .withSharedMemorySize(512 * 1024 * 1024);
-    },
-    command: args,
-  });
-  // The container is started, but its wrapper may not have run its mkdir yet (no wait strategy:
-  // nothing listens before recovery). Create the targets ourselves so the copy cannot race it.
-  const made = await exec(container, ["mkdir", "-p", PGDATA, WAL_DIR]);
-  if (made.exitCode !== 0)
-    throw new OperationError(`cannot prepare the drill container: ${made.output.trim()}`);
-  await container.copyArchiveToContainer(await context.artifacts.open(BASE_ARTIFACT, { signal }), PGDATA);
-  await container.copyArchiveToContainer(packDirectory(walDir, signal), WAL_DIR);
-  const go = await exec(container, ["sh", "-c", `touch "${PGDATA}/recovery.signal" && touch ${GO_FILE}`]);
-  if (go.exitCode !== 0) throw new OperationError(`cannot prepare the drill container: ${go.output.trim()}`);
-  const baseRestoreMs = Date.now() - restoreStarted;
-
-  // 4. Replay and promotion.
-  const replayStarted = Date.now();
-  await waitForPromotion(container, superuser, signal, DEFAULT_REPLAY_TIMEOUT_MS);
-  const replayMs = Date.now() - replayStarted;
-  const restoreMs = Date.now() - started;
-
-  // 5. Checks.
-  const checksStarted = Date.now();
-  const recoveryLog = parseRecoveryLog(await containerLog(container.getId()));
-  const timelineRow = await psql(
-    container,
-    superuser,
-    "postgres",
-    "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)",
-  );
-  const timeline = Number.parseInt(timelineRow.out, 16);
-  const checks: CheckResult[] = [targetCheck(recoveryTarget, recoveryLog, meta.timeline, timeline)];
-  const endCheck = endVsTargetCheck(recoveryTarget, recoveryLog);
-  if (endCheck !== undefined) checks.push(endCheck);
-
-  // Continuity up to where recovery ended (latest: the newest archived segment).
-  const switchRow = await psql(
-    container,
-    superuser,
-    "postgres",
-    "SELECT pg_walfile_name(pg_current_wal_lsn())",
-  );
-  const endFile = parseWalFileName(switchRow.out);
-  const untilSegment =
-    recoveryTarget.kind === "latest" || endFile === null
-      ? undefined
-      : Math.max(stopSegmentOf(meta), segmentNumber(endFile, meta.walSegmentSize) - 1);
-  const continuity = checkContinuity({
-    archived,
-    timeline: meta.timeline,
-    stopSegment: stopSegmentOf(meta),
-    ...(untilSegment === undefined ? {} : { untilSegment }),
-    segmentSize: meta.walSegmentSize,
-  });
-  checks.push({
-    name: "WAL continuity",
-    ok: continuity.ok,
-    detail: describeContinuity(continuity, meta.walSegmentSize, meta.timeline),
-  });
-
-  if (facts.databases !== undefined && facts.databases.length > 0) {
-    const present = await psql(
-      container,
-      superuser,
-      "postgres",
-      "SELECT datname FROM pg_database ORDER BY 1",
-    );
-    const names = new Set(present.out.split("\n"));
-    const missing = facts.databases.filter((name) => !names.has(name));
-    checks.push({
-      name: "databases present",
-      ok: present.ok && missing.length === 0,
-      detail:
-        missing.length === 0 ? `${facts.databases.length} database(s)` : `missing: ${missing.join(", ")}`,
-    });
-  }
-  for (const extension of target.checks?.extensions ?? []) {
-    const row = await psql(
-      container,
-      superuser,
-      "postgres",
-      `SELECT count(*) > 0 FROM pg_available_extensions WHERE name = '${extension.replace(/'/g, "''")}'`,
-    );
-    checks.push({
-      name: `extension ${extension} available`,
-      ok: row.ok && row.out === "t",
-      detail: row.err || row.out,
-    });
-  }
-  for (const assertion of target.checks?.sql ?? []) {
-    const row = await psql(container, superuser, assertion.database, assertion.query);
-    const first = row.out.split("\n")[0]?.split("|")[0] ?? "";
-    checks.push({
-      name: assertion.name,
-      ok: row.ok && first === "t",
-      detail: row.ok ? `returned ${first === "" ? "no rows" : first}` : row.err,
-    });
-  }
-  if (target.checks?.amcheck !== false) {
-    const amcheck = await exec(
-      container,
-      ["pg_amcheck", "-U", superuser, "--all", "--install-missing", "--heapallindexed", "--no-password"],
-      "postgres",
-    );
-    checks.push({
-      name: "amcheck",
-      ok: amcheck.exitCode === 0,
-      detail:
-        amcheck.exitCode === 0
-          ? "no corruption found"
-          : (amcheck.stdout + amcheck.stderr).trim().slice(-2000),
-    });
-  }
-  const checksMs = Date.now() - checksStarted;
+  const superuser = facts.superuser;
+  const wal = walSourceFor(context.repository, job.name, context.identities);
+  let archived: ArchivedWal[] = [];
+  let recoveryTarget: RecoveryTarget | undefined;
+  let container: StartedTestContainer | undefined;
+  const details: Record<string, unknown> = {};
 
   return {
-    checks,
-    timings: { restoreMs, checksMs },
-    details: {
-      target: describeTarget(recoveryTarget),
-      walFetchMs,
-      walFilesFetched: needed.length,
-      baseRestoreMs,
-      replayMs,
-      segmentsReplayed: recoveryLog.restoredSegments,
-      recoveryStop: recoveryLog.stopLine ?? null,
-      lastReplayedTransaction: recoveryLog.lastTransactionTime ?? null,
-      timeline,
+    async sandbox() {
+      // What the archive holds, and where recovery should stop.
+      archived = await wal.list();
+      recoveryTarget = resolveTarget(target.pitr, {
+        stopLsn: meta.stopLsn,
+        stopTime: meta.stopTime,
+        newestSegmentStartLsn: newestSegmentStartLsn(archived, meta),
+      });
+      log.info({ target: describeTarget(recoveryTarget) }, "point-in-time recovery target");
+      const restoreCommand = `cp ${WAL_DIR}/%f %p`;
+      const settings: Array<[string, string]> = [
+        ...recoverySettings(recoveryTarget, restoreCommand),
+        ["archive_mode", "off"],
+        ["hba_file", HBA_FILE],
+        ["listen_addresses", ""],
+        ["logging_collector", "off"],
+        ["unix_socket_directories", "/var/run/postgresql"],
+      ];
+      const args = settings.flatMap(([name, value]) => ["-c", `${name}=${value}`]);
+      container = await startDrillContainer({
+        image,
+        what: `drill PostgreSQL (PITR of ${job.name})`,
+        scope,
+        signal,
+        env: { PGDATA },
+        configure: (builder) => {
+          builder
+            .withEntrypoint(["sh", "-c", WRAPPER, "backdrill-drill"])
+            .withSharedMemorySize(512 * 1024 * 1024);
+        },
+        command: args,
+      });
+      // The container is started, but its wrapper may not have run its mkdir yet (no wait
+      // strategy: nothing listens before recovery). Create the targets ourselves so the copy
+      // cannot race it.
+      const made = await exec(container, ["mkdir", "-p", PGDATA, WAL_DIR]);
+      if (made.exitCode !== 0)
+        throw new OperationError(`cannot prepare the drill container: ${made.output.trim()}`);
     },
+
+    async restore() {
+      if (container === undefined) throw new OperationError("postgres-base drill: restore before sandbox");
+      // Decrypt the WAL recovery may ask for into a private temp dir. Decrypted WAL is
+      // plaintext: a killed drill's directory is swept by the next run.
+      const fetchStarted = Date.now();
+      const walDir = (await makePrivateTempDir(scope, "backdrill-wal-", "WAL temp dir")).path;
+      const needed = walNeeded(archived, meta);
+      for (const file of needed) {
+        signal.throwIfAborted();
+        const found = await wal.fetch(file.name, path.join(walDir, file.name), { signal });
+        if (!found)
+          throw new OperationError(`WAL file ${file.name} disappeared from the archive during the drill`);
+      }
+      const walFetchMs = Date.now() - fetchStarted;
+      const baseStarted = Date.now();
+      await container.copyArchiveToContainer(await context.artifacts.open(BASE_ARTIFACT, { signal }), PGDATA);
+      await container.copyArchiveToContainer(packDirectory(walDir, signal), WAL_DIR);
+      const go = await exec(container, ["sh", "-c", `touch "${PGDATA}/recovery.signal" && touch ${GO_FILE}`]);
+      if (go.exitCode !== 0)
+        throw new OperationError(`cannot prepare the drill container: ${go.output.trim()}`);
+      const baseRestoreMs = Date.now() - baseStarted;
+      const replayStarted = Date.now();
+      await waitForPromotion(container, superuser, signal, DEFAULT_REPLAY_TIMEOUT_MS);
+      Object.assign(details, {
+        walFetchMs,
+        walFilesFetched: needed.length,
+        baseRestoreMs,
+        replayMs: Date.now() - replayStarted,
+      });
+      return [];
+    },
+
+    async checks() {
+      if (container === undefined || recoveryTarget === undefined) {
+        throw new OperationError("postgres-base drill: checks before restore");
+      }
+      const recoveryLog = parseRecoveryLog(await containerLog(container.getId()));
+      const timelineRow = await psql(
+        container,
+        superuser,
+        "postgres",
+        "SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)",
+      );
+      const timeline = Number.parseInt(timelineRow.out, 16);
+      const checks: CheckResult[] = [targetCheck(recoveryTarget, recoveryLog, meta.timeline, timeline)];
+      const endCheck = endVsTargetCheck(recoveryTarget, recoveryLog);
+      if (endCheck !== undefined) checks.push(endCheck);
+
+      // Continuity up to where recovery ended (latest: the newest archived segment).
+      const switchRow = await psql(
+        container,
+        superuser,
+        "postgres",
+        "SELECT pg_walfile_name(pg_current_wal_lsn())",
+      );
+      const endFile = parseWalFileName(switchRow.out);
+      const untilSegment =
+        recoveryTarget.kind === "latest" || endFile === null
+          ? undefined
+          : Math.max(stopSegmentOf(meta), segmentNumber(endFile, meta.walSegmentSize) - 1);
+      const continuity = checkContinuity({
+        archived,
+        timeline: meta.timeline,
+        stopSegment: stopSegmentOf(meta),
+        ...(untilSegment === undefined ? {} : { untilSegment }),
+        segmentSize: meta.walSegmentSize,
+      });
+      checks.push({
+        name: "WAL continuity",
+        ok: continuity.ok,
+        detail: describeContinuity(continuity, meta.walSegmentSize, meta.timeline),
+      });
+
+      if (facts.databases.length > 0) {
+        const present = await psql(
+          container,
+          superuser,
+          "postgres",
+          "SELECT datname FROM pg_database ORDER BY 1",
+        );
+        const names = new Set(present.out.split("\n"));
+        const missing = facts.databases.filter((name) => !names.has(name));
+        checks.push({
+          name: "databases present",
+          ok: present.ok && missing.length === 0,
+          detail:
+            missing.length === 0 ? `${facts.databases.length} database(s)` : `missing: ${missing.join(", ")}`,
+        });
+      }
+      for (const extension of target.checks?.extensions ?? []) {
+        const row = await psql(
+          container,
+          superuser,
+          "postgres",
+          `SELECT count(*) > 0 FROM pg_available_extensions WHERE name = '${extension.replace(/'/g, "''")}'`,
+        );
+        checks.push({
+          name: `extension ${extension} available`,
+          ok: row.ok && row.out === "t",
+          detail: row.err || row.out,
+        });
+      }
+      for (const assertion of target.checks?.sql ?? []) {
+        const row = await psql(container, superuser, assertion.database, assertion.query);
+        const first = row.out.split("\n")[0]?.split("|")[0] ?? "";
+        checks.push({
+          name: assertion.name,
+          ok: row.ok && first === "t",
+          detail: row.ok ? `returned ${first === "" ? "no rows" : first}` : row.err,
+        });
+      }
+      if (target.checks?.amcheck !== false) {
+        const amcheck = await exec(
+          container,
+          ["pg_amcheck", "-U", superuser, "--all", "--install-missing", "--heapallindexed", "--no-password"],
+          "postgres",
+        );
+        checks.push({
+          name: "amcheck",
+          ok: amcheck.exitCode === 0,
+          detail:
+            amcheck.exitCode === 0
+              ? "no corruption found"
+              : (amcheck.stdout + amcheck.stderr).trim().slice(-2000),
+        });
+      }
+      Object.assign(details, {
+        target: describeTarget(recoveryTarget),
+        segmentsReplayed: recoveryLog.restoredSegments,
+        recoveryStop: recoveryLog.stopLine ?? null,
+        lastReplayedTransaction: recoveryLog.lastTransactionTime ?? null,
+        timeline,
+      });
+      return checks;
+    },
+
+    details: () => details,
   };
 }

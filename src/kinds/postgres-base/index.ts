@@ -1,20 +1,33 @@
 /**
- * The `postgres-base` engine: pg_basebackup base backups (backup.ts), point-in-time recovery
- * drills (drill.ts) and disaster restores into a data directory (restore.ts). The WAL archive
- * itself is written by `backdrill wal push` / `wal ship` (wal-commands.ts) and pruned by
- * retention.ts.
+ * The `postgres-base` kind: pg_basebackup base backups (backup.ts) and the WAL archive beside
+ * them (written by `backdrill wal push | ship`, wal-commands.ts); point-in-time recovery drills
+ * (drill.ts); restores into a data directory ready to recover (restore.ts); WAL retention
+ * (retention.ts). Code both PostgreSQL kinds share lives in ../postgres/.
  */
-import type { DrillTarget } from "../../config/drill-schema.js";
-import type { PostgresBaseJob } from "./job-schema.js";
-import type { Engine } from "../engine.js";
-import { backupPostgresBase } from "./backup.js";
-import { drillPostgresBase } from "./drill.js";
-import { planPostgresBaseRestore, restorePostgresBase } from "./restore.js";
+import { defineKind } from "../contract.js";
+import { postgresSecrets, toolsNeedDocker } from "../postgres/config.js";
+import { describePostgresBaseJob } from "./config.js";
+import { baseBackupFactsSchema } from "./facts.js";
+import { postgresBaseJobSchema } from "./job-schema.js";
+import { postgresBaseRestore } from "./restore-options.js";
+import { postgresBaseTarget } from "./target.js";
 
-export const postgresBaseEngine: Engine<PostgresBaseJob, DrillTarget> = {
+export const postgresBaseKind = defineKind({
   kind: "postgres-base",
-  backup: backupPostgresBase,
-  drill: drillPostgresBase,
-  planRestore: planPostgresBaseRestore,
-  restore: restorePostgresBase,
-};
+  summary: "a PostgreSQL cluster as base backups plus its WAL archive, for point-in-time recovery",
+  jobSchema: postgresBaseJobSchema,
+  target: postgresBaseTarget,
+  factsSchema: baseBackupFactsSchema,
+  restore: postgresBaseRestore,
+  describe: describePostgresBaseJob,
+  secrets: postgresSecrets,
+  checkPolicy: () => [],
+  usesDocker: toolsNeedDocker,
+  doctor: async (context, source) => (await import("./doctor.js")).postgresBaseDoctor(context, source),
+  drillDoctor: async () => [],
+  retention: {
+    key: "wal",
+    prune: async (context) => (await import("./retention.js")).pruneWalSide(context),
+  },
+  engine: async () => (await import("./engine.js")).postgresBaseEngine,
+});

@@ -1,6 +1,6 @@
 /** `postgres-base`: pg_basebackup base backups plus a continuous WAL archive, for point-in-time restore. */
 import * as z from "zod";
-import { connectionSchema, toolsSchema } from "../../schema/common.js";
+import { connectionSchema, toolsSchema } from "../postgres/config-schema.js";
 import { jobBaseShape } from "../../schema/job-base.js";
 
 export const postgresBaseJobSchema = z.strictObject({

@@ -9,7 +9,7 @@
 import { chmod, mkdir, readdir, writeFile, appendFile } from "node:fs/promises";
 import path from "node:path";
 import { UsageError } from "../../errors.js";
-import type { RestoreContext, RestorePlan } from "../engine.js";
+import type { RestoreContext, RestorePlan } from "../contract.js";
 import { unpackInto } from "../postgres/tar.js";
 import { readBaseMeta } from "./drill.js";
 import {
@@ -19,7 +19,11 @@ import {
   resolveTarget,
   type RecoveryTarget,
 } from "./recovery.js";
+import type { BaseBackupFacts } from "./facts.js";
+import type { PostgresBaseRestoreOptions } from "./restore-options.js";
 import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
+
+type PgBaseRestoreContext = RestoreContext<PgBaseJobInput, BaseBackupFacts, PostgresBaseRestoreOptions>;
 
 async function entries(dir: string): Promise<string[] | null> {
   try {
@@ -35,26 +39,24 @@ function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
-interface Layout {
+/** What apply executes: the data directory, the recovery target and the settings to append. */
+export interface Layout {
   dir: string;
   target: RecoveryTarget;
   restoreCommand: string;
   settings: Array<[string, string]>;
 }
 
-function layoutFor(context: RestoreContext<PgBaseJobInput>): Layout {
+function layoutFor(context: PgBaseRestoreContext): Layout {
   const { job, options } = context;
-  if (options.to === "" || !path.isAbsolute(options.to)) {
-    throw new UsageError(`--to: give the absolute path of the new data directory for ${job.name}`);
-  }
   const meta = readBaseMeta(context.artifacts.snapshot.meta, context.artifacts.snapshot.id);
   // Without --at: replay everything archived (no target; PostgreSQL promotes at the end).
-  const target = resolveTarget(options.extra.at ?? "latest", {
+  const target = resolveTarget(options.at ?? "latest", {
     stopLsn: meta.stopLsn,
     stopTime: meta.stopTime,
     newestSegmentStartLsn: null,
   });
-  const identity = context.options.extra.identity ?? context.env.BACKDRILL_IDENTITY_FILE;
+  const identity = context.identityFile;
   const command = [
     "backdrill",
     "--config-dir",
@@ -67,23 +69,22 @@ function layoutFor(context: RestoreContext<PgBaseJobInput>): Layout {
     ...(identity === undefined || identity === "" ? [] : ["--identity", identity]),
   ];
   const restoreCommand = command.map((word) => (word.startsWith("%") ? word : shellWord(word))).join(" ");
-  return { dir: options.to, target, restoreCommand, settings: recoverySettings(target, restoreCommand) };
+  return { dir: context.to, target, restoreCommand, settings: recoverySettings(target, restoreCommand) };
 }
 
-export async function planPostgresBaseRestore(context: RestoreContext<PgBaseJobInput>): Promise<RestorePlan> {
+export async function planPostgresBaseRestore(context: PgBaseRestoreContext): Promise<RestorePlan<Layout>> {
   const layout = layoutFor(context);
   const existing = await entries(layout.dir);
   const warnings: string[] = [];
-  if (existing !== null && existing.length > 0 && !context.options.force) {
+  if (existing !== null && existing.length > 0 && !context.force) {
     throw new UsageError(`--to ${layout.dir} is not empty; give an empty or new directory (or --force)`);
   }
   if (existing !== null && existing.length > 0)
     warnings.push(`${layout.dir} is not empty; files are unpacked over it (--force)`);
-  if (context.env.BACKDRILL_IDENTITY_FILE === undefined || context.env.BACKDRILL_IDENTITY_FILE === "") {
-    warnings.push(
-      "restore_command has no --identity: set BACKDRILL_IDENTITY_FILE in the environment PostgreSQL runs with, or edit postgresql.auto.conf",
-    );
-  }
+  // The identity is on the restore_command line: the user PostgreSQL runs as must read it.
+  warnings.push(
+    `restore_command reads ${context.identityFile} as the user PostgreSQL runs as (postgres): make it readable by that user during the recovery, and remove it afterwards`,
+  );
   const base = context.artifacts.snapshot.artifacts.find((artifact) => artifact.name === BASE_ARTIFACT);
   const size = base?.plainSize === undefined ? "" : ` (${(base.plainSize / 1048576).toFixed(1)} MiB)`;
   return {
@@ -98,14 +99,15 @@ export async function planPostgresBaseRestore(context: RestoreContext<PgBaseJobI
       "then: check SELECT pg_is_in_recovery() returns false, verify the data, and take a new base backup (backdrill backup <job>) at once",
     ],
     warnings,
+    data: layout,
   };
 }
 
-export async function restorePostgresBase(
-  context: RestoreContext<PgBaseJobInput>,
-  _plan: RestorePlan,
+export async function applyPostgresBaseRestore(
+  context: PgBaseRestoreContext,
+  plan: RestorePlan<Layout>,
 ): Promise<void> {
-  const layout = layoutFor(context);
+  const layout = plan.data;
   await mkdir(layout.dir, { recursive: true, mode: 0o700 });
   await chmod(layout.dir, 0o700);
   const { signal } = context;

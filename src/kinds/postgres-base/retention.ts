@@ -8,6 +8,7 @@
  * Call after the snapshots are removed, with the snapshots that remain:
  *   await pruneWal(repository, job, remainingSnapshots, { dryRun, log })
  */
+import type { SideRetention, SideRetentionResult } from "../contract.js";
 import type { Logger } from "../../log/logger.js";
 import type { SnapshotManifest } from "../../repository/manifest.js";
 import type { Repository } from "../../repository/repository.js";
@@ -70,4 +71,25 @@ export async function pruneWal(
     "WAL retention applied",
   );
   return report;
+}
+
+/** Keep every WAL segment a retained base backup needs to reach the present; the rest go. */
+export async function pruneWalSide({
+  job,
+  repository,
+  kept,
+  dryRun,
+  log,
+  signal,
+}: Parameters<
+  SideRetention<{ name: string; kind: string; policy: string }>["prune"]
+>[0]): Promise<SideRetentionResult> {
+  const report = await pruneWal(repository, job.name, kept, { dryRun, log, signal });
+  return {
+    report,
+    summary: [
+      `WAL: ${report.removed.length} segment(s) ${dryRun ? "to remove" : "removed"}, ${report.kept} kept` +
+        (report.keepFrom === null ? " (nothing removable)" : ` (from ${report.keepFrom} on)`),
+    ],
+  };
 }

@@ -1,7 +1,7 @@
 /**
  * The library behind `backdrill wal push | fetch | ship`: PostgreSQL's archive_command and
- * restore_command. Each call opens the configuration, checks that the job is a postgres-base job,
- * opens its policy's repository and does one thing.
+ * restore_command. The command (src/cli/commands/wal.ts) opens the job's repository through the
+ * app layer and hands it here; each function does one thing.
  *
  * Contracts (PostgreSQL documentation, "Continuous Archiving"):
  *   - push resolves only once the file is durably stored (exit 0); any failure throws (non-zero),
@@ -12,112 +12,65 @@
  *     throws, and the CLI turns it into an exit status above 125, which makes PostgreSQL stop
  *     recovery with an error instead of treating the file as missing and ending recovery early.
  */
-import { openConfig, jobByName, policyOf } from "../../app/config.js";
-import { openRepository } from "../../repository/open.js";
-import { readRecipients } from "../../config/secrets.js";
-import type { LoadedPolicy } from "../../config/types.js";
-import { readIdentityFile } from "../../crypto/keys.js";
-import { UsageError } from "../../errors.js";
+import type { Policy } from "../../schema/policy.js";
+import type { Repository } from "../../repository/repository.js";
+import { readRecipients } from "../../secrets/resolve.js";
 import type { Logger } from "../../log/logger.js";
 import { drainSpool, shipSpool, type DrainResult } from "./spool.js";
 import { WalArchive, type PushResult } from "./wal-archive.js";
 
-export interface WalCommandOptions {
-  configDir: string;
-  job: string;
-  env?: NodeJS.ProcessEnv;
-  signal?: AbortSignal;
-}
-
-interface OpenedArchive {
-  archive: WalArchive;
-  policy: LoadedPolicy;
-  close(): Promise<void>;
-}
-
-async function openJobArchive(options: WalCommandOptions): Promise<OpenedArchive> {
-  const env = options.env ?? process.env;
-  const config = await openConfig(options.configDir, env);
-  const loaded = jobByName(config, options.job);
-  if (loaded.job.kind !== "postgres-base") {
-    throw new UsageError(
-      `job ${options.job} is a ${loaded.job.kind} job; wal push/fetch/ship work on postgres-base jobs only`,
-    );
-  }
-  const policy = policyOf(config, loaded);
-  const repository = await openRepository(policy, env);
-  return {
-    archive: new WalArchive(repository, loaded.job.name),
-    policy,
-    close: () => repository.backend.close(),
-  };
+/** The job whose archive a command works on, with its repository open (the caller closes it). */
+export interface WalJob {
+  name: string;
+  repository: Repository;
+  policy: { file: string; policy: Policy };
 }
 
 /** archive_command: `backdrill wal push <job> %p`. */
 export async function walPush(
-  options: WalCommandOptions & { path: string },
+  job: WalJob,
+  file: string,
+  signal: AbortSignal,
 ): Promise<{ name: string; result: PushResult }> {
-  const opened = await openJobArchive(options);
-  try {
-    const recipients = await readRecipients(opened.policy);
-    // Archiving may start before the first base backup: make sure the repository exists.
-    await opened.archive.repository.init();
-    const result = await opened.archive.push(options.path, recipients, {
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-    const name = options.path.split("/").at(-1) ?? options.path;
-    return { name, result };
-  } finally {
-    await opened.close();
-  }
-}
-
-/** The identity for fetch: --identity, else $BACKDRILL_IDENTITY_FILE. */
-async function fetchIdentities(identityFile: string | undefined, env: NodeJS.ProcessEnv): Promise<string[]> {
-  const file = identityFile ?? env.BACKDRILL_IDENTITY_FILE;
-  if (file === undefined || file === "") {
-    throw new UsageError("wal fetch needs the age identity that opens the archive: pass --identity FILE", {
-      hint: "or set BACKDRILL_IDENTITY_FILE in the environment PostgreSQL runs restore_command with",
-    });
-  }
-  return readIdentityFile(file);
+  const archive = new WalArchive(job.repository, job.name);
+  const recipients = await readRecipients(job.policy);
+  // Archiving may start before the first base backup: make sure the repository exists.
+  await job.repository.init();
+  const result = await archive.push(file, recipients, { signal });
+  const name = file.split("/").at(-1) ?? file;
+  return { name, result };
 }
 
 /** restore_command: `backdrill wal fetch <job> %f %p`. False: not in the archive. */
 export async function walFetch(
-  options: WalCommandOptions & { name: string; dest: string; identityFile?: string | undefined },
+  job: WalJob,
+  name: string,
+  dest: string,
+  identities: readonly string[],
+  signal: AbortSignal,
 ): Promise<boolean> {
-  const identities = await fetchIdentities(options.identityFile, options.env ?? process.env);
-  const opened = await openJobArchive(options);
-  try {
-    return await opened.archive.fetch(options.name, options.dest, identities, {
-      ...(options.signal === undefined ? {} : { signal: options.signal }),
-    });
-  } finally {
-    await opened.close();
-  }
+  return new WalArchive(job.repository, job.name).fetch(name, dest, [...identities], { signal });
 }
 
 /** `backdrill wal ship <job> <spool>`: drains once (`once`) or until the signal aborts. */
 export async function walShip(
-  options: WalCommandOptions & { spool: string; once: boolean; intervalMs: number; log: Logger },
+  job: WalJob,
+  options: { spool: string; once: boolean; intervalMs: number; log: Logger; signal: AbortSignal },
 ): Promise<{ once: DrainResult } | { shipped: number; failedRounds: number }> {
-  const opened = await openJobArchive(options);
-  try {
-    const recipients = await readRecipients(opened.policy);
-    await opened.archive.repository.init();
-    const signal = options.signal ?? new AbortController().signal;
-    if (options.once) {
-      return {
-        once: await drainSpool(opened.archive, recipients, options.spool, { signal, log: options.log }),
-      };
-    }
-    return await shipSpool(opened.archive, recipients, options.spool, {
-      signal,
-      log: options.log,
-      intervalMs: options.intervalMs,
-    });
-  } finally {
-    await opened.close();
+  const archive = new WalArchive(job.repository, job.name);
+  const recipients = await readRecipients(job.policy);
+  await job.repository.init();
+  if (options.once) {
+    return {
+      once: await drainSpool(archive, recipients, options.spool, {
+        signal: options.signal,
+        log: options.log,
+      }),
+    };
   }
+  return shipSpool(archive, recipients, options.spool, {
+    signal: options.signal,
+    log: options.log,
+    intervalMs: options.intervalMs,
+  });
 }

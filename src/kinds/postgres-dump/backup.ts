@@ -13,8 +13,8 @@
  * commits no manifest, so a half-made snapshot never exists.
  */
 import path from "node:path";
-import { BackdrillError, OperationError, UsageError } from "../../errors.js";
-import type { BackupContext, BackupOutcome } from "../engine.js";
+import { inJob, OperationError } from "../../errors.js";
+import type { BackupContext, BackupOutcome } from "../contract.js";
 import type { ManifestMeta } from "../../repository/manifest.js";
 import {
   connectClient,
@@ -35,17 +35,6 @@ export const GLOBALS_ARTIFACT = "globals.sql";
 
 export function artifactName(database: string, format: "custom" | "directory"): string {
   return `${database}${format === "custom" ? ".dump" : ".tar"}`;
-}
-
-/** Prefixes an error with the job (and database), keeping its hint, its cause and, for usage errors, exit 2. */
-export function inJob(job: string, database: string | undefined, error: unknown): BackdrillError {
-  const where = database === undefined ? `job ${job}` : `job ${job}, database ${database}`;
-  const message = error instanceof Error ? error.message : String(error);
-  const hint = error instanceof BackdrillError ? error.hint : undefined;
-  const options = { cause: error, ...(hint === undefined ? {} : { hint }) };
-  return error instanceof UsageError
-    ? new UsageError(`${where}: ${message}`, options)
-    : new OperationError(`${where}: ${message}`, options);
 }
 
 async function discoverDatabases(
@@ -74,14 +63,16 @@ async function probeServer(endpoint: PgEndpoint, database: string): Promise<Serv
   }
 }
 
-export async function backupPostgresDump(context: BackupContext<PgDumpJobInput>): Promise<BackupOutcome> {
+export async function backupPostgresDump(
+  context: BackupContext<PgDumpJobInput>,
+): Promise<BackupOutcome<PgDumpFacts>> {
   const { job, log, signal, scope } = context;
   const format = job.format ?? "custom";
   const parallel = Math.max(1, job.parallel ?? 1);
   const checksumMaxRows = job.facts?.checksumMaxRows ?? DEFAULT_CHECKSUM_MAX_ROWS;
   const endpoint = await resolveEndpoint(job.connection, context.env, context.configDir, job.name).catch(
     (error: unknown) => {
-      throw inJob(job.name, undefined, error);
+      throw inJob(`job ${job.name}`, error);
     },
   );
   const tools = new PgTools(job.tools, scope, context.configDir);
@@ -100,16 +91,16 @@ export async function backupPostgresDump(context: BackupContext<PgDumpJobInput>)
       ({ databases, info } = await discoverDatabases(endpoint));
     }
   } catch (error) {
-    throw inJob(job.name, probeDatabase, error);
+    throw inJob(`job ${job.name}, database ${probeDatabase}`, error);
   }
-  if (databases.length === 0) throw inJob(job.name, undefined, new OperationError("no database to back up"));
+  if (databases.length === 0) throw inJob(`job ${job.name}`, new OperationError("no database to back up"));
 
   const against = `the server ${describeEndpoint(endpoint)} (${info.version})`;
   let pgDump: ToolVersion;
   try {
     pgDump = await tools.requireMajor("pg_dump", info.major, against, signal);
   } catch (error) {
-    throw inJob(job.name, undefined, error);
+    throw inJob(`job ${job.name}`, error);
   }
   log.info(
     { job: job.name, databases: databases.length, format, server: info.version, pgDump: pgDump.text },
@@ -126,7 +117,7 @@ export async function backupPostgresDump(context: BackupContext<PgDumpJobInput>)
       await tools.requireMajor("pg_dumpall", info.major, against, signal);
       await dumpGlobals(context, tools, endpoint, probeDatabase, rolePasswords);
     } catch (error) {
-      throw inJob(job.name, undefined, error);
+      throw inJob(`job ${job.name}`, error);
     }
     if (!rolePasswords) {
       log.warn(
@@ -151,7 +142,7 @@ export async function backupPostgresDump(context: BackupContext<PgDumpJobInput>)
         "postgres-dump: database dumped",
       );
     } catch (error) {
-      throw inJob(job.name, database, signal.aborted ? (signal.reason ?? error) : error);
+      throw inJob(`job ${job.name}, database ${database}`, signal.aborted ? (signal.reason ?? error) : error);
     }
   }
 
@@ -177,7 +168,7 @@ export async function backupPostgresDump(context: BackupContext<PgDumpJobInput>)
     globals: wantGlobals,
     rolePasswords,
   };
-  return { facts: { ...facts }, meta };
+  return { facts, meta };
 }
 
 async function dumpGlobals(

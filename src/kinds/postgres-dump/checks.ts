@@ -4,7 +4,7 @@
  * their wording is unit-tested without a server.
  */
 import type pg from "pg";
-import type { CheckResult } from "../engine.js";
+import type { CheckResult } from "../contract.js";
 import { connectClient, errorText, libpqEnv, type PgEndpoint } from "../postgres/connection.js";
 import type { DatabaseFacts, PgDumpFacts } from "./facts.js";
 import {
@@ -16,7 +16,7 @@ import {
   type TableCount,
 } from "./tables.js";
 import type { PgTools } from "../postgres/tools.js";
-import type { SqlAssertion } from "./types.js";
+import type { SqlCheck as SqlAssertion } from "../postgres/target-checks.js";
 
 /** What the restored database holds; `error` when it could not be read at all. */
 export interface RestoredDatabase {

@@ -9,13 +9,13 @@
  * see what a failed restore cost. Only an unusable sandbox (image missing, server not starting)
  * throws.
  *
- * Timings: artifacts are fetched, verified and decrypted while they stream into pg_restore, so
- * fetch time is part of `restoreMs` (details.fetchIncludedInRestore). The container's start-up
- * is not (details.sandboxStartMs): a real recovery restores into a server that is already up.
+ * Phases (timed by the runner): sandbox = the server starting; restore = globals and every
+ * database (artifacts are fetched, verified and decrypted while they stream into pg_restore, so
+ * that is restore time); checks = the comparison with the facts.
  */
 import { requireDrillImage } from "../../docker/container.js";
-import type { CheckResult, DrillContext, DrillOutcome } from "../engine.js";
-import { inJob } from "./backup.js";
+import { inJob, OperationError } from "../../errors.js";
+import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import {
   compareChecksums,
   compareExtensions,
@@ -26,138 +26,145 @@ import {
   runSqlAssertion,
   type RestoredDatabase,
 } from "./checks.js";
-import { parseFacts } from "./facts.js";
+import type { PgDumpFacts } from "./facts.js";
 import { createDatabase, loadDatabase, restoreGlobals } from "./load.js";
-import { startSandbox } from "./sandbox.js";
+import { startSandbox, type Sandbox } from "./sandbox.js";
 import { PgTools } from "../postgres/tools.js";
-import type { PgDumpDrillTargetInput, PgDumpJobInput } from "./types.js";
+import type { PostgresDumpTarget } from "./target.js";
+import type { PgDumpJobInput } from "./types.js";
 
-export async function drillPostgresDump(
-  context: DrillContext<PgDumpJobInput, PgDumpDrillTargetInput>,
-): Promise<DrillOutcome> {
-  const { job, target, log, signal, scope } = context;
-  const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
+export function drillPostgresDump(
+  context: DrillContext<PgDumpJobInput, PostgresDumpTarget, PgDumpFacts>,
+): DrillPhases {
+  const { job, target, log, signal, scope, facts } = context;
   const image = requireDrillImage(target, job.name, "pgvector/pgvector:pg17");
   const tools = new PgTools(job.tools, scope, context.configDir);
   const checks = target.checks ?? {};
-
-  const sandboxStarted = Date.now();
-  const sandbox = await startSandbox(image, scope, signal).catch((error: unknown) => {
-    throw inJob(job.name, undefined, error);
-  });
-  const sandboxStartMs = Date.now() - sandboxStarted;
-  log.info({ job: job.name, image, ms: sandboxStartMs }, "postgres-dump drill: sandbox up");
-
-  // ---- restore --------------------------------------------------------------------------
-  const restoreStarted = Date.now();
-  const problems: string[] = [];
-  const notes: string[] = [];
-  let toolsOk = true;
-  try {
-    await tools.requireMajor(
-      "pg_restore",
-      facts.pgDumpMajor,
-      `the archive (written by pg_dump ${facts.pgDumpVersion})`,
-      signal,
-    );
-  } catch (error) {
-    toolsOk = false;
-    problems.push(error instanceof Error ? error.message : String(error));
-  }
-  if (toolsOk && facts.globalsArtifact !== null) {
-    try {
-      const globals = await restoreGlobals(
-        tools,
-        sandbox.endpoint,
-        context.artifacts,
-        facts.globalsArtifact,
-        signal,
-      );
-      problems.push(...globals.errors.map((error) => `${facts.globalsArtifact}: ${error}`));
-      if (globals.tolerated.length > 0) notes.push(`ignored: ${globals.tolerated.join("; ")}`);
-    } catch (error) {
-      problems.push(`${facts.globalsArtifact}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  if (!facts.rolePasswords && facts.globalsArtifact !== null) {
-    notes.push("roles were backed up without passwords (backup user not a superuser)");
-  }
+  let sandbox: Sandbox | undefined;
   const restoredNames: string[] = [];
-  if (toolsOk) {
-    for (const database of facts.databases) {
-      signal.throwIfAborted();
-      const started = Date.now();
+
+  return {
+    async sandbox() {
+      sandbox = await startSandbox(image, scope, signal).catch((error: unknown) => {
+        throw inJob(`job ${job.name}`, error);
+      });
+      log.info({ job: job.name, image }, "postgres-dump drill: sandbox up");
+    },
+
+    async restore() {
+      if (sandbox === undefined) throw new OperationError("postgres-dump drill: restore before sandbox");
+      const endpoint = sandbox.endpoint;
+      const problems: string[] = [];
+      const notes: string[] = [];
+      let toolsOk = true;
       try {
-        await createDatabase(sandbox.endpoint, database.name, database);
-        restoredNames.push(database.name);
-        await loadDatabase(tools, sandbox.endpoint, database.name, context.artifacts, database.artifact, {
-          format: facts.format,
-          jobs: job.parallel ?? 1,
-          noOwner: facts.globalsArtifact === null,
+        await tools.requireMajor(
+          "pg_restore",
+          facts.pgDumpMajor,
+          `the archive (written by pg_dump ${facts.pgDumpVersion})`,
           signal,
-          scope,
-        });
-        log.info(
-          { job: job.name, database: database.name, ms: Date.now() - started },
-          "postgres-dump drill: restored",
         );
       } catch (error) {
-        signal.throwIfAborted();
-        problems.push(`database ${database.name}: ${error instanceof Error ? error.message : String(error)}`);
+        toolsOk = false;
+        problems.push(error instanceof Error ? error.message : String(error));
       }
-    }
-  }
-  const restoreMs = Date.now() - restoreStarted;
-  const results: CheckResult[] = [
-    {
-      name: "restore",
-      ok: problems.length === 0,
-      detail:
-        problems.length === 0
-          ? `${facts.globalsArtifact === null ? "" : "globals and "}${facts.databases.length} database(s) restored cleanly` +
-            (notes.length > 0 ? ` (${notes.join("; ")})` : "")
-          : problems.join("\n"),
+      if (toolsOk && facts.globalsArtifact !== null) {
+        try {
+          const globals = await restoreGlobals(
+            tools,
+            endpoint,
+            context.artifacts,
+            facts.globalsArtifact,
+            signal,
+          );
+          problems.push(...globals.errors.map((error) => `${facts.globalsArtifact}: ${error}`));
+          if (globals.tolerated.length > 0) notes.push(`ignored: ${globals.tolerated.join("; ")}`);
+        } catch (error) {
+          problems.push(
+            `${facts.globalsArtifact}: ${error instanceof Error ? error.message : String(error)}`,
+          );
+        }
+      }
+      if (!facts.rolePasswords && facts.globalsArtifact !== null) {
+        notes.push("roles were backed up without passwords (backup user not a superuser)");
+      }
+      if (toolsOk) {
+        for (const database of facts.databases) {
+          signal.throwIfAborted();
+          const started = Date.now();
+          try {
+            await createDatabase(endpoint, database.name, database);
+            restoredNames.push(database.name);
+            await loadDatabase(tools, endpoint, database.name, context.artifacts, database.artifact, {
+              format: facts.format,
+              jobs: job.parallel ?? 1,
+              noOwner: facts.globalsArtifact === null,
+              signal,
+              scope,
+            });
+            log.info(
+              { job: job.name, database: database.name, ms: Date.now() - started },
+              "postgres-dump drill: restored",
+            );
+          } catch (error) {
+            signal.throwIfAborted();
+            problems.push(
+              `database ${database.name}: ${error instanceof Error ? error.message : String(error)}`,
+            );
+          }
+        }
+      }
+      return [
+        {
+          name: "restore",
+          ok: problems.length === 0,
+          detail:
+            problems.length === 0
+              ? `${facts.globalsArtifact === null ? "" : "globals and "}${facts.databases.length} database(s) restored cleanly` +
+                (notes.length > 0 ? ` (${notes.join("; ")})` : "")
+              : problems.join("\n"),
+        },
+      ];
     },
-  ];
 
-  // ---- checks ---------------------------------------------------------------------------
-  const checksStarted = Date.now();
-  const wantRowCounts = checks.rowCounts ?? true;
-  const wantChecksums = checks.checksums ?? true;
-  const restored: RestoredDatabase[] = [];
-  if (wantRowCounts || wantChecksums || (checks.extensions?.length ?? 0) > 0) {
-    for (const database of facts.databases) {
-      restored.push(await inspectRestored(sandbox.endpoint, database, { checksums: wantChecksums }));
-    }
-  }
-  if (wantRowCounts) {
-    results.push(compareRowCounts(facts, restored));
-    results.push(compareSequences(facts, restored));
-  }
-  if (wantChecksums) results.push(compareChecksums(facts, restored));
-  if ((checks.extensions?.length ?? 0) > 0)
-    results.push(compareExtensions(facts, restored, checks.extensions ?? []));
-  if (checks.amcheck ?? true) results.push(await runAmcheck(tools, sandbox.endpoint, restoredNames, signal));
-  for (const assertion of checks.sql ?? []) results.push(await runSqlAssertion(sandbox.endpoint, assertion));
-  const checksMs = Date.now() - checksStarted;
+    async checks() {
+      if (sandbox === undefined) throw new OperationError("postgres-dump drill: checks before sandbox");
+      const endpoint = sandbox.endpoint;
+      const results: CheckResult[] = [];
+      const wantRowCounts = checks.rowCounts ?? true;
+      const wantChecksums = checks.checksums ?? true;
+      const restored: RestoredDatabase[] = [];
+      if (wantRowCounts || wantChecksums || (checks.extensions?.length ?? 0) > 0) {
+        for (const database of facts.databases) {
+          restored.push(await inspectRestored(endpoint, database, { checksums: wantChecksums }));
+        }
+      }
+      if (wantRowCounts) {
+        results.push(compareRowCounts(facts, restored));
+        results.push(compareSequences(facts, restored));
+      }
+      if (wantChecksums) results.push(compareChecksums(facts, restored));
+      if ((checks.extensions?.length ?? 0) > 0)
+        results.push(compareExtensions(facts, restored, checks.extensions ?? []));
+      if (checks.amcheck ?? true) results.push(await runAmcheck(tools, endpoint, restoredNames, signal));
+      for (const assertion of checks.sql ?? []) results.push(await runSqlAssertion(endpoint, assertion));
+      return results;
+    },
 
-  const tables = facts.databases.reduce((sum, db) => sum + db.tables.length, 0);
-  const rows = facts.databases.reduce((sum, db) => sum + db.tables.reduce((n, t) => n + t.rows, 0), 0);
-  const plainBytes = context.artifacts.snapshot.artifacts.reduce((sum, a) => sum + (a.plainSize ?? 0), 0);
-  return {
-    checks: results,
-    timings: { restoreMs, checksMs },
-    details: {
-      image,
-      serverVersion: facts.server.version,
-      databases: facts.databases.length,
-      tables,
-      rows,
-      plainBytes,
-      format: facts.format,
-      sandboxStartMs,
-      fetchIncludedInRestore: true,
-      rolePasswords: facts.rolePasswords,
+    details() {
+      const tables = facts.databases.reduce((sum, db) => sum + db.tables.length, 0);
+      const rows = facts.databases.reduce((sum, db) => sum + db.tables.reduce((n, t) => n + t.rows, 0), 0);
+      const plainBytes = context.artifacts.snapshot.artifacts.reduce((sum, a) => sum + (a.plainSize ?? 0), 0);
+      return {
+        image,
+        serverVersion: facts.server.version,
+        databases: facts.databases.length,
+        tables,
+        rows,
+        plainBytes,
+        format: facts.format,
+        rolePasswords: facts.rolePasswords,
+      };
     },
   };
 }

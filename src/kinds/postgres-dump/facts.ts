@@ -52,7 +52,7 @@ const databaseSchema = z.object({
   artifact: z.string(),
 });
 
-export const factsSchema = z.object({
+export const pgDumpFactsSchema = z.object({
   kind: z.literal("postgres-dump"),
   version: z.literal(FACTS_VERSION),
   server: z.object({ version: z.string(), versionNum: z.number().int() }),
@@ -69,20 +69,7 @@ export const factsSchema = z.object({
 });
 
 export type DatabaseFacts = z.infer<typeof databaseSchema>;
-export type PgDumpFacts = z.infer<typeof factsSchema>;
-
-/** Validates facts read back from a snapshot (they come from an older backdrill, maybe). */
-export function parseFacts(value: unknown, where: string): PgDumpFacts {
-  const parsed = factsSchema.safeParse(value);
-  if (!parsed.success) {
-    const first = parsed.error.issues[0];
-    throw new OperationError(
-      `${where}: the facts artifact is not postgres-dump facts this version understands` +
-        (first === undefined ? "" : ` (${first.path.join(".")}: ${first.message})`),
-    );
-  }
-  return parsed.data;
-}
+export type PgDumpFacts = z.infer<typeof pgDumpFactsSchema>;
 
 export interface ServerInfo {
   version: string;

@@ -1,18 +1,30 @@
 /**
- * The `postgres-dump` engine: consistent pg_dump backups with facts, drills into a throwaway
- * PostgreSQL container, and disaster restores. See backup.ts, drill.ts and restore.ts.
+ * The `postgres-dump` kind: consistent pg_dump backups of every database with facts read in the
+ * dump's own snapshot (backup.ts, facts.ts), drills into a throwaway PostgreSQL 17 + pgvector
+ * (drill.ts), disaster restores into a new server (restore.ts). Code both PostgreSQL kinds
+ * share (connection, client tools, streams, tar) lives in ../postgres/.
  */
-import type { DrillTarget } from "../../config/drill-schema.js";
-import type { PostgresDumpJob } from "./job-schema.js";
-import type { Engine } from "../engine.js";
-import { backupPostgresDump } from "./backup.js";
-import { drillPostgresDump } from "./drill.js";
-import { planPostgresDumpRestore, restorePostgresDump } from "./restore.js";
+import { defineKind } from "../contract.js";
+import { postgresSecrets, toolsNeedDocker } from "../postgres/config.js";
+import { describePostgresDumpJob } from "./config.js";
+import { pgDumpFactsSchema } from "./facts.js";
+import { postgresDumpJobSchema } from "./job-schema.js";
+import { postgresDumpRestore } from "./restore-options.js";
+import { postgresDumpTarget } from "./target.js";
 
-export const postgresDumpEngine: Engine<PostgresDumpJob, DrillTarget> = {
+export const postgresDumpKind = defineKind({
   kind: "postgres-dump",
-  backup: backupPostgresDump,
-  drill: drillPostgresDump,
-  planRestore: planPostgresDumpRestore,
-  restore: restorePostgresDump,
-};
+  summary: "PostgreSQL databases as pg_dump archives, with row counts and checksums as facts",
+  jobSchema: postgresDumpJobSchema,
+  target: postgresDumpTarget,
+  factsSchema: pgDumpFactsSchema,
+  restore: postgresDumpRestore,
+  describe: describePostgresDumpJob,
+  secrets: postgresSecrets,
+  checkPolicy: () => [],
+  usesDocker: toolsNeedDocker,
+  doctor: async (context, source) => (await import("./doctor.js")).postgresDumpDoctor(context, source),
+  drillDoctor: async () => [],
+  retention: null,
+  engine: async () => (await import("./engine.js")).postgresDumpEngine,
+});

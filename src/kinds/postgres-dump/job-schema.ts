@@ -1,6 +1,6 @@
 /** `postgres-dump`: pg_dump per database plus pg_dumpall --globals-only, with row-count facts. */
 import * as z from "zod";
-import { connectionSchema, toolsSchema } from "../../schema/common.js";
+import { connectionSchema, toolsSchema } from "../postgres/config-schema.js";
 import { databaseNameSchema, jobBaseShape } from "../../schema/job-base.js";
 
 export const postgresDumpJobSchema = z

@@ -13,7 +13,7 @@ import type { Readable } from "node:stream";
 import type pg from "pg";
 import { OperationError } from "../../errors.js";
 import type { Scope } from "../../lifecycle/scope.js";
-import type { ArtifactReader } from "../engine.js";
+import type { ArtifactReader } from "../contract.js";
 import { connectClient, errorText, libpqEnv, type PgEndpoint } from "../postgres/connection.js";
 import type { DatabaseFacts } from "./facts.js";
 import { artifactError, waitWithInput } from "../postgres/streams.js";

@@ -3,8 +3,8 @@
  *
  *   backdrill restore task-db --to postgres://admin@db2:5432/ [--database task] [--force] [--dry-run]
  *
- * Extra options (RestoreOptions.extra): `database` picks one database of the snapshot;
- * `globals: "false"` skips the roles (e.g. when restoring one database into a running cluster).
+ * Options (restore-options.ts): --database picks one database of the snapshot; --no-globals
+ * skips the roles (e.g. when restoring one database into a running cluster).
  *
  * Where each database goes: a snapshot with one database (or `--database`) restores into the
  * database named in the DSN, or into one of the same name when the DSN names none; a snapshot
@@ -17,9 +17,9 @@
  * The DSN may hold a password: it is registered for redaction when parsed, shown masked in the
  * plan, and passed to the tools only through PGPASSWORD.
  */
-import { OperationError, UsageError } from "../../errors.js";
-import type { RestoreContext, RestorePlan } from "../engine.js";
-import { inJob } from "./backup.js";
+import { inJob, OperationError, UsageError } from "../../errors.js";
+import { formatBytes } from "../../util/format-bytes.js";
+import type { RestoreContext, RestorePlan } from "../contract.js";
 import { compareRowCounts, inspectRestored } from "./checks.js";
 import {
   connectClient,
@@ -30,7 +30,8 @@ import {
   redactedDsn,
   type PgEndpoint,
 } from "../postgres/connection.js";
-import { parseFacts, serverInfo, type DatabaseFacts, type PgDumpFacts } from "./facts.js";
+import { serverInfo, type DatabaseFacts, type PgDumpFacts } from "./facts.js";
+import type { PostgresDumpRestoreOptions } from "./restore-options.js";
 import {
   createDatabase,
   databaseExists,
@@ -48,8 +49,10 @@ interface Placement {
   target: string;
 }
 
-interface ResolvedRestore {
-  facts: PgDumpFacts;
+type PgDumpRestoreContext = RestoreContext<PgDumpJobInput, PgDumpFacts, PostgresDumpRestoreOptions>;
+
+/** What apply executes: the target server, the globals to restore, and where each database goes. */
+export interface PgDumpRestorePlan {
   target: PgEndpoint;
   /** Database to connect to for CREATE DATABASE and globals. */
   maintenance: PgEndpoint;
@@ -66,14 +69,13 @@ function dsnNamesDatabase(dsn: string): boolean {
   }
 }
 
-function resolve(context: RestoreContext<PgDumpJobInput>): ResolvedRestore {
-  const { job, options } = context;
-  const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
-  const target = parseDsn(options.to, "--to");
-  const namesDatabase = dsnNamesDatabase(options.to);
-  const wanted = options.extra.database;
+function resolve(context: PgDumpRestoreContext): PgDumpRestorePlan {
+  const { options, facts } = context;
+  const target = parseDsn(context.to, "--to");
+  const namesDatabase = dsnNamesDatabase(context.to);
+  const wanted = options.database;
   let sources: DatabaseFacts[];
-  if (wanted !== undefined && wanted !== "") {
+  if (wanted !== undefined) {
     const found = facts.databases.find((db) => db.name === wanted);
     if (found === undefined) {
       throw new UsageError(
@@ -94,11 +96,10 @@ function resolve(context: RestoreContext<PgDumpJobInput>): ResolvedRestore {
     source,
     target: sources.length === 1 && namesDatabase ? target.database : source.name,
   }));
-  const skipGlobals = options.extra.globals === "false";
+  const skipGlobals = !options.globals;
   // CREATE/DROP DATABASE run from another database; template1 when `postgres` itself is restored.
   const maintenanceDb = placements.some((p) => p.target === "postgres") ? "template1" : "postgres";
   return {
-    facts,
     target,
     maintenance: { ...target, database: maintenanceDb },
     globals: skipGlobals ? null : facts.globalsArtifact,
@@ -106,26 +107,22 @@ function resolve(context: RestoreContext<PgDumpJobInput>): ResolvedRestore {
   };
 }
 
-function formatBytes(bytes: number | undefined): string {
-  if (bytes === undefined) return "size unknown";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+/** `1.2 MiB` for a known size; artifacts of old snapshots may not record their plain size. */
+function sizeOf(bytes: number | undefined): string {
+  return bytes === undefined ? "size unknown" : formatBytes(bytes);
 }
 
-export async function planPostgresDumpRestore(context: RestoreContext<PgDumpJobInput>): Promise<RestorePlan> {
-  let resolved: ResolvedRestore;
+export async function planPostgresDumpRestore(
+  context: PgDumpRestoreContext,
+): Promise<RestorePlan<PgDumpRestorePlan>> {
+  let resolved: PgDumpRestorePlan;
   try {
     resolved = resolve(context);
   } catch (error) {
-    throw inJob(context.job.name, undefined, error);
+    throw inJob(`job ${context.job.name}`, error);
   }
-  const { facts, target, maintenance, globals, placements } = resolved;
+  const { facts } = context;
+  const { target, maintenance, globals, placements } = resolved;
   const snapshot = context.artifacts.snapshot;
   // Only renders command lines; nothing is started or connected.
   const tools = new PgTools(context.job.tools, context.scope, context.configDir);
@@ -141,8 +138,8 @@ export async function planPostgresDumpRestore(context: RestoreContext<PgDumpJobI
   for (const name of used) {
     const artifact = record(name);
     steps.push(
-      `artifact ${name}: ${formatBytes(artifact?.size)} encrypted` +
-        (artifact?.plainSize === undefined ? "" : `, ${formatBytes(artifact.plainSize)} plain`),
+      `artifact ${name}: ${sizeOf(artifact?.size)} encrypted` +
+        (artifact?.plainSize === undefined ? "" : `, ${sizeOf(artifact.plainSize)} plain`),
     );
   }
   steps.push(
@@ -156,7 +153,7 @@ export async function planPostgresDumpRestore(context: RestoreContext<PgDumpJobI
       `restore roles and tablespaces: ${psql} < ${globals} (decrypted in memory; CREATE/ALTER ROLE ${target.user} skipped so the connecting role keeps its password)`,
     );
     warnings.push(
-      `${globals} creates the backed-up roles and resets the attributes and passwords of those that already exist (skip with globals=false)`,
+      `${globals} creates the backed-up roles and resets the attributes and passwords of those that already exist (skip with --no-globals)`,
     );
     if (!facts.rolePasswords) {
       warnings.push(
@@ -167,9 +164,7 @@ export async function planPostgresDumpRestore(context: RestoreContext<PgDumpJobI
   for (const { source, target: database } of placements) {
     steps.push(
       `database ${database}${database === source.name ? "" : ` (from ${source.name})`}: refuse if it already holds tables` +
-        (context.options.force
-          ? ` (--force: DROP DATABASE "${database}" WITH (FORCE) first)`
-          : " (unless --force)") +
+        (context.force ? ` (--force: DROP DATABASE "${database}" WITH (FORCE) first)` : " (unless --force)") +
         `; CREATE DATABASE "${database}" TEMPLATE template0 ENCODING '${source.encoding}', owner ${source.owner} if that role exists`,
     );
     const args = pgRestoreArgs(database, {
@@ -185,26 +180,20 @@ export async function planPostgresDumpRestore(context: RestoreContext<PgDumpJobI
     );
     steps.push(`compare row counts of ${source.tables.length} tables in ${database} with the backup's facts`);
   }
-  if (context.options.force) {
+  if (context.force) {
     warnings.push(
       `--force: ${placements.map((p) => p.target).join(", ")} will be dropped (sessions ended) and recreated from the snapshot if it exists; anything not in the snapshot is lost`,
     );
   }
-  return { steps, warnings };
+  return { steps, warnings, data: resolved };
 }
 
-export async function restorePostgresDump(
-  context: RestoreContext<PgDumpJobInput>,
-  _plan: RestorePlan,
+export async function applyPostgresDumpRestore(
+  context: PgDumpRestoreContext,
+  plan: RestorePlan<PgDumpRestorePlan>,
 ): Promise<void> {
-  const { job, log, signal, scope } = context;
-  let resolved: ResolvedRestore;
-  try {
-    resolved = resolve(context);
-  } catch (error) {
-    throw inJob(job.name, undefined, error);
-  }
-  const { facts, target, maintenance, globals, placements } = resolved;
+  const { job, log, signal, scope, facts } = context;
+  const { target, maintenance, globals, placements } = plan.data;
   const tools = new PgTools(job.tools, scope, context.configDir);
   const where = describeEndpoint(target);
 
@@ -235,7 +224,7 @@ export async function restorePostgresDump(
       if (existing.get(database) !== true) continue;
       const client = await connectClient(target, database);
       try {
-        if ((await hasUserRelations(client)) && !context.options.force) {
+        if ((await hasUserRelations(client)) && !context.force) {
           throw new UsageError(
             `database ${database} on ${where} already holds tables; refusing to restore over it`,
             {
@@ -248,7 +237,7 @@ export async function restorePostgresDump(
       }
     }
   } catch (error) {
-    throw inJob(job.name, undefined, error);
+    throw inJob(`job ${job.name}`, error);
   }
 
   // ---- restore ------------------------------------------------------------------------------
@@ -267,8 +256,8 @@ export async function restorePostgresDump(
     const started = Date.now();
     try {
       const existed = existing.get(database) === true;
-      if (existed && context.options.force) await dropDatabase(maintenance, database);
-      if (!existed || context.options.force) await createDatabase(maintenance, database, source);
+      if (existed && context.force) await dropDatabase(maintenance, database);
+      if (!existed || context.force) await createDatabase(maintenance, database, source);
       await loadDatabase(tools, target, database, context.artifacts, source.artifact, {
         format: facts.format,
         jobs: job.parallel ?? 1,

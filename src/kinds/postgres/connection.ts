@@ -11,7 +11,7 @@ import path from "node:path";
 import pg from "pg";
 import { OperationError, UsageError } from "../../errors.js";
 import { registerSecret } from "../../log/redact.js";
-import type { ConnectionConfig, SslMode } from "../postgres-dump/types.js";
+import type { Connection as ConnectionConfig, SslMode } from "./config-schema.js";
 
 export interface PgEndpoint {
   host: string;

@@ -1,24 +1,13 @@
 /**
- * Checks of `postgres-dump` and `postgres-base` jobs: the server answers with the job's
- * credentials, the client tools are at least the server's major version; for `postgres-base`
- * also the archiving health issue 5 asks for: archive_mode, archive_command, pg_stat_archiver
- * (failures, age of the last archived segment, whether that segment reached the repository) and
- * WAL continuity in the repository since the newest base backup.
- *
- * One connection serves all SQL checks (queried once, shared); it runs read-only queries only.
+ * Doctor checks every PostgreSQL job gets: the server answers with the job's credentials, and the
+ * client tools are at least the server's major version. The server's settings and archiver
+ * statistics are queried once (`ServerFacts`) and shared with the kinds' own checks, which add to
+ * these (databases, archiving health). Read-only queries only.
  */
 import { constants } from "node:fs";
 import { access } from "node:fs/promises";
 import path from "node:path";
-import { policyOf } from "../../app/config.js";
-import { parseDurationSeconds } from "../../schema/duration.js";
-import type { PostgresBaseJob } from "../postgres-base/job-schema.js";
-import type { PostgresDumpJob } from "../postgres-dump/job-schema.js";
-import type { LoadedJob } from "../../config/types.js";
-import { formatDuration } from "../../schema/duration.js";
-import { checkContinuity, describeContinuity } from "../postgres-base/continuity.js";
-import { readBaseMeta, stopSegmentOf } from "../postgres-base/drill.js";
-import { WalArchive } from "../postgres-base/wal-archive.js";
+import type { Connection, Tools } from "./config-schema.js";
 import {
   connectClient,
   describeEndpoint,
@@ -27,12 +16,18 @@ import {
   type PgEndpoint,
 } from "./connection.js";
 import { PgTools, type PgTool } from "./tools.js";
-import type { DoctorContext } from "../../app/doctor/context.js";
-import { needRepository } from "../../app/doctor/repository.js";
 import type { Finding } from "../../preflight/report.js";
 import { fail, ok, shared, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
+import type { JobSource, KindDoctorContext } from "../contract.js";
 
-type PgJob = PostgresDumpJob | PostgresBaseJob;
+/** What the shared checks read of a PostgreSQL job. */
+export interface PgJob {
+  name: string;
+  kind: string;
+  policy: string;
+  connection: Connection;
+  tools: Tools;
+}
 
 export interface ServerFacts {
   endpoint: string;
@@ -78,9 +73,8 @@ function pgCode(error: unknown): string | undefined {
 }
 
 /** The operator's next step for a failed connection, by what the server or network said. */
-export function connectionHint(error: unknown, job: PgJob): string {
+export function connectionHint(error: unknown, job: PgJob, where: string): string {
   const code = pgCode(error);
-  const where = `jobs/${job.name}.yaml`;
   switch (code) {
     case "28P01":
       return `password authentication failed: check ${passwordSource(job)} (${where}: connection) against the role's password`;
@@ -189,7 +183,7 @@ export function maskAssignments(command: string): string {
 }
 
 /** Ends a check that needs the server when the connection check already failed. */
-async function needServer(server: () => Promise<ServerFacts>): Promise<ServerFacts> {
+export async function needServer(server: () => Promise<ServerFacts>): Promise<ServerFacts> {
   try {
     return await server();
   } catch {
@@ -198,13 +192,13 @@ async function needServer(server: () => Promise<ServerFacts>): Promise<ServerFac
 }
 
 async function toolsCheck(
-  context: DoctorContext,
+  context: KindDoctorContext,
   job: PgJob,
   tool: PgTool,
   server: () => Promise<ServerFacts>,
   signal: AbortSignal,
 ): Promise<Finding> {
-  const tools = new PgTools(job.tools, context.scope, context.config.dir);
+  const tools = new PgTools(job.tools, context.scope, context.configDir);
   if ("image" in job.tools) {
     if (!(await context.imagePresent(job.tools.image))) {
       return fail(
@@ -213,7 +207,7 @@ async function toolsCheck(
       );
     }
   } else {
-    const binary = path.join(path.resolve(context.config.dir, job.tools.binDir), tool);
+    const binary = path.join(path.resolve(context.configDir, job.tools.binDir), tool);
     try {
       await access(binary, constants.X_OK);
     } catch {
@@ -241,15 +235,17 @@ async function toolsCheck(
   return ok(`${tool} ${version.text} (${tools.describe()}) for server ${facts.version}`);
 }
 
-export function postgresChecks(context: DoctorContext, loaded: LoadedJob): CheckSpec[] {
-  const job = loaded.job;
-  if (job.kind !== "postgres-dump" && job.kind !== "postgres-base") return [];
+/** The connection and client-tools checks, and the shared server facts for the kind's own checks. */
+export function postgresServerChecks(
+  context: KindDoctorContext,
+  { file, job }: JobSource<PgJob>,
+  tool: PgTool,
+): { checks: CheckSpec[]; server: () => Promise<ServerFacts> } {
   const subject = `job ${job.name}`;
   const server = shared(async () => {
-    const endpoint = await resolveEndpoint(job.connection, context.env, context.config.dir, job.name);
+    const endpoint = await resolveEndpoint(job.connection, context.env, context.configDir, job.name);
     return queryServer(endpoint);
   }, context);
-
   const checks: CheckSpec[] = [
     {
       subject,
@@ -259,214 +255,14 @@ export function postgresChecks(context: DoctorContext, loaded: LoadedJob): Check
           const facts = await server();
           return ok(`${facts.endpoint}: PostgreSQL ${facts.version}`);
         } catch (error) {
-          return fail(error instanceof Error ? error.message : String(error), connectionHint(error, job));
+          return fail(
+            error instanceof Error ? error.message : String(error),
+            connectionHint(error, job, file),
+          );
         }
       },
     },
-    {
-      subject,
-      name: "client tools",
-      run: (signal) =>
-        toolsCheck(context, job, job.kind === "postgres-dump" ? "pg_dump" : "pg_basebackup", server, signal),
-    },
+    { subject, name: "client tools", run: (signal) => toolsCheck(context, job, tool, server, signal) },
   ];
-
-  if (job.kind === "postgres-dump") {
-    if (job.databases !== undefined) {
-      const wanted = job.databases;
-      checks.push({
-        subject,
-        name: "databases",
-        run: async () => {
-          const facts = await needServer(server);
-          const missing = wanted.filter((name) => !facts.databases.includes(name));
-          if (missing.length > 0) {
-            return fail(
-              `not on the server: ${missing.join(", ")} (it has ${facts.databases.join(", ") || "none"})`,
-              `fix databases in jobs/${job.name}.yaml`,
-            );
-          }
-          return ok(wanted.join(", "));
-        },
-      });
-    }
-    return checks;
-  }
-
-  checks.push(
-    {
-      subject,
-      name: "replication",
-      run: async () => {
-        const facts = await needServer(server);
-        if (!facts.canReplicate) {
-          return fail(
-            `${facts.endpoint}: the role has neither REPLICATION nor SUPERUSER; pg_basebackup will be refused`,
-            "ALTER ROLE <user> REPLICATION; and allow it in pg_hba.conf (database `replication` for streaming)",
-          );
-        }
-        return ok("the role may stream base backups");
-      },
-    },
-    {
-      subject,
-      name: "archive_mode",
-      run: async () => {
-        const facts = await needServer(server);
-        if (facts.archiveMode === "off") {
-          return fail(
-            `archive_mode is off (wal_level ${facts.walLevel}): no WAL is archived, point-in-time recovery is impossible`,
-            "ALTER SYSTEM SET archive_mode = on; (and wal_level = replica if it is minimal), then restart PostgreSQL",
-          );
-        }
-        if (facts.walLevel === "minimal") {
-          return fail(
-            "wal_level is minimal: WAL cannot be archived",
-            "ALTER SYSTEM SET wal_level = replica; then restart",
-          );
-        }
-        return ok(`archive_mode ${facts.archiveMode}, wal_level ${facts.walLevel}`);
-      },
-    },
-    {
-      subject,
-      name: "archive_command",
-      run: async () => {
-        const facts = await needServer(server);
-        const example = `archive_command = 'backdrill --config-dir ${context.config.dir} wal push ${job.name} %p'`;
-        if (facts.archiveCommand === null) {
-          if (facts.archiveLibrary !== "") {
-            return warn(
-              `archive_library ${facts.archiveLibrary} is set; backdrill archives through archive_command`,
-            );
-          }
-          return warn(
-            `cannot read archive_command as ${facts.endpoint}: ${facts.archiveCommandError ?? "permission denied"}`,
-            "GRANT pg_read_all_settings TO <user>; so doctor can check it",
-          );
-        }
-        if (facts.archiveCommand.trim() === "") {
-          if (facts.archiveLibrary !== "") {
-            return warn(
-              `archive_command is empty and archive_library ${facts.archiveLibrary} archives instead`,
-            );
-          }
-          return fail(
-            "archive_command is empty: nothing is archived",
-            `ALTER SYSTEM SET ${example}; SELECT pg_reload_conf();`,
-          );
-        }
-        const shown = maskAssignments(facts.archiveCommand);
-        if (!/backdrill|spool/i.test(facts.archiveCommand)) {
-          return warn(
-            `archive_command does not call backdrill or a spool directory: ${shown}`,
-            `WAL must reach this job's repository: ${example} (or a spool drained by backdrill wal ship)`,
-          );
-        }
-        return ok(shown);
-      },
-    },
-    {
-      subject,
-      name: "archiver",
-      run: async () => {
-        const facts = await needServer(server);
-        const a = facts.archiver;
-        const failedLast =
-          a.lastFailedAgeSeconds !== null &&
-          (a.lastArchivedAgeSeconds === null || a.lastFailedAgeSeconds < a.lastArchivedAgeSeconds);
-        if (failedLast) {
-          return fail(
-            `archiving is failing: ${a.failedCount} failure(s), the last ${formatDuration(Math.round(a.lastFailedAgeSeconds ?? 0))} ago for ${a.lastFailedWal ?? "?"}` +
-              (a.lastArchivedAgeSeconds === null
-                ? "; nothing archived successfully since the statistics were reset"
-                : `; last success ${formatDuration(Math.round(a.lastArchivedAgeSeconds))} ago`),
-            "read the PostgreSQL log for the archive_command's error (pg_wal grows until archiving works again)",
-          );
-        }
-        const earlier =
-          a.failedCount > 0
-            ? `; ${a.failedCount} earlier failure(s) since ${a.statsReset ?? "the stats reset"}, recovered`
-            : "";
-        return ok(`${a.archivedCount} archived, none failing${earlier}`);
-      },
-    },
-    {
-      subject,
-      name: "last archived",
-      run: async () => {
-        const facts = await needServer(server);
-        const a = facts.archiver;
-        if (a.lastArchivedWal === null || a.lastArchivedAgeSeconds === null) {
-          return warn(
-            "the server has archived nothing (since its statistics were reset)",
-            "SELECT pg_switch_wal(); makes it archive the current segment; then run doctor again",
-          );
-        }
-        const age = Math.round(a.lastArchivedAgeSeconds);
-        const rpo = parseDurationSeconds(policyOf(context.config, loaded).policy.rpo);
-        const inRepo = await segmentInRepository(context, loaded, a.lastArchivedWal);
-        const where = inRepo ? "in the repository" : "NOT in the repository";
-        if (!inRepo) {
-          return warn(
-            `${a.lastArchivedWal}, ${formatDuration(age)} ago, is ${where}`,
-            "archive_command stores WAL somewhere else (another job or repository), or a spool is not drained: check archive_command and backdrill wal ship",
-          );
-        }
-        if (age > rpo) {
-          return warn(
-            `${a.lastArchivedWal}, ${formatDuration(age)} ago (longer than the policy's rpo ${formatDuration(rpo)}), ${where}`,
-            "a quiet server switches segments rarely: set archive_timeout (e.g. 5min) so WAL is archived at least that often",
-          );
-        }
-        return ok(`${a.lastArchivedWal}, ${formatDuration(age)} ago, ${where}`);
-      },
-    },
-    {
-      subject,
-      name: "WAL continuity",
-      run: () => continuityCheck(context, loaded),
-    },
-  );
-  return checks;
-}
-
-async function segmentInRepository(
-  context: DoctorContext,
-  loaded: LoadedJob,
-  name: string,
-): Promise<boolean> {
-  const repository = await needRepository(context, policyOf(context.config, loaded));
-  const archive = new WalArchive(repository, loaded.job.name);
-  return (await archive.digest(name)) !== null;
-}
-
-/** Every segment from the newest base backup's end to the newest archived one is in the repository. */
-async function continuityCheck(context: DoctorContext, loaded: LoadedJob): Promise<Finding> {
-  const job = loaded.job;
-  const repository = await needRepository(context, policyOf(context.config, loaded));
-  const snapshots = await repository.snapshots(job.name);
-  const newest = snapshots.at(-1);
-  if (newest === undefined) {
-    return warn(
-      "no base backup in the repository yet, so no WAL is usable",
-      `run backdrill backup ${job.name}; continuous archiving counts from the first base backup`,
-    );
-  }
-  const meta = readBaseMeta(newest.meta, newest.id);
-  const archived = await new WalArchive(repository, job.name).list();
-  const continuity = checkContinuity({
-    archived,
-    timeline: meta.timeline,
-    stopSegment: stopSegmentOf(meta),
-    segmentSize: meta.walSegmentSize,
-  });
-  const detail = `since base backup ${newest.id}: ${describeContinuity(continuity, meta.walSegmentSize, meta.timeline)}`;
-  if (!continuity.ok) {
-    return fail(
-      detail,
-      `recovery past the gap is impossible: take a new base backup now (backdrill backup ${job.name}) and find why archiving skipped segments`,
-    );
-  }
-  return ok(detail);
+  return { checks, server };
 }

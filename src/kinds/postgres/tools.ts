@@ -16,7 +16,7 @@ import { isPidAlive } from "../../lifecycle/pid.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import { run, spawnStream, type RunResult, type StreamingProcess } from "../../exec/process.js";
 import type { Readable } from "node:stream";
-import type { ToolsConfig } from "../postgres-dump/types.js";
+import type { Tools as ToolsConfig } from "./config-schema.js";
 
 export type PgTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_amcheck" | "pg_basebackup";
 

@@ -1,7 +1,7 @@
 /** Reads the definitions artifact of a snapshot into memory and validates it. */
 import { OperationError } from "../../errors.js";
 import { readArtifactBuffer } from "../artifact-read.js";
-import type { ArtifactReader } from "../engine.js";
+import type { ArtifactReader } from "../contract.js";
 import { parseDefinitions, type Definitions } from "./definitions.js";
 
 const MAX_BYTES = 512 * 1024 * 1024;

@@ -5,9 +5,9 @@
  * truncated body or JSON without the definitions lists fails the job before anything is stored.
  */
 import { Readable } from "node:stream";
-import { resolveSecret, secretField } from "../../config/secrets.js";
-import { BackdrillError, OperationError, UsageError } from "../../errors.js";
-import type { BackupContext, BackupOutcome } from "../engine.js";
+import { resolveSecret, secretField } from "../../secrets/resolve.js";
+import { inJob, OperationError, UsageError } from "../../errors.js";
+import type { BackupContext, BackupOutcome } from "../contract.js";
 import {
   countDefinitions,
   describeMirroring,
@@ -15,21 +15,15 @@ import {
   parseDefinitions,
 } from "./definitions.js";
 import { getJson, redactedUrl, type ManagementEndpoint } from "./http.js";
-import { DEFINITIONS_ARTIFACT, FACTS_VERSION, type RabbitmqFacts, type RabbitmqJobInput } from "./types.js";
-
-/** Prefixes an error with the job, keeping its class (exit code) and hint. */
-export function inJob(job: string, error: unknown): BackdrillError {
-  const message = error instanceof Error ? error.message : String(error);
-  const hint = error instanceof BackdrillError ? error.hint : undefined;
-  const Kind = error instanceof UsageError ? UsageError : OperationError;
-  return new Kind(`job ${job}: ${message}`, { cause: error, ...(hint === undefined ? {} : { hint }) });
-}
+import { DEFINITIONS_ARTIFACT, FACTS_VERSION, type RabbitmqFacts } from "./facts.js";
+import type { RabbitmqJobInput } from "./types.js";
 
 export async function resolveEndpoint(
   job: RabbitmqJobInput,
   env: NodeJS.ProcessEnv,
+  jobFile: string,
 ): Promise<ManagementEndpoint> {
-  const field = secretField(job, "password", { file: `jobs/${job.name}.yaml`, path: "" });
+  const field = secretField(job, "password", { file: jobFile, path: "" });
   if (field === undefined) throw new UsageError(`job ${job.name}: set passwordEnv or passwordFile`);
   const password = await resolveSecret(field.ref, field.where, env);
   return { url: job.url, user: job.user, password, tls: job.tls };
@@ -64,10 +58,12 @@ export async function serverInfo(endpoint: ManagementEndpoint, signal?: AbortSig
   return info;
 }
 
-export async function backupRabbitmq(context: BackupContext<RabbitmqJobInput>): Promise<BackupOutcome> {
+export async function backupRabbitmq(
+  context: BackupContext<RabbitmqJobInput>,
+): Promise<BackupOutcome<RabbitmqFacts>> {
   const { job, log, signal } = context;
   try {
-    const endpoint = await resolveEndpoint(job, context.env);
+    const endpoint = await resolveEndpoint(job, context.env, context.jobFile);
     const info = await serverInfo(endpoint, signal);
     const { value, raw } = await getJson(endpoint, "/api/definitions", signal);
     const definitions = parseDefinitions(value, `GET ${redactedUrl(endpoint.url)}/api/definitions`);
@@ -94,13 +90,13 @@ export async function backupRabbitmq(context: BackupContext<RabbitmqJobInput>): 
       classicMirroring: mirroring,
     };
     return {
-      facts: { ...facts },
+      facts,
       meta: {
         serverVersion: info.version ?? info.managementVersion ?? "unknown",
         definitionsBytes: raw.length,
       },
     };
   } catch (error) {
-    throw inJob(job.name, signal.aborted ? (signal.reason ?? error) : error);
+    throw inJob(`job ${job.name}`, signal.aborted ? (signal.reason ?? error) : error);
   }
 }

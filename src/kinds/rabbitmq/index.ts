@@ -1,18 +1,28 @@
 /**
- * The `rabbitmq` engine: definitions exported from the management API, drilled by importing them
- * into a throwaway broker and comparing the re-export, restored by importing into a live broker.
+ * The `rabbitmq` kind: broker definitions exported from the management API (backup.ts), drilled
+ * by importing them into a throwaway broker and comparing the re-export (drill.ts), restored into
+ * a fresh broker (restore.ts). Messages are not backed up.
  */
-import type { DrillTarget } from "../../config/drill-schema.js";
-import type { RabbitmqJob } from "./job-schema.js";
-import type { Engine } from "../engine.js";
-import { backupRabbitmq } from "./backup.js";
-import { drillRabbitmq } from "./drill.js";
-import { planRabbitmqRestore, restoreRabbitmq } from "./restore.js";
+import { defineKind } from "../contract.js";
+import { describeRabbitmqJob, rabbitmqSecrets } from "./config.js";
+import { rabbitmqFactsSchema } from "./facts.js";
+import { rabbitmqJobSchema } from "./job-schema.js";
+import { rabbitmqRestore } from "./restore-options.js";
+import { rabbitmqTarget } from "./target.js";
 
-export const rabbitmqEngine: Engine<RabbitmqJob, DrillTarget> = {
+export const rabbitmqKind = defineKind({
   kind: "rabbitmq",
-  backup: backupRabbitmq,
-  drill: drillRabbitmq,
-  planRestore: planRabbitmqRestore,
-  restore: restoreRabbitmq,
-};
+  summary: "RabbitMQ definitions (users, vhosts, permissions, policies, queues, exchanges, bindings)",
+  jobSchema: rabbitmqJobSchema,
+  target: rabbitmqTarget,
+  factsSchema: rabbitmqFactsSchema,
+  restore: rabbitmqRestore,
+  describe: describeRabbitmqJob,
+  secrets: rabbitmqSecrets,
+  checkPolicy: () => [],
+  usesDocker: () => false,
+  doctor: async (context, source) => (await import("./doctor.js")).rabbitmqDoctor(context, source),
+  drillDoctor: async () => [],
+  retention: null,
+  engine: async () => (await import("./engine.js")).rabbitmqEngine,
+});

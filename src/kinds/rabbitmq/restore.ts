@@ -11,14 +11,17 @@
  * silently skips queues and exchanges that already exist, even with other arguments. The plan
  * says so, and when the target answers it lists, per kind, what would be created and what is
  * already there. Classic mirroring keys are stripped for a RabbitMQ 4.x target (which refuses
- * them) unless `stripClassicMirroring=false` is passed as an extra option.
+ * them) unless --strip-classic-mirroring=false. Like every other kind, it refuses a target that
+ * already holds definitions (users, vhosts, queues, exchanges, bindings, policies beyond what a
+ * fresh broker has) unless --force: an import merges, and a merge is not a restore.
  */
 import { registerSecret } from "../../log/redact.js";
-import { OperationError, UsageError } from "../../errors.js";
-import type { RestoreContext, RestorePlan } from "../engine.js";
+import { inJob, OperationError, UsageError } from "../../errors.js";
+import type { RestoreContext, RestorePlan } from "../contract.js";
 import { readDefinitionsArtifact } from "./artifact.js";
-import { inJob, serverInfo } from "./backup.js";
+import { serverInfo } from "./backup.js";
 import {
+  countDefinitions,
   describeMirroring,
   documentVersion,
   findClassicMirroring,
@@ -31,12 +34,14 @@ import {
   type Definitions,
 } from "./definitions.js";
 import { getJson, postJson, redactedUrl, type ManagementEndpoint } from "./http.js";
-import { parseFacts, type RabbitmqJobInput } from "./types.js";
+import type { RabbitmqFacts } from "./facts.js";
+import type { RabbitmqRestoreOptions } from "./restore-options.js";
+import type { RabbitmqJobInput } from "./types.js";
 
 export const RESTORE_USER_ENV = "BACKDRILL_RESTORE_RABBITMQ_USER";
 export const RESTORE_PASSWORD_ENV = "BACKDRILL_RESTORE_RABBITMQ_PASSWORD";
 
-interface Target {
+export interface Target {
   endpoint: ManagementEndpoint | undefined;
   display: string;
   missingCredentials: string | undefined;
@@ -76,6 +81,35 @@ export function parseTarget(to: string, env: NodeJS.ProcessEnv, tls: RabbitmqJob
   };
 }
 
+type RabbitmqRestoreContext = RestoreContext<RabbitmqJobInput, RabbitmqFacts, RabbitmqRestoreOptions>;
+
+/** What apply executes: the definitions to import and where. Holds the target's password. */
+export interface RabbitmqRestorePlan {
+  toImport: Definitions;
+  target: Target;
+  /** The target's definitions when the plan was made; undefined when it could not be read. */
+  existing: Definitions | undefined;
+  /** What the target already holds beyond a fresh broker (empty: nothing). */
+  occupied: string[];
+  lookError: string | undefined;
+}
+
+/** What a target holds beyond a fresh broker's own vhost "/" and the connecting user. */
+export function brokerContents(existing: Definitions, user: string | undefined): string[] {
+  const counts = countDefinitions(existing, user === undefined ? {} : { ignoreUser: user });
+  const out: string[] = [];
+  if (counts.users > 0) out.push(`${counts.users} user(s)`);
+  const vhosts = existing.lists.vhosts.map((v) => String(v.name)).filter((name) => name !== "/");
+  if (vhosts.length > 0) out.push(`vhost(s) ${vhosts.join(", ")}`);
+  for (const [vhost, c] of Object.entries(counts.perVhost)) {
+    const parts = Object.entries(c)
+      .filter(([key, value]) => value > 0 && key !== "permissions" && key !== "topicPermissions")
+      .map(([key, value]) => `${value} ${key}`);
+    if (parts.length > 0) out.push(`vhost ${vhost}: ${parts.join(", ")}`);
+  }
+  return out;
+}
+
 interface Prepared {
   source: Definitions;
   toImport: Definitions;
@@ -86,10 +120,9 @@ interface Prepared {
   stripped: boolean;
 }
 
-async function prepare(context: RestoreContext<RabbitmqJobInput>): Promise<Prepared> {
-  const { job, options, signal } = context;
-  const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
-  const target = parseTarget(options.to, context.env, job.tls);
+async function prepare(context: RabbitmqRestoreContext): Promise<Prepared> {
+  const { job, options, signal, facts } = context;
+  const target = parseTarget(context.to, context.env, job.tls);
   const source = await readDefinitionsArtifact(context.artifacts, facts.artifact, signal);
   let targetVersion: string | undefined;
   let existing: Definitions | undefined;
@@ -105,13 +138,13 @@ async function prepare(context: RestoreContext<RabbitmqJobInput>): Promise<Prepa
       lookError = error instanceof Error ? error.message : String(error);
     }
   }
-  const option = options.extra.stripClassicMirroring;
+  const option = options.stripClassicMirroring;
   const mirroring = findClassicMirroring(source);
   // Default: strip for a 4.x target (or an unknown one: every supported release is 4.x now).
   const stripped =
     mirroring.length > 0 &&
-    (option === "true" ||
-      (option !== "false" && (targetVersion === undefined || majorVersion(targetVersion) >= 4)));
+    (option === true ||
+      (option !== false && (targetVersion === undefined || majorVersion(targetVersion) >= 4)));
   return {
     source,
     toImport: stripped ? stripClassicMirroring(forImport(source)) : forImport(source),
@@ -130,12 +163,14 @@ function names(list: string[]): string {
     : `${list.slice(0, SHOWN).join(", ")}, … (${list.length - SHOWN} more)`;
 }
 
-export async function planRabbitmqRestore(context: RestoreContext<RabbitmqJobInput>): Promise<RestorePlan> {
+export async function planRabbitmqRestore(
+  context: RabbitmqRestoreContext,
+): Promise<RestorePlan<RabbitmqRestorePlan>> {
   let prepared: Prepared;
   try {
     prepared = await prepare(context);
   } catch (error) {
-    throw inJob(context.job.name, error);
+    throw inJob(`job ${context.job.name}`, error);
   }
   const { source, toImport, target, targetVersion, existing, lookError, stripped } = prepared;
   const snapshot = context.artifacts.snapshot;
@@ -176,6 +211,14 @@ export async function planRabbitmqRestore(context: RestoreContext<RabbitmqJobInp
   warnings.push(
     "users in the snapshot get their backed-up password hashes and tags, also users that already exist",
   );
+  const occupied = existing === undefined ? [] : brokerContents(existing, target.endpoint?.user);
+  if (occupied.length > 0) {
+    warnings.push(
+      context.force
+        ? `the target already holds definitions (${occupied.join("; ")}): --force imports the snapshot over them (nothing is deleted)`
+        : `the target already holds definitions (${occupied.join("; ")}): the restore refuses without --force`,
+    );
+  }
   const mirroring = findClassicMirroring(source);
   if (mirroring.length > 0) {
     warnings.push(
@@ -184,24 +227,32 @@ export async function planRabbitmqRestore(context: RestoreContext<RabbitmqJobInp
         : `the snapshot has classic mirroring policy keys, imported as is (stripClassicMirroring=false); RabbitMQ 4.x refuses them: ${describeMirroring(mirroring)}`,
     );
   }
-  return { steps, warnings };
+  return { steps, warnings, data: { toImport, target, existing, occupied, lookError } };
 }
 
 function emptyDefinitions(): Record<string, unknown[]> {
   return { users: [], vhosts: [], permissions: [], policies: [], queues: [], exchanges: [], bindings: [] };
 }
 
-export async function restoreRabbitmq(
-  context: RestoreContext<RabbitmqJobInput>,
-  _plan: RestorePlan,
+export async function applyRabbitmqRestore(
+  context: RabbitmqRestoreContext,
+  plan: RestorePlan<RabbitmqRestorePlan>,
 ): Promise<void> {
   const { job, log, signal } = context;
+  const { toImport, target, lookError, existing, occupied } = plan.data;
   try {
-    const { toImport, target, lookError, existing } = await prepare(context);
     if (target.endpoint === undefined)
       throw new UsageError(target.missingCredentials ?? "no credentials for the target");
     if (existing === undefined)
       throw new OperationError(`cannot reach the target ${target.display}: ${lookError ?? "unknown error"}`);
+    if (occupied.length > 0 && !context.force) {
+      throw new UsageError(
+        `--to ${target.display} already holds definitions (${occupied.join("; ")}); refusing to restore over them`,
+        {
+          hint: "restore into a fresh broker, or pass --force to import the snapshot over what is there (an import never deletes)",
+        },
+      );
+    }
     await postJson(target.endpoint, "/api/definitions", JSON.stringify(toImport.document), signal);
     log.info({ job: job.name, target: target.display }, "restore: definitions imported");
     const { value } = await getJson(target.endpoint, "/api/definitions", signal);
@@ -213,6 +264,6 @@ export async function restoreRabbitmq(
       );
     }
   } catch (error) {
-    throw inJob(job.name, signal.aborted ? (signal.reason ?? error) : error);
+    throw inJob(`job ${job.name}`, signal.aborted ? (signal.reason ?? error) : error);
   }
 }

@@ -13,8 +13,8 @@ import { ListObjectVersionsCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { S3BucketJob } from "./job-schema.js";
 import { OperationError } from "../../errors.js";
 import { s3Error } from "../../storage/s3/s3-errors.js";
-import type { BackupContext, BackupOutcome } from "../engine.js";
-import { forEachLimit } from "../files/local-tree.js";
+import type { BackupContext, BackupOutcome } from "../contract.js";
+import { forEachLimit } from "../../util/for-each-limit.js";
 import { clientFor, jobConnection } from "./connection.js";
 import { S3_FACTS_FORMAT, type S3BucketFacts } from "./facts.js";
 import { artifactNameFor, currentVersions, OBJECTS_ARTIFACT, type ObjectEntry } from "./objects.js";
@@ -58,9 +58,11 @@ export async function listCurrentObjects(
   return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }
 
-export async function backupS3Bucket(context: BackupContext<S3BucketJob>): Promise<BackupOutcome> {
+export async function backupS3Bucket(
+  context: BackupContext<S3BucketJob>,
+): Promise<BackupOutcome<S3BucketFacts>> {
   const { job, log, signal } = context;
-  const client = clientFor(await jobConnection(job, context.env));
+  const client = clientFor(await jobConnection(job, context.env, context.jobFile));
   try {
     const setup = await ensureJobBucket(client, job);
     for (const item of setup.items.filter((i) => i.status === "changed")) {
@@ -119,7 +121,7 @@ export async function backupS3Bucket(context: BackupContext<S3BucketJob>): Promi
       listedAt,
     };
     return {
-      facts: { ...facts },
+      facts,
       meta: {
         objects: objects.length,
         bytes,

@@ -13,7 +13,7 @@
  */
 import type { S3Client } from "@aws-sdk/client-s3";
 import type { S3BucketJob } from "./job-schema.js";
-import { resolveSecret } from "../../config/secrets.js";
+import { resolveSecret } from "../../secrets/resolve.js";
 import { UsageError } from "../../errors.js";
 import { createS3Client } from "../../storage/s3/client.js";
 
@@ -38,8 +38,12 @@ export function clientFor(connection: S3Connection): S3Client {
   });
 }
 
-export async function jobConnection(job: S3BucketJob, env: NodeJS.ProcessEnv): Promise<S3Connection> {
-  const file = `jobs/${job.name}.yaml`;
+/** The job's bucket connection; `file` (the job's config file) names the fields in messages. */
+export async function jobConnection(
+  job: S3BucketJob,
+  env: NodeJS.ProcessEnv,
+  file: string,
+): Promise<S3Connection> {
   let credentials: S3Connection["credentials"];
   if (job.accessKeyIdEnv !== undefined && job.secretAccessKeyEnv !== undefined) {
     credentials = {
@@ -61,13 +65,14 @@ export async function jobConnection(job: S3BucketJob, env: NodeJS.ProcessEnv): P
 
 export async function restoreConnection(
   job: S3BucketJob,
-  extra: Record<string, string | undefined>,
+  override: { endpoint: string | undefined; region: string | undefined },
   env: NodeJS.ProcessEnv,
+  file: string,
 ): Promise<{ connection: S3Connection; sameServer: boolean }> {
-  const base = await jobConnection(job, env);
+  const base = await jobConnection(job, env, file);
   const pick = (...values: Array<string | undefined>) => values.find((v) => v !== undefined && v !== "");
-  const endpoint = pick(extra.endpoint, env.BACKDRILL_RESTORE_S3_ENDPOINT) ?? base.endpoint;
-  const region = pick(extra.region, env.BACKDRILL_RESTORE_S3_REGION) ?? base.region;
+  const endpoint = pick(override.endpoint, env.BACKDRILL_RESTORE_S3_ENDPOINT) ?? base.endpoint;
+  const region = pick(override.region, env.BACKDRILL_RESTORE_S3_REGION) ?? base.region;
   const pathStyle = pick(env.BACKDRILL_RESTORE_S3_FORCE_PATH_STYLE);
   if (pathStyle !== undefined && pathStyle !== "true" && pathStyle !== "false") {
     throw new UsageError(`BACKDRILL_RESTORE_S3_FORCE_PATH_STYLE must be true or false, got "${pathStyle}"`);

@@ -12,18 +12,18 @@
 import { randomBytes } from "node:crypto";
 import { CreateBucketCommand, GetObjectCommand, type S3Client } from "@aws-sdk/client-s3";
 import type { Readable } from "node:stream";
-import type { DrillTarget } from "../../config/drill-schema.js";
 import type { S3BucketJob } from "./job-schema.js";
-import { startDrillContainer, type WaitApi } from "../../docker/container.js";
-import { UsageError } from "../../errors.js";
+import { requireDrillImage, startDrillContainer, type WaitApi } from "../../docker/container.js";
+import { OperationError } from "../../errors.js";
 import { s3Error } from "../../storage/s3/s3-errors.js";
-import type { CheckResult, DrillContext, DrillOutcome } from "../engine.js";
-import { forEachLimit } from "../files/local-tree.js";
-import { pickSample } from "../files/verify.js";
+import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
+import { forEachLimit } from "../../util/for-each-limit.js";
+import { pickSample } from "../../util/sample.js";
 import { clientFor, jobConnection } from "./connection.js";
-import { readS3Facts } from "./facts.js";
+import type { S3BucketFacts } from "./facts.js";
+import type { S3BucketTarget } from "./target.js";
 import { isPlainMd5, type ObjectEntry } from "./objects.js";
-import { listKeys, restoreObjects } from "./restore-objects.js";
+import { listKeys, restoreObjects, type RestoreObjectsResult } from "./restore-objects.js";
 import { digestStream } from "./transfer.js";
 import { readObjectEntries } from "./read-manifest.js";
 
@@ -49,134 +49,146 @@ function flavourOf(image: string, accessKeyId: string, secretAccessKey: string):
   return { port: 5000, env: {}, wait: (wait) => wait.forHttp("/", 5000).forStatusCode(200) };
 }
 
-export async function drillS3Bucket(context: DrillContext<S3BucketJob, DrillTarget>): Promise<DrillOutcome> {
-  const { job, target, scope, signal, log } = context;
-  const facts = readS3Facts(context.facts, job.name);
-  if (target.image === undefined) {
-    throw new UsageError(`drill target ${job.name}: image: name an S3 server image (e.g. minio/minio)`);
-  }
-  const entries = await readObjectEntries(context.artifacts, facts.manifestArtifact, signal);
-  const restoreStarted = Date.now();
+export function drillS3Bucket(
+  context: DrillContext<S3BucketJob, S3BucketTarget, S3BucketFacts>,
+): DrillPhases {
+  const { job, target, scope, signal, log, facts } = context;
+  const image = requireDrillImage(target, job.name, "minio/minio");
+  let drillClient: S3Client | undefined;
+  let entries: ObjectEntry[] = [];
+  let restored: RestoreObjectsResult | undefined;
+  const details: Record<string, unknown> = {};
 
-  // Throwaway credentials for a throwaway server; registered as secrets all the same.
-  const accessKeyId = `drill${randomBytes(6).toString("hex")}`;
-  const secretAccessKey = randomBytes(24).toString("hex");
-  const flavour = flavourOf(target.image, accessKeyId, secretAccessKey);
-  const container = await startDrillContainer({
-    image: target.image,
-    what: `s3-bucket drill server for ${job.name}`,
-    scope,
-    signal,
-    env: { ...flavour.env, AWS_DEFAULT_REGION: job.region },
-    ports: [flavour.port],
-    wait: flavour.wait,
-    ...(flavour.command === undefined ? {} : { command: flavour.command }),
-  });
-  const drillClient = clientFor({
-    endpoint: `http://${container.getHost()}:${container.getMappedPort(flavour.port)}`,
-    region: job.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId, secretAccessKey },
-  });
-  scope.defer("drill S3 client", () => drillClient.destroy());
-  try {
-    await drillClient.send(new CreateBucketCommand({ Bucket: DRILL_BUCKET }), { abortSignal: signal });
-  } catch (error) {
-    throw s3Error("create the drill bucket on", target.image, error);
-  }
-
-  const needsVersions = entries.some((entry) => entry.artifact === undefined);
-  let source: { client: S3Client; bucket: string } | undefined;
-  if (needsVersions) {
-    const client = clientFor(await jobConnection(job, context.env));
-    scope.defer("job S3 client", () => client.destroy());
-    source = { client, bucket: job.bucket };
-  }
-  const restored = await restoreObjects({
-    entries,
-    source,
-    target: { client: drillClient, bucket: DRILL_BUCKET, prefix: "" },
-    serverSide: false,
-    preferRepository: true,
-    artifacts: context.artifacts,
-    signal,
-    log,
-  });
-  const restoreMs = Date.now() - restoreStarted;
-
-  const checksStarted = Date.now();
-  const checks: CheckResult[] = [];
-  const fromRepository = restored.restored.filter((r) => r.from === "repository").length;
-  checks.push({
-    name: "objects restored",
-    ok: restored.failures.length === 0,
-    detail:
-      restored.failures.length === 0
-        ? `${restored.restored.length} objects (${restored.bytes} bytes): ${fromRepository} from the repository, ${restored.restored.length - fromRepository} from bucket versions`
-        : `${restored.failures.length} of ${entries.length} could not be restored: ${restored.failures
-            .slice(0, LISTED)
-            .map((f) => `${JSON.stringify(f.key)} (${f.reason})`)
-            .join("; ")}`,
-  });
-
-  const listed = await listKeys(drillClient, DRILL_BUCKET, "", signal);
-  const missing = entries.filter((entry) => !listed.has(entry.key)).map((e) => e.key);
-  const wrongSize = entries
-    .filter((entry) => listed.has(entry.key) && listed.get(entry.key) !== entry.size)
-    .map((e) => e.key);
-  const wanted = new Set(entries.map((entry) => entry.key));
-  const extra = [...listed.keys()].filter((key) => !wanted.has(key));
-  checks.push({
-    name: "listing",
-    ok: missing.length + wrongSize.length + extra.length === 0,
-    detail:
-      missing.length + wrongSize.length + extra.length === 0
-        ? `${entries.length} keys with the snapshot's sizes`
-        : [
-            missing.length > 0 ? `${missing.length} missing: ${some(missing)}` : "",
-            wrongSize.length > 0 ? `${wrongSize.length} of another size: ${some(wrongSize)}` : "",
-            extra.length > 0 ? `${extra.length} not in the snapshot: ${some(extra)}` : "",
-          ]
-            .filter((part) => part !== "")
-            .join("; "),
-  });
-
-  const sent = new Map(restored.restored.map((r) => [r.key, r.sent]));
-  const sample = pickSample(
-    entries.filter((entry) => listed.has(entry.key)),
-    target.checks?.sample,
-  );
-  const verdicts = { sha256: 0, md5: 0, roundTrip: 0 };
-  const bad: string[] = [];
-  await forEachLimit(sample, 4, async (entry) => {
-    const got = await digest(drillClient, entry, signal);
-    const problem = compare(entry, got, sent.get(entry.key), verdicts);
-    if (problem !== undefined) bad.push(`${JSON.stringify(entry.key)}: ${problem}`);
-  });
-  checks.push({
-    name:
-      target.checks?.sample === undefined
-        ? "checksums of every object"
-        : `checksums of ${sample.length} random objects`,
-    ok: bad.length === 0,
-    detail:
-      bad.length === 0
-        ? `${sample.length} read back: ${verdicts.sha256} by sha256, ${verdicts.md5} by MD5 (ETag), ${verdicts.roundTrip} multipart objects by size and the bytes sent`
-        : `${bad.length} of ${sample.length} differ: ${bad.slice(0, LISTED).join("; ")}`,
-  });
-  const checksMs = Date.now() - checksStarted;
   return {
-    checks,
-    timings: { restoreMs, checksMs },
-    details: {
-      objects: entries.length,
-      bytes: restored.bytes,
-      fromRepository,
-      fromVersions: restored.restored.length - fromRepository,
-      failures: restored.failures.length,
-      checked: sample.length,
-      mismatches: bad.length,
+    async sandbox() {
+      // Throwaway credentials for a throwaway server; registered as secrets all the same.
+      const accessKeyId = `drill${randomBytes(6).toString("hex")}`;
+      const secretAccessKey = randomBytes(24).toString("hex");
+      const flavour = flavourOf(image, accessKeyId, secretAccessKey);
+      const container = await startDrillContainer({
+        image,
+        what: `s3-bucket drill server for ${job.name}`,
+        scope,
+        signal,
+        env: { ...flavour.env, AWS_DEFAULT_REGION: job.region },
+        ports: [flavour.port],
+        wait: flavour.wait,
+        ...(flavour.command === undefined ? {} : { command: flavour.command }),
+      });
+      const client = clientFor({
+        endpoint: `http://${container.getHost()}:${container.getMappedPort(flavour.port)}`,
+        region: job.region,
+        forcePathStyle: true,
+        credentials: { accessKeyId, secretAccessKey },
+      });
+      scope.defer("drill S3 client", () => client.destroy());
+      try {
+        await client.send(new CreateBucketCommand({ Bucket: DRILL_BUCKET }), { abortSignal: signal });
+      } catch (error) {
+        throw s3Error("create the drill bucket on", image, error);
+      }
+      drillClient = client;
     },
+
+    async restore() {
+      if (drillClient === undefined) throw new OperationError("s3-bucket drill: restore before sandbox");
+      entries = await readObjectEntries(context.artifacts, facts.manifestArtifact, signal);
+      const needsVersions = entries.some((entry) => entry.artifact === undefined);
+      let source: { client: S3Client; bucket: string } | undefined;
+      if (needsVersions) {
+        const client = clientFor(await jobConnection(job, context.env, context.jobFile));
+        scope.defer("job S3 client", () => client.destroy());
+        source = { client, bucket: job.bucket };
+      }
+      restored = await restoreObjects({
+        entries,
+        source,
+        target: { client: drillClient, bucket: DRILL_BUCKET, prefix: "" },
+        serverSide: false,
+        preferRepository: true,
+        artifacts: context.artifacts,
+        signal,
+        log,
+      });
+      const fromRepository = restored.restored.filter((r) => r.from === "repository").length;
+      Object.assign(details, {
+        objects: entries.length,
+        bytes: restored.bytes,
+        fromRepository,
+        fromVersions: restored.restored.length - fromRepository,
+        failures: restored.failures.length,
+      });
+      return [
+        {
+          name: "objects restored",
+          ok: restored.failures.length === 0,
+          detail:
+            restored.failures.length === 0
+              ? `${restored.restored.length} objects (${restored.bytes} bytes): ${fromRepository} from the repository, ${restored.restored.length - fromRepository} from bucket versions`
+              : `${restored.failures.length} of ${entries.length} could not be restored: ${restored.failures
+                  .slice(0, LISTED)
+                  .map((f) => `${JSON.stringify(f.key)} (${f.reason})`)
+                  .join("; ")}`,
+        },
+      ];
+    },
+
+    async checks() {
+      if (drillClient === undefined || restored === undefined) {
+        throw new OperationError("s3-bucket drill: checks before restore");
+      }
+      const client = drillClient;
+      const checks: CheckResult[] = [];
+      const listed = await listKeys(client, DRILL_BUCKET, "", signal);
+      const missing = entries.filter((entry) => !listed.has(entry.key)).map((e) => e.key);
+      const wrongSize = entries
+        .filter((entry) => listed.has(entry.key) && listed.get(entry.key) !== entry.size)
+        .map((e) => e.key);
+      const wanted = new Set(entries.map((entry) => entry.key));
+      const extra = [...listed.keys()].filter((key) => !wanted.has(key));
+      checks.push({
+        name: "listing",
+        ok: missing.length + wrongSize.length + extra.length === 0,
+        detail:
+          missing.length + wrongSize.length + extra.length === 0
+            ? `${entries.length} keys with the snapshot's sizes`
+            : [
+                missing.length > 0 ? `${missing.length} missing: ${some(missing)}` : "",
+                wrongSize.length > 0 ? `${wrongSize.length} of another size: ${some(wrongSize)}` : "",
+                extra.length > 0 ? `${extra.length} not in the snapshot: ${some(extra)}` : "",
+              ]
+                .filter((part) => part !== "")
+                .join("; "),
+      });
+
+      const sent = new Map(restored.restored.map((r) => [r.key, r.sent]));
+      const sample = pickSample(
+        entries.filter((entry) => listed.has(entry.key)),
+        target.checks?.sample,
+      );
+      const verdicts = { sha256: 0, md5: 0, roundTrip: 0 };
+      const bad: string[] = [];
+      await forEachLimit(sample, 4, async (entry) => {
+        const got = await digest(client, entry, signal);
+        const problem = compare(entry, got, sent.get(entry.key), verdicts);
+        if (problem !== undefined) bad.push(`${JSON.stringify(entry.key)}: ${problem}`);
+      });
+      checks.push({
+        name:
+          target.checks?.sample === undefined
+            ? "checksums of every object"
+            : `checksums of ${sample.length} random objects`,
+        ok: bad.length === 0,
+        detail:
+          bad.length === 0
+            ? `${sample.length} read back: ${verdicts.sha256} by sha256, ${verdicts.md5} by MD5 (ETag), ${verdicts.roundTrip} multipart objects by size and the bytes sent`
+            : `${bad.length} of ${sample.length} differ: ${bad.slice(0, LISTED).join("; ")}`,
+      });
+      Object.assign(details, { checked: sample.length, mismatches: bad.length });
+      return checks;
+    },
+
+    details: () => details,
   };
 }
 

@@ -1,29 +1,26 @@
-/** The facts of an `s3-bucket` snapshot (stored encrypted). */
-import { IntegrityError } from "../../errors.js";
+/**
+ * The facts of an `s3-bucket` snapshot (stored encrypted). Every reader goes through
+ * `s3BucketFactsSchema`: facts come from the repository and are checked before use.
+ */
+import * as z from "zod";
 import { OBJECTS_ARTIFACT } from "./objects.js";
 
 export const S3_FACTS_FORMAT = 1;
 
-export interface S3BucketFacts {
-  format: typeof S3_FACTS_FORMAT;
-  bucket: string;
-  prefix: string;
-  objects: number;
-  bytes: number;
-  /** Whether every object's bytes are also in the repository. */
-  copied: boolean;
-  /** What the bucket setup found or changed (versioning, lifecycle), for the record. */
-  setup: Array<{ setting: string; status: string; detail: string }>;
-  manifestArtifact: string;
-  listedAt: string;
-}
+const count = z.number().int().nonnegative();
 
-export function readS3Facts(facts: Record<string, unknown>, job: string): S3BucketFacts {
-  const value = facts as Partial<S3BucketFacts>;
-  if (value.format !== S3_FACTS_FORMAT || typeof value.bucket !== "string") {
-    throw new IntegrityError(
-      `job ${job}: the snapshot's facts are not s3-bucket facts (format ${String(value.format)})`,
-    );
-  }
-  return { ...value, manifestArtifact: value.manifestArtifact ?? OBJECTS_ARTIFACT } as S3BucketFacts;
-}
+export const s3BucketFactsSchema = z.object({
+  format: z.literal(S3_FACTS_FORMAT),
+  bucket: z.string().min(1),
+  prefix: z.string(),
+  objects: count,
+  bytes: count,
+  /** Whether every object's bytes are also in the repository. */
+  copied: z.boolean(),
+  /** What the bucket setup found or changed (versioning, lifecycle), for the record. */
+  setup: z.array(z.object({ setting: z.string(), status: z.string(), detail: z.string() })),
+  manifestArtifact: z.string().min(1).default(OBJECTS_ARTIFACT),
+  listedAt: z.string(),
+});
+
+export type S3BucketFacts = z.output<typeof s3BucketFactsSchema>;

@@ -1,19 +1,29 @@
 /**
- * The `s3-bucket` engine: versioning + lifecycle enforced on an application bucket, snapshots as
- * manifests of object versions (optionally with copies), drills into a throwaway S3 server, and
- * restores to s3://bucket/prefix.
+ * The `s3-bucket` kind: a versioned S3 bucket, recorded as the list of its object versions
+ * (optionally with every version's bytes copied into the repository) and kept restorable by the
+ * bucket's own versioning and lifecycle rules (backup.ts, setup.ts); drilled into a throwaway S3
+ * server (drill.ts); restored object by object at its snapshot version (restore.ts).
  */
-import type { DrillTarget } from "../../config/drill-schema.js";
-import type { S3BucketJob } from "./job-schema.js";
-import type { Engine } from "../engine.js";
-import { backupS3Bucket } from "./backup.js";
-import { drillS3Bucket } from "./drill.js";
-import { planS3BucketRestore, restoreS3Bucket } from "./restore.js";
+import { defineKind } from "../contract.js";
+import { checkS3BucketPolicy, describeS3BucketJob, s3BucketSecrets } from "./config.js";
+import { s3BucketFactsSchema } from "./facts.js";
+import { s3BucketJobSchema } from "./job-schema.js";
+import { s3BucketRestore } from "./restore-options.js";
+import { s3BucketTarget } from "./target.js";
 
-export const s3BucketEngine: Engine<S3BucketJob, DrillTarget> = {
+export const s3BucketKind = defineKind({
   kind: "s3-bucket",
-  backup: backupS3Bucket,
-  drill: drillS3Bucket,
-  planRestore: planS3BucketRestore,
-  restore: restoreS3Bucket,
-};
+  summary: "a versioned S3 bucket: its object versions, kept by versioning and lifecycle rules",
+  jobSchema: s3BucketJobSchema,
+  target: s3BucketTarget,
+  factsSchema: s3BucketFactsSchema,
+  restore: s3BucketRestore,
+  describe: describeS3BucketJob,
+  secrets: s3BucketSecrets,
+  checkPolicy: checkS3BucketPolicy,
+  usesDocker: () => false,
+  doctor: async (context, source) => (await import("./doctor.js")).s3BucketDoctor(context, source),
+  drillDoctor: async () => [],
+  retention: null,
+  engine: async () => (await import("./engine.js")).s3BucketEngine,
+});

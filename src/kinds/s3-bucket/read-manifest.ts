@@ -1,6 +1,6 @@
 /** Reads the encrypted `objects.jsonl` of a snapshot, line by line. */
 import { readArtifactLines } from "../artifact-read.js";
-import type { ArtifactReader } from "../engine.js";
+import type { ArtifactReader } from "../contract.js";
 import { parseObjectLine, type ObjectEntry } from "./objects.js";
 
 export async function readObjectEntries(

@@ -9,10 +9,10 @@
  * An object that can be had from neither is a failure, reported by key; the others go on.
  */
 import { ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3";
-import type { ArtifactReader } from "../engine.js";
+import type { ArtifactReader } from "../contract.js";
 import type { Logger } from "../../log/logger.js";
 import { s3Error } from "../../storage/s3/s3-errors.js";
-import { forEachLimit } from "../files/local-tree.js";
+import { forEachLimit } from "../../util/for-each-limit.js";
 import type { ObjectEntry } from "./objects.js";
 import { copyVersion, openVersion, uploadStream } from "./transfer.js";
 

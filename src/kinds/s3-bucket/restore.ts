@@ -12,33 +12,37 @@
  */
 import type { S3BucketJob } from "./job-schema.js";
 import { OperationError, UsageError } from "../../errors.js";
-import type { RestoreContext, RestorePlan } from "../engine.js";
+import type { RestoreContext, RestorePlan } from "../contract.js";
+import type { S3Connection } from "./connection.js";
 import { clientFor, jobConnection, restoreConnection } from "./connection.js";
-import { readS3Facts } from "./facts.js";
-import { parseS3Target } from "./objects.js";
+import type { S3BucketFacts } from "./facts.js";
+import type { S3BucketRestoreOptions } from "./restore-options.js";
 import { readObjectEntries } from "./read-manifest.js";
 import { listKeys, restoreObjects } from "./restore-objects.js";
 
-function target(context: RestoreContext<S3BucketJob>): { bucket: string; prefix: string } {
-  const parsed = parseS3Target(context.options.to);
-  if (parsed === undefined) {
-    throw new UsageError(`--to: expected s3://bucket or s3://bucket/prefix, got "${context.options.to}"`);
-  }
-  return parsed;
+type S3BucketRestoreContext = RestoreContext<S3BucketJob, S3BucketFacts, S3BucketRestoreOptions>;
+
+/** What apply executes: the target bucket, how to reach it, and how objects travel. */
+export interface S3BucketRestorePlan {
+  bucket: string;
+  prefix: string;
+  connection: S3Connection;
+  sameServer: boolean;
 }
 
-export async function planS3BucketRestore(context: RestoreContext<S3BucketJob>): Promise<RestorePlan> {
-  const { job, options, env, signal } = context;
-  const facts = readS3Facts(context.facts, job.name);
-  const to = target(context);
-  const { connection, sameServer } = await restoreConnection(job, options.extra, env);
+export async function planS3BucketRestore(
+  context: S3BucketRestoreContext,
+): Promise<RestorePlan<S3BucketRestorePlan>> {
+  const { job, options, env, signal, facts } = context;
+  const to = { bucket: options.bucket, prefix: options.prefix };
+  const { connection, sameServer } = await restoreConnection(job, options, env, context.jobFile);
   const warnings: string[] = [];
   const client = clientFor(connection);
   try {
     const existing = await listKeys(client, to.bucket, to.prefix, signal, 1);
     if (existing.size > 0) {
       warnings.push(
-        options.force
+        context.force
           ? `s3://${to.bucket}/${to.prefix} is not empty: objects of the snapshot get a new version with the snapshot's content, other objects are kept`
           : `s3://${to.bucket}/${to.prefix} is not empty: the restore refuses without --force`,
       );
@@ -61,26 +65,25 @@ export async function planS3BucketRestore(context: RestoreContext<S3BucketJob>):
           ...warnings,
           "the snapshot has no copies in the repository (copy: false): objects whose version expired cannot be restored",
         ],
+    data: { ...to, connection, sameServer },
   };
 }
 
-export async function restoreS3Bucket(
-  context: RestoreContext<S3BucketJob>,
-  _plan: RestorePlan,
+export async function applyS3BucketRestore(
+  context: S3BucketRestoreContext,
+  plan: RestorePlan<S3BucketRestorePlan>,
 ): Promise<void> {
-  const { job, options, env, signal, log, scope } = context;
-  const facts = readS3Facts(context.facts, job.name);
-  const to = target(context);
-  const { connection, sameServer } = await restoreConnection(job, options.extra, env);
+  const { job, env, signal, log, scope, facts } = context;
+  const { connection, sameServer, ...to } = plan.data;
   const targetClient = clientFor(connection);
   scope.defer("restore target S3 client", () => targetClient.destroy());
   const existing = await listKeys(targetClient, to.bucket, to.prefix, signal, 1);
-  if (existing.size > 0 && !options.force) {
+  if (existing.size > 0 && !context.force) {
     throw new UsageError(`--to s3://${to.bucket}/${to.prefix} is not empty; refusing to restore over it`, {
       hint: "restore to an empty prefix, or pass --force (objects of the snapshot get a new version; other objects are kept)",
     });
   }
-  const sourceClient = sameServer ? targetClient : clientFor(await jobConnection(job, env));
+  const sourceClient = sameServer ? targetClient : clientFor(await jobConnection(job, env, context.jobFile));
   if (!sameServer) scope.defer("job S3 client", () => sourceClient.destroy());
   const entries = await readObjectEntries(context.artifacts, facts.manifestArtifact, signal);
   const result = await restoreObjects({

@@ -11,12 +11,14 @@
  * Secret values are never decrypted into anything but a buffer that is zeroed straight away.
  */
 import { readFile } from "node:fs/promises";
-import { defaultDecryptionKeyFile, readEscrowRecipients, resolveSecret } from "../../config/secrets.js";
+import { resolveSecret } from "../../secrets/resolve.js";
+import { defaultDecryptionKeyFile, readEscrowRecipients } from "./config.js";
 import type { SymfonySecretsJob } from "./job-schema.js";
-import { BackdrillError, OperationError, UsageError } from "../../errors.js";
-import type { BackupContext, BackupOutcome } from "../engine.js";
+import { inJob, OperationError, UsageError } from "../../errors.js";
+import type { BackupContext, BackupOutcome } from "../contract.js";
 import { ESCROW_ARTIFACT, encodeBundle, encryptBundle } from "./bundle.js";
-import { FACTS_VERSION, type SymfonySecretsFacts, type SymfonySecretsJobInput } from "./types.js";
+import { FACTS_VERSION, type SymfonySecretsFacts } from "./facts.js";
+import type { SymfonySecretsJobInput } from "./types.js";
 import {
   decodeKeyFile,
   decodeKeyText,
@@ -28,29 +30,15 @@ import {
   type Keypair,
 } from "./vault.js";
 
-export function inJob(job: string, error: unknown): BackdrillError {
-  const message = error instanceof Error ? error.message : String(error);
-  const hint = error instanceof BackdrillError ? error.hint : undefined;
-  if (error instanceof BackdrillError && !(error instanceof OperationError)) {
-    const Kind = error.constructor as new (m: string, o: { cause: unknown; hint?: string }) => BackdrillError;
-    return new Kind(`job ${job}: ${message}`, { cause: error, ...(hint === undefined ? {} : { hint }) });
-  }
-  return new OperationError(`job ${job}: ${message}`, {
-    cause: error,
-    ...(hint === undefined ? {} : { hint }),
-  });
-}
-
-const jobFile = (name: string): string => `jobs/${name}.yaml`;
-
 async function readKey(
   job: SymfonySecretsJobInput,
   env: NodeJS.ProcessEnv,
+  jobFile: string,
 ): Promise<{ key: Keypair; source: "env" | "file" }> {
   if (job.decryptionKeyEnv !== undefined) {
     const value = await resolveSecret(
       { env: job.decryptionKeyEnv },
-      { file: jobFile(job.name), path: "decryptionKeyEnv" },
+      { file: jobFile, path: "decryptionKeyEnv" },
       env,
     );
     return { key: decodeKeyText(value, `environment variable ${job.decryptionKeyEnv}`), source: "env" };
@@ -77,14 +65,14 @@ async function readKey(
 
 export async function backupSymfonySecrets(
   context: BackupContext<SymfonySecretsJobInput>,
-): Promise<BackupOutcome> {
+): Promise<BackupOutcome<SymfonySecretsFacts>> {
   const { job, log, signal } = context;
   const environment = job.environment;
   let key: Keypair | undefined;
   let plaintext: Buffer | undefined;
   try {
     const escrowRecipients = await readEscrowRecipients({
-      file: jobFile(job.name),
+      file: context.jobFile,
       job: { escrowRecipients: [], ...job } as SymfonySecretsJob,
     });
     const { files, skipped } = await readVaultDir(job.vault);
@@ -93,7 +81,7 @@ export async function backupSymfonySecrets(
         { job: job.name, skipped },
         "symfony-secrets: entries of the vault directory that are not files are not escrowed",
       );
-    const read = await readKey(job, context.env);
+    const read = await readKey(job, context.env, context.jobFile);
     key = read.key;
     const report = await inspectVault(files, environment, key);
     const problems = vaultProblems(report);
@@ -145,7 +133,7 @@ export async function backupSymfonySecrets(
       escrowRecipients,
     };
     return {
-      facts: { ...facts },
+      facts,
       meta: {
         format: "symfony-sodium-vault",
         escrowRecipients: escrowRecipients.length,
@@ -153,7 +141,7 @@ export async function backupSymfonySecrets(
       },
     };
   } catch (error) {
-    throw inJob(job.name, signal.aborted ? (signal.reason ?? error) : error);
+    throw inJob(`job ${job.name}`, signal.aborted ? (signal.reason ?? error) : error);
   } finally {
     wipe(key?.bytes, plaintext);
   }

@@ -3,7 +3,7 @@ import { decryptBuffer } from "../../crypto/buffer.js";
 import { readIdentityFile } from "../../crypto/keys.js";
 import { DecryptionError } from "../../errors.js";
 import { readArtifactBuffer } from "../artifact-read.js";
-import type { ArtifactReader } from "../engine.js";
+import type { ArtifactReader } from "../contract.js";
 import { decodeBundle, type EscrowBundle } from "./bundle.js";
 
 const MAX_BYTES = 64 * 1024 * 1024;

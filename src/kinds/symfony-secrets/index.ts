@@ -1,18 +1,29 @@
 /**
- * The `symfony-secrets` engine: the vault plus its decryption key, escrowed to separate
- * recipients; drilled by opening the escrow and every secret; restored into a directory.
+ * The `symfony-secrets` kind: the Symfony secrets vault and its decryption key, escrowed to the
+ * job's escrow recipients inside the policy's encryption (backup.ts, bundle.ts); drilled in
+ * memory with an escrow holder's identity (drill.ts); restored into a directory (restore.ts).
  */
-import type { DrillTarget } from "../../config/drill-schema.js";
-import type { SymfonySecretsJob } from "./job-schema.js";
-import type { Engine } from "../engine.js";
-import { backupSymfonySecrets } from "./backup.js";
-import { drillSymfonySecrets } from "./drill.js";
-import { planSymfonySecretsRestore, restoreSymfonySecrets } from "./restore.js";
+import { defineKind } from "../contract.js";
+import { describeSymfonySecretsJob, symfonySecretsSecrets } from "./config.js";
+import { symfonySecretsFactsSchema } from "./facts.js";
+import { symfonySecretsJobSchema } from "./job-schema.js";
+import { symfonySecretsRestore } from "./restore-options.js";
+import { symfonySecretsTarget } from "./target.js";
 
-export const symfonySecretsEngine: Engine<SymfonySecretsJob, DrillTarget> = {
+export const symfonySecretsKind = defineKind({
   kind: "symfony-secrets",
-  backup: backupSymfonySecrets,
-  drill: drillSymfonySecrets,
-  planRestore: planSymfonySecretsRestore,
-  restore: restoreSymfonySecrets,
-};
+  summary: "a Symfony secrets vault and its decryption key, in a key escrow",
+  jobSchema: symfonySecretsJobSchema,
+  target: symfonySecretsTarget,
+  factsSchema: symfonySecretsFactsSchema,
+  restore: symfonySecretsRestore,
+  describe: describeSymfonySecretsJob,
+  secrets: symfonySecretsSecrets,
+  checkPolicy: () => [],
+  usesDocker: () => false,
+  doctor: async (context, source) => (await import("./doctor.js")).symfonySecretsDoctor(context, source),
+  drillDoctor: async (_context, target, source) =>
+    (await import("./doctor.js")).symfonySecretsDrillDoctor(target, source, `drill target ${target.job}`),
+  retention: null,
+  engine: async () => (await import("./engine.js")).symfonySecretsEngine,
+});

@@ -6,25 +6,31 @@
  * Writes the vault's files and `<env>.decrypt.private.php` (rendered in Symfony's format when the
  * key came from SYMFONY_DECRYPTION_SECRET at backup time), each 0600, in a 0700 directory. Files
  * that already exist there are not overwritten without --force. The escrow identity comes from
- * the extra option `escrowIdentity` or BACKDRILL_ESCROW_IDENTITY_FILE; the policy identity
+ * --escrow-identity or BACKDRILL_ESCROW_IDENTITY_FILE (restore-options.ts); the policy identity
  * (--identity) opens only the outer layer.
  */
 import { lstat } from "node:fs/promises";
 import path from "node:path";
 import { ensurePrivateDir, writePrivateFile } from "../../fs/private-files.js";
-import { UsageError } from "../../errors.js";
-import type { RestoreContext, RestorePlan } from "../engine.js";
-import { inJob } from "./backup.js";
+import { inJob, UsageError } from "../../errors.js";
+import type { RestoreContext, RestorePlan } from "../contract.js";
 import { openEscrow, readArtifact } from "./escrow.js";
 import { renderDecryptionKeyFile } from "./php.js";
-import { parseFacts, type SymfonySecretsFacts, type SymfonySecretsJobInput } from "./types.js";
+import type { SymfonySecretsFacts } from "./facts.js";
+import { ESCROW_IDENTITY_ENV, type SymfonySecretsRestoreOptions } from "./restore-options.js";
+import type { SymfonySecretsJobInput } from "./types.js";
 import { fileNames, inspectVault, vaultProblems, wipe } from "./vault.js";
 
-export const ESCROW_IDENTITY_ENV = "BACKDRILL_ESCROW_IDENTITY_FILE";
+type SymfonySecretsRestoreContext = RestoreContext<
+  SymfonySecretsJobInput,
+  SymfonySecretsFacts,
+  SymfonySecretsRestoreOptions
+>;
 
-function escrowIdentity(context: RestoreContext<SymfonySecretsJobInput>): string | undefined {
-  const value = context.options.extra.escrowIdentity ?? context.env[ESCROW_IDENTITY_ENV];
-  return value === undefined || value === "" ? undefined : value;
+/** What apply executes: the directory to write and the escrow identity that opens the key. */
+export interface SymfonySecretsRestorePlan {
+  dir: string;
+  escrowIdentity: string | undefined;
 }
 
 function targetFiles(facts: SymfonySecretsFacts): string[] {
@@ -60,19 +66,18 @@ async function resolveDir(to: string): Promise<string> {
 }
 
 export async function planSymfonySecretsRestore(
-  context: RestoreContext<SymfonySecretsJobInput>,
-): Promise<RestorePlan> {
-  const { job, options } = context;
+  context: SymfonySecretsRestoreContext,
+): Promise<RestorePlan<SymfonySecretsRestorePlan>> {
+  const { job, facts } = context;
   try {
-    const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
-    const dir = await resolveDir(options.to);
+    const dir = await resolveDir(context.to);
     const names = targetFiles(facts);
     const clash = await existing(dir, names);
     const snapshot = context.artifacts.snapshot;
-    const identity = escrowIdentity(context);
+    const identity = context.options.escrowIdentity;
     const steps = [
       `snapshot ${snapshot.id} of job ${snapshot.job}, taken ${snapshot.createdAt}: vault ${facts.environment} with ${facts.count} secret(s), public key ${facts.publicKeyFingerprint}`,
-      `open the escrow with ${identity ?? `the escrow identity (pass escrowIdentity or set ${ESCROW_IDENTITY_ENV})`}, in memory`,
+      `open the escrow with ${identity ?? `the escrow identity (pass --escrow-identity or set ${ESCROW_IDENTITY_ENV})`}, in memory`,
       `check that the key opens every listed secret`,
       `write into ${dir} (directory 0700, files 0600): ${names.join(", ")}` +
         (facts.files.includes(fileNames.privateKey(facts.environment))
@@ -86,7 +91,7 @@ export async function planSymfonySecretsRestore(
       );
     if (clash.length > 0) {
       warnings.push(
-        options.force
+        context.force
           ? `--force: overwrites ${clash.join(", ")} in ${dir}`
           : `${clash.join(", ")} already exist in ${dir}: the restore refuses to overwrite them without --force`,
       );
@@ -94,27 +99,25 @@ export async function planSymfonySecretsRestore(
     warnings.push(
       `${fileNames.privateKey(facts.environment)} is the production decryption key: deploy it (or SYMFONY_DECRYPTION_SECRET) and remove the restored copy`,
     );
-    return { steps, warnings };
+    return { steps, warnings, data: { dir, escrowIdentity: identity } };
   } catch (error) {
-    throw inJob(job.name, error);
+    throw inJob(`job ${job.name}`, error);
   }
 }
 
-export async function restoreSymfonySecrets(
-  context: RestoreContext<SymfonySecretsJobInput>,
-  _plan: RestorePlan,
+export async function applySymfonySecretsRestore(
+  context: SymfonySecretsRestoreContext,
+  plan: RestorePlan<SymfonySecretsRestorePlan>,
 ): Promise<void> {
-  const { job, options, signal, log } = context;
+  const { job, signal, log, facts } = context;
+  const { dir, escrowIdentity: identity } = plan.data;
   let cleanup: Array<Uint8Array | undefined> = [];
   try {
-    const facts = parseFacts(context.facts, `job ${job.name}, snapshot ${context.artifacts.snapshot.id}`);
-    const identity = escrowIdentity(context);
     if (identity === undefined) {
       throw new UsageError("restoring a symfony-secrets snapshot needs an escrow holder's age identity", {
         hint: `set ${ESCROW_IDENTITY_ENV}=/path/to/escrow-identity.txt (the policy identity only opens the outer layer)`,
       });
     }
-    const dir = await resolveDir(options.to);
     const ciphertext = await readArtifact(context.artifacts, facts.artifact, signal);
     const bundle = await openEscrow(ciphertext, identity, facts.escrowRecipients);
     cleanup = [bundle.key.bytes, ...bundle.files.map((file) => file.data)];
@@ -135,7 +138,7 @@ export async function restoreSymfonySecrets(
       outputs.set(keyName, rendered);
     }
     const clash = await existing(dir, [...outputs.keys()]);
-    if (clash.length > 0 && !options.force) {
+    if (clash.length > 0 && !context.force) {
       throw new UsageError(`${dir} already holds ${clash.join(", ")}; refusing to overwrite`, {
         hint: "restore into an empty directory, or add --force to overwrite",
       });
@@ -150,7 +153,7 @@ export async function restoreSymfonySecrets(
       "restore: vault and key written",
     );
   } catch (error) {
-    throw inJob(job.name, signal.aborted ? (signal.reason ?? error) : error);
+    throw inJob(`job ${job.name}`, signal.aborted ? (signal.reason ?? error) : error);
   } finally {
     wipe(...cleanup);
   }

@@ -15,15 +15,14 @@ import type { DrillTarget } from "../../../src/config/drill-schema.js";
 import type { FilesJob } from "../../../src/kinds/files/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 import { runDrillTarget } from "../../../src/runner/drill-target.js";
-import type { ArtifactReader, RestoreOptions } from "../../../src/kinds/engine.js";
-import { filesEngine } from "../../../src/kinds/files/index.js";
-import { Scope } from "../../../src/lifecycle/scope.js";
+import { filesKind } from "../../../src/kinds/files/index.js";
 import { createLogger } from "../../../src/log/logger.js";
-import { FACTS_ARTIFACT, type SnapshotManifest } from "../../../src/repository/manifest.js";
+import type { SnapshotManifest } from "../../../src/repository/manifest.js";
 import { Repository } from "../../../src/repository/repository.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { makeFileTree, MiB, mutateFileTree, type FileTree, type Mutation } from "../../support/file-tree.js";
 import { sshdImage } from "../../support/images.js";
+import { restoreWith } from "../../support/restore.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -38,7 +37,7 @@ const context = () => ({ log, signal: new AbortController().signal, env: {}, con
 
 function backup(signal?: AbortSignal) {
   return runJobBackup(
-    { job, engine: filesEngine, repository, recipients: [keys.recipient] },
+    { job, kind: filesKind, repository, recipients: [keys.recipient] },
     { ...context(), ...(signal === undefined ? {} : { signal }) },
   );
 }
@@ -54,7 +53,7 @@ function drill(sample?: number) {
     {
       job,
       target,
-      engine: filesEngine,
+      kind: filesKind,
       repository,
       snapshot: "latest",
       identities: [keys.identity],
@@ -64,26 +63,18 @@ function drill(sample?: number) {
   );
 }
 
-async function restoreContext(manifest: SnapshotManifest, options: RestoreOptions, scope: Scope) {
-  const facts = await repository.readFacts<Record<string, unknown>>(manifest, [keys.identity]);
-  const artifacts: ArtifactReader = {
-    snapshot: manifest,
-    names: () => manifest.artifacts.map((a) => a.name).filter((n) => n !== FACTS_ARTIFACT),
-    open: (name, o) => repository.openArtifact(manifest, name, [keys.identity], o ?? {}),
-  };
-  return { ...context(), scope, job, artifacts, facts, options };
-}
-
-async function restore(manifest: SnapshotManifest, to: string, force = false) {
-  const scope = new Scope();
-  try {
-    const ctx = await restoreContext(manifest, { to, force, extra: {} }, scope);
-    const plan = await filesEngine.planRestore(ctx);
-    await filesEngine.restore(ctx, plan);
-    return plan;
-  } finally {
-    await scope.close();
-  }
+function restore(manifest: SnapshotManifest, to: string, force = false, dryRun = false) {
+  return restoreWith({
+    kind: filesKind,
+    job,
+    repository,
+    identity: keys.identity,
+    snapshot: manifest.id,
+    to,
+    force,
+    dryRun,
+    log,
+  }).then((outcome) => outcome.plan);
 }
 
 const destination = () => path.join(work, "snapshots");
@@ -272,17 +263,11 @@ describe("files engine, local destination", () => {
     expect(await readFile(path.join(target, "operator-note.txt"), "utf8")).toBe("keep me");
 
     // Dry run: a plan, and nothing touched.
-    const scope = new Scope();
-    try {
-      const dry = path.join(work, "dry-run-target");
-      const ctx = await restoreContext(second, { to: dry, force: false, extra: {} }, scope);
-      const dryPlan = await filesEngine.planRestore(ctx);
-      expect(dryPlan.steps[0]).toContain(second.id);
-      await expect(stat(dry)).rejects.toThrow(/ENOENT/);
-    } finally {
-      await scope.close();
-    }
-    await expect(restore(second, "relative/path")).rejects.toThrow(/--to: expected an absolute path/);
+    const dry = path.join(work, "dry-run-target");
+    const dryPlan = await restore(second, dry, false, true);
+    expect(dryPlan.steps[0]).toContain(second.id);
+    await expect(stat(dry)).rejects.toThrow(/ENOENT/);
+    await expect(restore(second, "relative/path")).rejects.toThrow(/--to "relative\/path": a files restore target must be an absolute path/);
   });
 });
 

@@ -13,16 +13,15 @@ import type { DrillTarget } from "../../../src/config/drill-schema.js";
 import type { FilesJob } from "../../../src/kinds/files/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 import { runDrillTarget } from "../../../src/runner/drill-target.js";
-import type { ArtifactReader } from "../../../src/kinds/engine.js";
-import { filesEngine } from "../../../src/kinds/files/index.js";
-import { Scope } from "../../../src/lifecycle/scope.js";
+import { filesKind } from "../../../src/kinds/files/index.js";
 import { createLogger } from "../../../src/log/logger.js";
-import { FACTS_ARTIFACT, type SnapshotManifest } from "../../../src/repository/manifest.js";
+import type { SnapshotManifest } from "../../../src/repository/manifest.js";
 import { Repository } from "../../../src/repository/repository.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { SshdRsyncContainer, type StartedSshdRsyncContainer } from "../../support/containers/sshd-rsync.js";
 import { makeFileTree, mutateFileTree, type FileTree } from "../../support/file-tree.js";
 import { sshdImage } from "../../support/images.js";
+import { restoreWith } from "../../support/restore.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -51,7 +50,7 @@ function job(overrides: Partial<FilesJob> = {}): FilesJob {
 
 const context = () => ({ log, signal: new AbortController().signal, env: {}, configDir: process.cwd() });
 const backup = (j: FilesJob) =>
-  runJobBackup({ job: j, engine: filesEngine, repository, recipients: [keys.recipient] }, context());
+  runJobBackup({ job: j, kind: filesKind, repository, recipients: [keys.recipient] }, context());
 
 async function remote(command: string): Promise<string> {
   const result = await host.exec(["sh", "-c", command]);
@@ -97,7 +96,7 @@ describe("files engine, remote destination over SSH", () => {
       {
         job: job(),
         target,
-        engine: filesEngine,
+        kind: filesKind,
         repository,
         snapshot: "latest",
         identities: [keys.identity],
@@ -110,31 +109,27 @@ describe("files engine, remote destination over SSH", () => {
   });
 
   it("restores to a remote target and verifies there", async () => {
-    const scope = new Scope();
-    try {
-      const facts = await repository.readFacts<Record<string, unknown>>(second, [keys.identity]);
-      const artifacts: ArtifactReader = {
-        snapshot: second,
-        names: () => second.artifacts.map((a) => a.name).filter((n) => n !== FACTS_ARTIFACT),
-        open: (name, o) => repository.openArtifact(second, name, [keys.identity], o ?? {}),
-      };
-      const to = host.remote("/home/backup/restored");
-      const extra = {
-        sshKey: host.privateKeyPath,
-        knownHosts: host.knownHostsPath,
-        sshPort: String(host.port),
-      };
-      const ctx = { ...context(), scope, job: job(), artifacts, facts, options: { to, force: false, extra } };
-      await filesEngine.restore(ctx, await filesEngine.planRestore(ctx));
-      expect(await remote(`cat '/home/backup/restored/${tree.special.unicode[2]}' | sha256sum`)).toContain(
-        (await import("node:crypto"))
-          .createHash("sha256")
-          .update(await readFile(path.join(tree.root, tree.special.unicode[2] as string)))
-          .digest("hex"),
-      );
-    } finally {
-      await scope.close();
-    }
+    const to = host.remote("/home/backup/restored");
+    await restoreWith({
+      kind: filesKind,
+      job: job(),
+      repository,
+      identity: keys.identity,
+      snapshot: second.id,
+      to,
+      flags: {
+        "ssh-key": host.privateKeyPath,
+        "known-hosts": host.knownHostsPath,
+        "ssh-port": String(host.port),
+      },
+      log,
+    });
+    expect(await remote(`cat '/home/backup/restored/${tree.special.unicode[2]}' | sha256sum`)).toContain(
+      (await import("node:crypto"))
+        .createHash("sha256")
+        .update(await readFile(path.join(tree.root, tree.special.unicode[2] as string)))
+        .digest("hex"),
+    );
   });
 
   it("refuses a host whose key is not in known_hosts", async () => {

@@ -14,21 +14,21 @@ import path from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runJobBackup } from "../../../src/runner/backup.js";
-import type { DrillTarget } from "../../../src/config/drill-schema.js";
 import type { PostgresBaseJob } from "../../../src/kinds/postgres-base/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
-import type { ArtifactReader, DrillOutcome } from "../../../src/kinds/engine.js";
-import { postgresBaseEngine } from "../../../src/kinds/postgres-base/index.js";
+import { postgresBaseKind } from "../../../src/kinds/postgres-base/index.js";
 import { drainSpool } from "../../../src/kinds/postgres-base/spool.js";
 import { WalArchive } from "../../../src/kinds/postgres-base/wal-archive.js";
-import { walSourceFor } from "../../../src/kinds/postgres-base/wal-source.js";
-import { withScope } from "../../../src/lifecycle/scope.js";
+import type { PostgresBaseTarget } from "../../../src/kinds/postgres-base/target.js";
 import { createLogger } from "../../../src/log/logger.js";
-import { FACTS_ARTIFACT, type SnapshotManifest } from "../../../src/repository/manifest.js";
+import type { SnapshotManifest } from "../../../src/repository/manifest.js";
+import type { TargetReport } from "../../../src/report/types.js";
+import { runDrillTarget } from "../../../src/runner/drill-target.js";
 import { Repository } from "../../../src/repository/repository.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
 import { postgresImage } from "../../support/images.js";
+import { restoreWith } from "../../support/restore.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -105,34 +105,28 @@ async function insertBatch(count: number, note: string): Promise<void> {
   }
 }
 
-async function drill(target: Omit<DrillTarget, "job" | "snapshot">): Promise<DrillOutcome> {
-  const facts = await repository.readFacts<Record<string, unknown>>(manifest, [key.identity]);
-  const artifacts: ArtifactReader = {
-    snapshot: manifest,
-    names: () => manifest.artifacts.map((a) => a.name).filter((name) => name !== FACTS_ARTIFACT),
-    open: (name, options) => repository.openArtifact(manifest, name, [key.identity], options ?? {}),
-  };
-  return withScope((scope) =>
-    postgresBaseEngine.drill({
+async function drill(target: Omit<PostgresBaseTarget, "job" | "snapshot">): Promise<TargetReport> {
+  const report = await runDrillTarget(
+    {
       job: job(),
-      target: { job: "task-wal", snapshot: "latest", ...target },
-      artifacts,
-      facts,
-      log,
-      signal: new AbortController().signal,
-      scope,
-      env: {},
-      configDir: dir,
-      walSource: walSourceFor(repository, "task-wal", [key.identity]),
-    } as Parameters<typeof postgresBaseEngine.drill>[0]),
+      target: { job: "task-wal", snapshot: manifest.id, ...target },
+      kind: postgresBaseKind,
+      repository,
+      snapshot: manifest.id,
+      identities: [key.identity],
+      rtoSeconds: null,
+    },
+    { log, signal: new AbortController().signal, env: {}, configDir: dir },
   );
+  if (report.error !== undefined) throw new Error(report.error);
+  return report;
 }
 
 function countCheck(rows: number) {
   return { name: `exactly ${rows} rows`, database: "task", query: `SELECT count(*) = ${rows} FROM events` };
 }
 
-function failed(outcome: DrillOutcome): string[] {
+function failed(outcome: TargetReport): string[] {
   return outcome.checks.filter((check) => !check.ok).map((check) => `${check.name}: ${check.detail}`);
 }
 
@@ -176,7 +170,7 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
   it("takes a streamed, encrypted base backup with LSNs and timeline in the manifest", async () => {
     await insertBatch(20, "before backup");
     const { result, manifest: written } = await runJobBackup(
-      { job: job(), engine: postgresBaseEngine, repository, recipients: [key.recipient] },
+      { job: job(), kind: postgresBaseKind, repository, recipients: [key.recipient] },
       { log, signal: new AbortController().signal, env: ENV, configDir: dir },
     );
     expect(result.error).toBeUndefined();
@@ -270,26 +264,25 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
   }, 600_000);
 
   it("restore --to lays out a data directory ready to recover, with a plan for --dry-run", async () => {
-    const facts = await repository.readFacts<Record<string, unknown>>(manifest, [key.identity]);
     const target = path.join(dir, "restored-data");
-    const context = {
-      job: job(),
-      artifacts: {
-        snapshot: manifest,
-        names: () => ["base.tar"],
-        open: (name: string) => repository.openArtifact(manifest, name, [key.identity]),
-      },
-      facts,
-      options: { to: target, force: false, extra: { at: marks[1]?.at } },
-      log,
-      signal: new AbortController().signal,
-      env: { BACKDRILL_IDENTITY_FILE: "/secure/id.txt" },
-      configDir: dir,
-    };
-    const plan = await withScope((scope) => postgresBaseEngine.planRestore({ ...context, scope }));
+    const restore = (dryRun: boolean) =>
+      restoreWith({
+        kind: postgresBaseKind,
+        job: job(),
+        repository,
+        identity: key.identity,
+        identityFile: "/secure/id.txt",
+        snapshot: manifest.id,
+        to: target,
+        flags: { at: marks[1]?.at },
+        dryRun,
+        log,
+        configDir: dir,
+      });
+    const { plan } = await restore(true);
     expect(plan.steps.join("\n")).toMatch(/recovery_target_time = '.+\+00'/);
     await expect(readdir(target)).rejects.toThrow(/ENOENT/);
-    await withScope((scope) => postgresBaseEngine.restore({ ...context, scope }, plan));
+    await restore(false);
     const files = await readdir(target);
     expect(files).toEqual(
       expect.arrayContaining(["PG_VERSION", "backup_label", "recovery.signal", "pg_wal"]),
@@ -298,9 +291,7 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     expect(auto).toContain(`wal fetch task-wal %f %p --identity /secure/id.txt`);
     expect(auto).toContain("recovery_target_action = 'promote'");
     // A second restore into the now non-empty directory is refused without --force.
-    await expect(withScope((scope) => postgresBaseEngine.planRestore({ ...context, scope }))).rejects.toThrow(
-      /not empty/,
-    );
+    await expect(restore(true)).rejects.toThrow(/not empty/);
   });
 
   it("fails the drill naming the gap when a segment in the middle is missing", async () => {

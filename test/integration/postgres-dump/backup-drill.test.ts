@@ -9,7 +9,8 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { OperationError } from "../../../src/errors.js";
 import type { PgDumpFacts } from "../../../src/kinds/postgres-dump/facts.js";
-import type { PgDumpDrillTargetInput, PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
+import type { PostgresDumpTarget } from "../../../src/kinds/postgres-dump/target.js";
+import type { PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
 import { postgresImage } from "../../support/images.js";
 import { SEEDED_TABLES, seedTaskDb } from "../../support/seed-task-db.js";
@@ -37,7 +38,7 @@ function job(overrides: Partial<PgDumpJobInput> = {}): PgDumpJobInput {
   };
 }
 
-const TARGET: PgDumpDrillTargetInput = {
+const TARGET: Omit<PostgresDumpTarget, "snapshot"> = {
   job: "task-db",
   image: postgresImage(),
   checks: {

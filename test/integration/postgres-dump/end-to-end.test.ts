@@ -12,7 +12,7 @@ import type { DrillTarget } from "../../../src/config/drill-schema.js";
 import type { PostgresDumpJob } from "../../../src/kinds/postgres-dump/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 import { runDrillTarget } from "../../../src/runner/drill-target.js";
-import { postgresDumpEngine } from "../../../src/kinds/postgres-dump/index.js";
+import { postgresDumpKind } from "../../../src/kinds/postgres-dump/index.js";
 import { Repository } from "../../../src/repository/repository.js";
 import { verifyRepository } from "../../../src/repository/verify.js";
 import type { SnapshotManifest } from "../../../src/repository/manifest.js";
@@ -60,7 +60,7 @@ const context = (env: NodeJS.ProcessEnv) => ({
 
 function backup(env: NodeJS.ProcessEnv) {
   return runJobBackup(
-    { job: job(), engine: postgresDumpEngine, repository, recipients: [keys.recipient] },
+    { job: job(), kind: postgresDumpKind, repository, recipients: [keys.recipient] },
     context(env),
   );
 }
@@ -70,7 +70,7 @@ function drill() {
     {
       job: job(),
       target,
-      engine: postgresDumpEngine,
+      kind: postgresDumpKind,
       repository,
       snapshot: "latest",
       identities: [keys.identity],

@@ -16,14 +16,17 @@ import type {
   ArtifactReader,
   ArtifactWriter,
   BackupOutcome,
-  DrillOutcome,
-  RestoreOptions,
-} from "../../../src/kinds/engine.js";
+  RestoreFlagValues,
+} from "../../../src/kinds/contract.js";
 import type { ArtifactRecord, SnapshotManifest } from "../../../src/repository/manifest.js";
-import { postgresDumpEngine } from "../../../src/kinds/postgres-dump/index.js";
-import type { PgDumpDrillTargetInput, PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
+import { Repository } from "../../../src/repository/repository.js";
+import { LocalBackend } from "../../../src/storage/local/local-backend.js";
+import { runDrillPhases, type PhasesOutcome } from "../../../src/runner/drill-phases.js";
+import { postgresDumpKind } from "../../../src/kinds/postgres-dump/index.js";
+import { pgDumpFactsSchema, type PgDumpFacts } from "../../../src/kinds/postgres-dump/facts.js";
+import type { PostgresDumpTarget } from "../../../src/kinds/postgres-dump/target.js";
+import type { PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
 import type { PostgresDumpJob } from "../../../src/kinds/postgres-dump/job-schema.js";
-import type { DrillTarget } from "../../../src/config/drill-schema.js";
 
 export const log: Logger = createLogger({ level: process.env.BACKDRILL_LOG_LEVEL ?? "warn", pretty: false });
 
@@ -70,7 +73,7 @@ export class DirSnapshot implements ArtifactWriter {
     return record;
   }
 
-  manifest(meta: BackupOutcome["meta"] = {}): SnapshotManifest {
+  manifest(meta: BackupOutcome<unknown>["meta"] = {}): SnapshotManifest {
     const now = new Date().toISOString();
     return {
       format: 1,
@@ -86,7 +89,7 @@ export class DirSnapshot implements ArtifactWriter {
     };
   }
 
-  reader(meta: BackupOutcome["meta"] = {}): ArtifactReader {
+  reader(meta: BackupOutcome<unknown>["meta"] = {}): ArtifactReader {
     const manifest = this.manifest(meta);
     return {
       snapshot: manifest,
@@ -105,8 +108,21 @@ export class DirSnapshot implements ArtifactWriter {
   }
 }
 
-function baseContext(scope: Scope, env: NodeJS.ProcessEnv) {
-  return { log, signal: new AbortController().signal, scope, env, configDir: process.cwd() };
+/**
+ * The kind's context: the postgres-dump engine never reads the repository itself, so it gets an
+ * empty one in the snapshot's temp dir.
+ */
+function baseContext(scope: Scope, env: NodeJS.ProcessEnv, snapshot: DirSnapshot) {
+  return {
+    log,
+    signal: new AbortController().signal,
+    scope,
+    env,
+    configDir: process.cwd(),
+    jobFile: "jobs/task-db.yaml",
+    repository: new Repository(new LocalBackend({ path: path.join(snapshot.dir, "repository") })),
+    identities: [],
+  };
 }
 
 /** The engine is typed for the config's job type; tests pass the structural subset it reads. */
@@ -114,18 +130,20 @@ function asJob(job: PgDumpJobInput): PostgresDumpJob {
   return job as PostgresDumpJob;
 }
 
+/** Facts as the runner hands them to drill and restore: parsed with the kind's schema. */
+function parsed(facts: unknown): PgDumpFacts {
+  return pgDumpFactsSchema.parse(facts);
+}
+
 export async function runBackup(
   job: PgDumpJobInput,
   env: NodeJS.ProcessEnv,
-): Promise<{ outcome: BackupOutcome; snapshot: DirSnapshot }> {
+): Promise<{ outcome: BackupOutcome<PgDumpFacts>; snapshot: DirSnapshot }> {
   const snapshot = await DirSnapshot.create();
   const scope = new Scope();
   try {
-    const outcome = await postgresDumpEngine.backup({
-      ...baseContext(scope, env),
-      job: asJob(job),
-      snapshot,
-    });
+    const engine = await postgresDumpKind.engine();
+    const outcome = await engine.backup({ ...baseContext(scope, env, snapshot), job: asJob(job), snapshot });
     return { outcome, snapshot };
   } catch (error) {
     await snapshot.remove();
@@ -137,22 +155,25 @@ export async function runBackup(
 
 export async function runDrill(
   job: PgDumpJobInput,
-  target: PgDumpDrillTargetInput,
+  target: Omit<PostgresDumpTarget, "snapshot">,
   snapshot: DirSnapshot,
-  facts: Record<string, unknown>,
+  facts: unknown,
   env: NodeJS.ProcessEnv = {},
-): Promise<DrillOutcome> {
+): Promise<PhasesOutcome> {
   const scope = new Scope();
-  let outcome: DrillOutcome;
+  let outcome: PhasesOutcome;
   let releaseErrors: Array<{ what: string }> = [];
   try {
-    outcome = await postgresDumpEngine.drill({
-      ...baseContext(scope, env),
-      job: asJob(job),
-      target: { snapshot: "latest", ...target } as DrillTarget,
-      artifacts: snapshot.reader(),
-      facts,
-    });
+    const engine = await postgresDumpKind.engine();
+    outcome = await runDrillPhases(
+      engine.drill({
+        ...baseContext(scope, env, snapshot),
+        job: asJob(job),
+        target: { snapshot: "latest", ...target },
+        artifacts: snapshot.reader(),
+        facts: parsed(facts),
+      }),
+    );
   } finally {
     releaseErrors = await scope.close();
   }
@@ -165,22 +186,31 @@ export async function runDrill(
 export async function runRestore(
   job: PgDumpJobInput,
   snapshot: DirSnapshot,
-  facts: Record<string, unknown>,
-  options: RestoreOptions,
+  facts: unknown,
+  options: { to: string; force: boolean; flags: RestoreFlagValues },
   dryRun = false,
 ): Promise<{ steps: string[]; warnings: string[] }> {
   const scope = new Scope();
   try {
+    const engine = await postgresDumpKind.engine();
     const context = {
-      ...baseContext(scope, {}),
+      ...baseContext(scope, {}, snapshot),
       job: asJob(job),
       artifacts: snapshot.reader(),
-      facts,
-      options,
+      facts: parsed(facts),
+      to: options.to,
+      force: options.force,
+      options: postgresDumpKind.restore.options({
+        to: options.to,
+        flags: options.flags,
+        env: {},
+        job: asJob(job),
+      }),
+      identityFile: "/secure/identity.txt",
     };
-    const plan = await postgresDumpEngine.planRestore(context);
-    if (!dryRun) await postgresDumpEngine.restore(context, plan);
-    return plan;
+    const plan = await engine.planRestore(context);
+    if (!dryRun) await engine.applyRestore(context, plan);
+    return { steps: plan.steps, warnings: plan.warnings };
   } finally {
     await scope.close();
   }

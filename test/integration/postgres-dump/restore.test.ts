@@ -64,7 +64,7 @@ describe("postgres-dump restore", () => {
       job(),
       snapshot,
       facts,
-      { to: dsn("task_copy"), force: false, extra: { database: "task" } },
+      { to: dsn("task_copy"), force: false, flags: { database: "task" } },
       true,
     );
     const text = [...plan.steps, ...plan.warnings].join("\n");
@@ -81,7 +81,7 @@ describe("postgres-dump restore", () => {
     await runRestore(job(), snapshot, facts, {
       to: dsn("task_copy"),
       force: false,
-      extra: { database: "task" },
+      flags: { database: "task" },
     });
     const [copy] = await query<{ n: string }>("task_copy", "SELECT count(*)::text AS n FROM app.tasks");
     const [original] = await query<{ n: string }>("task", "SELECT count(*)::text AS n FROM app.tasks");
@@ -97,7 +97,7 @@ describe("postgres-dump restore", () => {
     const refused = runRestore(job(), snapshot, facts, {
       to: dsn("task_copy"),
       force: false,
-      extra: { database: "task" },
+      flags: { database: "task" },
     });
     await expect(refused).rejects.toBeInstanceOf(UsageError);
     await expect(refused).rejects.toThrow(/database task_copy .* already holds tables/);
@@ -106,7 +106,7 @@ describe("postgres-dump restore", () => {
     await runRestore(job(), snapshot, facts, {
       to: dsn("task_copy"),
       force: true,
-      extra: { database: "task" },
+      flags: { database: "task" },
     });
     const [labels] = await query<{ n: string }>(
       "task_copy",
@@ -127,7 +127,7 @@ describe("postgres-dump restore", () => {
         job(),
         snapshot,
         many as unknown as Record<string, unknown>,
-        { to: dsn("x"), force: false, extra: {} },
+        { to: dsn("x"), force: false, flags: {} },
         true,
       ),
     ).rejects.toThrow(/pick one with --database/);

@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RabbitmqJob } from "../../../src/kinds/rabbitmq/job-schema.js";
-import { rabbitmqEngine } from "../../../src/kinds/rabbitmq/index.js";
+import { rabbitmqKind } from "../../../src/kinds/rabbitmq/index.js";
 import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
 
@@ -68,7 +68,10 @@ async function backup(password = PASSWORD, target = url): Promise<{ stored: stri
   const { writer, stored } = countingWriter();
   const scope = new Scope();
   try {
-    await rabbitmqEngine.backup({
+    await (
+      await rabbitmqKind.engine()
+    ).backup({
+      jobFile: "jobs/mq.yaml",
       job: {
         name: "task-rabbitmq",
         kind: "rabbitmq",

@@ -17,21 +17,20 @@ import type { DrillTarget } from "../../../src/config/drill-schema.js";
 import type { RabbitmqJob } from "../../../src/kinds/rabbitmq/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 import { runDrillTarget } from "../../../src/runner/drill-target.js";
-import type { ArtifactReader, RestoreOptions } from "../../../src/kinds/engine.js";
 import {
   countDefinitions,
   findClassicMirroring,
   parseDefinitions,
 } from "../../../src/kinds/rabbitmq/definitions.js";
-import { rabbitmqEngine } from "../../../src/kinds/rabbitmq/index.js";
-import type { RabbitmqFacts } from "../../../src/kinds/rabbitmq/types.js";
-import { Scope } from "../../../src/lifecycle/scope.js";
+import { rabbitmqKind } from "../../../src/kinds/rabbitmq/index.js";
+import type { RabbitmqFacts } from "../../../src/kinds/rabbitmq/facts.js";
 import { createLogger } from "../../../src/log/logger.js";
 import { FACTS_ARTIFACT } from "../../../src/repository/manifest.js";
 import { Repository } from "../../../src/repository/repository.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { RabbitMQContainer, type StartedRabbitMQContainer } from "../../support/containers/rabbitmq.js";
 import { rabbitmqImage } from "../../support/images.js";
+import { restoreWith } from "../../support/restore.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -193,7 +192,7 @@ function drill(j: RabbitmqJob, checks?: DrillTarget["checks"]) {
         image: rabbitmqImage(),
         ...(checks ? { checks } : {}),
       } as DrillTarget,
-      engine: rabbitmqEngine,
+      kind: rabbitmqKind,
       repository,
       snapshot: "latest",
       identities: [keys.identity],
@@ -205,26 +204,22 @@ function drill(j: RabbitmqJob, checks?: DrillTarget["checks"]) {
 
 async function restore(
   j: RabbitmqJob,
-  options: RestoreOptions,
+  options: { to: string; force: boolean },
   dryRun: boolean,
   env: NodeJS.ProcessEnv = {},
 ) {
-  const manifest = await repository.snapshot(j.name, "latest");
-  const facts = await repository.readFacts<Record<string, unknown>>(manifest, [keys.identity]);
-  const artifacts: ArtifactReader = {
-    snapshot: manifest,
-    names: () => manifest.artifacts.map((a) => a.name).filter((n) => n !== FACTS_ARTIFACT),
-    open: (name, o) => repository.openArtifact(manifest, name, [keys.identity], o ?? {}),
-  };
-  const scope = new Scope();
-  try {
-    const ctx = { ...context(env), scope, job: j, artifacts, facts, options };
-    const plan = await rabbitmqEngine.planRestore(ctx);
-    if (!dryRun) await rabbitmqEngine.restore(ctx, plan);
-    return plan;
-  } finally {
-    await scope.close();
-  }
+  const outcome = await restoreWith({
+    kind: rabbitmqKind,
+    job: j,
+    repository,
+    identity: keys.identity,
+    to: options.to,
+    force: options.force,
+    dryRun,
+    env,
+    log,
+  });
+  return outcome.plan;
 }
 
 beforeAll(async () => {
@@ -244,7 +239,7 @@ afterAll(async () => {
 describe("rabbitmq definitions", () => {
   it("backs up the definitions with counts per vhost and the server version", async () => {
     const result = await runJobBackup(
-      { job: job(source), engine: rabbitmqEngine, repository, recipients: [keys.recipient] },
+      { job: job(source), kind: rabbitmqKind, repository, recipients: [keys.recipient] },
       context({ MQ_PASSWORD: source.password }),
     );
     expect(result.result.error).toBeUndefined();
@@ -294,7 +289,7 @@ describe("rabbitmq definitions", () => {
         arguments: { "x-queue-type": "classic" },
       });
       const to = target.managementUrl.replace("http://", "http://admin:restore-pw-55aa@");
-      const plan = await restore(job(source), { to, force: false, extra: {} }, true);
+      const plan = await restore(job(source), { to, force: false }, true);
       const text = [...plan.steps, ...plan.warnings].join("\n");
       expect(text).not.toContain("restore-pw-55aa");
       expect(text).toContain("queues: create 4");
@@ -309,7 +304,7 @@ describe("rabbitmq definitions", () => {
         BACKDRILL_RESTORE_RABBITMQ_USER: "admin",
         BACKDRILL_RESTORE_RABBITMQ_PASSWORD: "restore-pw-55aa",
       };
-      await restore(job(source), { to: target.managementUrl, force: false, extra: {} }, false, env);
+      await restore(job(source), { to: target.managementUrl, force: false }, false, env);
       const defs = parseDefinitions(await api(target, "GET", "/definitions"), "target");
       expect(defs.lists.queues.map((q) => `${String(q.vhost)}/${String(q.name)}`).sort()).toEqual(
         [
@@ -325,9 +320,9 @@ describe("rabbitmq definitions", () => {
       expect((orders?.arguments as Record<string, unknown>)["x-queue-type"]).toBe("classic");
       expect(defs.lists.bindings).toHaveLength(6);
 
-      await expect(
-        restore(job(source), { to: target.managementUrl, force: false, extra: {} }, false),
-      ).rejects.toThrow(/no credentials .*BACKDRILL_RESTORE_RABBITMQ_USER/);
+      await expect(restore(job(source), { to: target.managementUrl, force: false }, false)).rejects.toThrow(
+        /no credentials .*BACKDRILL_RESTORE_RABBITMQ_USER/,
+      );
     } finally {
       await target.stop();
     }

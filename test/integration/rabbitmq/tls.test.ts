@@ -13,7 +13,7 @@ import { Writable } from "node:stream";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RabbitmqJob } from "../../../src/kinds/rabbitmq/job-schema.js";
-import { rabbitmqEngine } from "../../../src/kinds/rabbitmq/index.js";
+import { rabbitmqKind } from "../../../src/kinds/rabbitmq/index.js";
 import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
 
@@ -104,7 +104,10 @@ async function backup(tls: RabbitmqJob["tls"]): Promise<string[]> {
   const { writer, stored } = countingWriter();
   const scope = new Scope();
   try {
-    await rabbitmqEngine.backup({
+    await (
+      await rabbitmqKind.engine()
+    ).backup({
+      jobFile: "jobs/mq.yaml",
       job: {
         name: "mq",
         kind: "rabbitmq",

@@ -26,15 +26,14 @@ import type { DrillTarget } from "../../../src/config/drill-schema.js";
 import type { S3BucketJob } from "../../../src/kinds/s3-bucket/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 import { runDrillTarget } from "../../../src/runner/drill-target.js";
-import type { ArtifactReader } from "../../../src/kinds/engine.js";
-import { s3BucketEngine } from "../../../src/kinds/s3-bucket/index.js";
-import { Scope } from "../../../src/lifecycle/scope.js";
+import { s3BucketKind } from "../../../src/kinds/s3-bucket/index.js";
 import { createLogger } from "../../../src/log/logger.js";
-import { FACTS_ARTIFACT, type SnapshotManifest } from "../../../src/repository/manifest.js";
+import type { SnapshotManifest } from "../../../src/repository/manifest.js";
 import { Repository } from "../../../src/repository/repository.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { S3Container, type StartedS3Container } from "../../support/containers/s3.js";
 import { s3Image } from "../../support/images.js";
+import { restoreWith } from "../../support/restore.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -78,10 +77,7 @@ const env = () => ({ TASK_S3_ACCESS_KEY: s3.accessKeyId, TASK_S3_SECRET_KEY: s3.
 const context = () => ({ log, signal: new AbortController().signal, env: env(), configDir: process.cwd() });
 
 function backup(j: S3BucketJob) {
-  return runJobBackup(
-    { job: j, engine: s3BucketEngine, repository, recipients: [keys.recipient] },
-    context(),
-  );
+  return runJobBackup({ job: j, kind: s3BucketKind, repository, recipients: [keys.recipient] }, context());
 }
 
 function drill(j: S3BucketJob) {
@@ -90,7 +86,7 @@ function drill(j: S3BucketJob) {
     {
       job: j,
       target,
-      engine: s3BucketEngine,
+      kind: s3BucketKind,
       repository,
       snapshot: "latest",
       identities: [keys.identity],
@@ -101,21 +97,18 @@ function drill(j: S3BucketJob) {
 }
 
 async function restore(j: S3BucketJob, manifest: SnapshotManifest, to: string, force = false) {
-  const scope = new Scope();
-  try {
-    const facts = await repository.readFacts<Record<string, unknown>>(manifest, [keys.identity]);
-    const artifacts: ArtifactReader = {
-      snapshot: manifest,
-      names: () => manifest.artifacts.map((a) => a.name).filter((n) => n !== FACTS_ARTIFACT),
-      open: (name, o) => repository.openArtifact(manifest, name, [keys.identity], o ?? {}),
-    };
-    const ctx = { ...context(), scope, job: j, artifacts, facts, options: { to, force, extra: {} } };
-    const plan = await s3BucketEngine.planRestore(ctx);
-    await s3BucketEngine.restore(ctx, plan);
-    return plan;
-  } finally {
-    await scope.close();
-  }
+  const outcome = await restoreWith({
+    kind: s3BucketKind,
+    job: j,
+    repository,
+    identity: keys.identity,
+    snapshot: manifest.id,
+    to,
+    force,
+    log,
+    env: context().env,
+  });
+  return outcome.plan;
 }
 
 async function body(bucket: string, key: string): Promise<Buffer> {

@@ -20,12 +20,10 @@ import type { SymfonySecretsJob } from "../../../src/kinds/symfony-secrets/job-s
 import { decryptBuffer } from "../../../src/crypto/buffer.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 import { runDrillTarget } from "../../../src/runner/drill-target.js";
-import type { ArtifactReader, RestoreOptions } from "../../../src/kinds/engine.js";
 import { ESCROW_ARTIFACT, encodeBundle, encryptBundle } from "../../../src/kinds/symfony-secrets/bundle.js";
-import { symfonySecretsEngine } from "../../../src/kinds/symfony-secrets/index.js";
+import { symfonySecretsKind } from "../../../src/kinds/symfony-secrets/index.js";
 import { parsePhpListFile } from "../../../src/kinds/symfony-secrets/php.js";
 import { decodeKeyText, readVaultDir } from "../../../src/kinds/symfony-secrets/vault.js";
-import { Scope } from "../../../src/lifecycle/scope.js";
 import { createLogger } from "../../../src/log/logger.js";
 import { FACTS_ARTIFACT, type SnapshotManifest } from "../../../src/repository/manifest.js";
 import { Repository } from "../../../src/repository/repository.js";
@@ -39,6 +37,7 @@ import {
   secretFileName,
   type SymfonyVault,
 } from "../../support/symfony-vault.js";
+import { restoreWith } from "../../support/restore.js";
 
 const ALL_BYTES = Uint8Array.from({ length: 256 }, (_, i) => i);
 const QUOTES = `price: $5 and $HOME, {$x} "double" 'single' \\ back\\slash \\x41`;
@@ -104,7 +103,7 @@ const context = (env: NodeJS.ProcessEnv = {}) => ({
 
 function backup(j: SymfonySecretsJob, env: NodeJS.ProcessEnv = {}) {
   return runJobBackup(
-    { job: j, engine: symfonySecretsEngine, repository, recipients: [policy.recipient] },
+    { job: j, kind: symfonySecretsKind, repository, recipients: [policy.recipient] },
     context(env),
   );
 }
@@ -119,7 +118,7 @@ function drill(j: SymfonySecretsJob, identityFile: string, checks?: DrillTarget[
         escrowIdentityFile: identityFile,
         ...(checks ? { checks } : {}),
       } as DrillTarget,
-      engine: symfonySecretsEngine,
+      kind: symfonySecretsKind,
       repository,
       snapshot: "latest",
       identities: [policy.identity],
@@ -131,26 +130,22 @@ function drill(j: SymfonySecretsJob, identityFile: string, checks?: DrillTarget[
 
 async function restore(
   j: SymfonySecretsJob,
-  options: RestoreOptions,
+  options: { to: string; force: boolean },
   env: NodeJS.ProcessEnv,
   dryRun = false,
 ) {
-  const manifest = await repository.snapshot(j.name, "latest");
-  const facts = await repository.readFacts<Record<string, unknown>>(manifest, [policy.identity]);
-  const artifacts: ArtifactReader = {
-    snapshot: manifest,
-    names: () => manifest.artifacts.map((a) => a.name).filter((n) => n !== FACTS_ARTIFACT),
-    open: (name, o) => repository.openArtifact(manifest, name, [policy.identity], o ?? {}),
-  };
-  const scope = new Scope();
-  try {
-    const ctx = { ...context(env), scope, job: j, artifacts, facts, options };
-    const plan = await symfonySecretsEngine.planRestore(ctx);
-    if (!dryRun) await symfonySecretsEngine.restore(ctx, plan);
-    return plan;
-  } finally {
-    await scope.close();
-  }
+  const outcome = await restoreWith({
+    kind: symfonySecretsKind,
+    job: j,
+    repository,
+    identity: policy.identity,
+    to: options.to,
+    force: options.force,
+    dryRun,
+    env,
+    log,
+  });
+  return outcome.plan;
 }
 
 /** Writes a snapshot whose escrow holds `vaultDir` as is, bypassing the backup's key check. */
@@ -290,11 +285,7 @@ describe("symfony-secrets escrow", () => {
 
     // Restore renders the key file Symfony would have written.
     const target = path.join(root, "restored-env", "prod");
-    await restore(
-      j,
-      { to: target, force: false, extra: {} },
-      { BACKDRILL_ESCROW_IDENTITY_FILE: escrowIdentityFile },
-    );
+    await restore(j, { to: target, force: false }, { BACKDRILL_ESCROW_IDENTITY_FILE: escrowIdentityFile });
     const keyFile = await readFile(path.join(target, "prod.decrypt.private.php"), "utf8");
     expect(keyFile).toContain(`// SYMFONY_DECRYPTION_SECRET=${envVault.decryptionSecret}`);
     expect(
@@ -357,11 +348,11 @@ describe("symfony-secrets escrow", () => {
   it("restores into a private directory, refusing to overwrite without --force", async () => {
     const target = path.join(root, "restored", "prod");
     const env = { BACKDRILL_ESCROW_IDENTITY_FILE: escrowIdentityFile };
-    const plan = await restore(job(vault), { to: target, force: false, extra: {} }, env, true);
+    const plan = await restore(job(vault), { to: target, force: false }, env, true);
     expect(plan.steps.join("\n")).toContain("prod.decrypt.private.php");
     await expect(stat(target)).rejects.toThrow(); // dry run touched nothing
 
-    await restore(job(vault), { to: target, force: false, extra: {} }, env);
+    await restore(job(vault), { to: target, force: false }, env);
     expect((await stat(target)).mode & 0o777).toBe(0o700);
     const written = (await readdir(target)).sort();
     expect(written).toEqual((await readdir(vault.dir)).sort());
@@ -377,16 +368,16 @@ describe("symfony-secrets escrow", () => {
     expect(Buffer.from(await revealSecret(target, "prod", "QUOTES", vault.keypair)).toString()).toBe(QUOTES);
     expect(Buffer.from(await revealSecret(target, "prod", "0", vault.keypair)).toString()).toBe("zero");
 
-    const again = await restore(job(vault), { to: target, force: false, extra: {} }, env, true);
+    const again = await restore(job(vault), { to: target, force: false }, env, true);
     expect(again.warnings.join("\n")).toContain("refuses to overwrite");
-    await expect(restore(job(vault), { to: target, force: false, extra: {} }, env)).rejects.toThrow(
+    await expect(restore(job(vault), { to: target, force: false }, env)).rejects.toThrow(
       /refusing to overwrite/,
     );
-    await restore(job(vault), { to: target, force: true, extra: {} }, env);
+    await restore(job(vault), { to: target, force: true }, env);
 
-    await expect(
-      restore(job(vault), { to: path.join(root, "nope"), force: false, extra: {} }, {}),
-    ).rejects.toThrow(/escrow holder's age identity/);
+    await expect(restore(job(vault), { to: path.join(root, "nope"), force: false }, {})).rejects.toThrow(
+      /escrow holder's age identity/,
+    );
   });
 
   it("never lets a secret value reach the logs, the reports or the repository", async () => {

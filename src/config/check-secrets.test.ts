@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { ConfigError } from "../errors.js";
 import { clearRegisteredSecrets, redact } from "../log/redact.js";
 import { loadConfig } from "./load.js";
-import { checkSecrets, readRecipients, resolveSecret, secretField } from "./secrets.js";
+import { checkSecrets } from "./check-secrets.js";
+import { readRecipients, resolveSecret, secretField } from "../secrets/resolve.js";
 
 const R1 = "age19nqh0my2qgm2sc2wfl357zecntg6dn7c89k6ntyemk8a2a8ptc6sthe8ls";
 const R2 = "age1lm53l9cv569qqce37jeahw4z4p4dhmm8kk8s4n6l9zahqa2djflqrdw55z";
