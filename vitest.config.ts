@@ -15,7 +15,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
-          include: ["test/integration/**/*.test.ts"],
+          include: ["test/integration/**/*.test.ts", "test/conformance/**/*.test.ts"],
           // Engine + locally built images once per run; leftover containers fail the run.
           globalSetup: ["test/support/global-setup.ts"],
           testTimeout: 180_000,

@@ -2,7 +2,7 @@ import { errorLine, runJobBackup, type BackupResult } from "../runner/backup.js"
 import { readRecipients } from "../secrets/resolve.js";
 import type { Config } from "../config/types.js";
 import { kindOf } from "../kinds/registry.js";
-import { LockHeldError } from "../errors.js";
+import { ExitCode, exitCodeOf, LockHeldError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
 import { withJobLock } from "../repository/locks.js";
@@ -100,6 +100,7 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
         durationMs: 0,
         bytes: 0,
         ...(locked ? { locked } : {}),
+        ...(!locked && exitCodeOf(error) === ExitCode.usage ? { usage: true as const } : {}),
       };
       // A locked job is the other run's business: its own pings and metrics report it.
       if (!locked) await backupFinished(result, hooks);
@@ -110,11 +111,13 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
 }
 
 /**
- * The exit code for a set of backup results: 0 all committed; 1 any failed; else 3 when the only
- * problem is that another run held a job's lock.
+ * The exit code for a set of backup results: 0 all committed; 1 any failed; 2 when every failure
+ * was bad usage or configuration (a missing secret or tool: nothing to retry until it is fixed);
+ * else 3 when the only problem is that another run held a job's lock.
  */
-export function backupExitCode(results: readonly JobBackupResult[]): 0 | 1 | 3 {
-  if (results.some((result) => !result.ok && result.locked !== true)) return 1;
+export function backupExitCode(results: readonly JobBackupResult[]): 0 | 1 | 2 | 3 {
+  const failed = results.filter((result) => !result.ok && result.locked !== true);
+  if (failed.length > 0) return failed.every((result) => result.usage === true) ? 2 : 1;
   if (results.some((result) => result.locked === true)) return 3;
   return 0;
 }

@@ -114,11 +114,15 @@ async function secretChecks(
   for (const drill of selection.drills) subjects.set(drill.file, `drill ${drill.drill.name}`);
   let issues: ConfigIssue[];
   try {
-    issues = await checkSecrets(config, { env: options.env ?? process.env, scope: options.scope ?? "all" });
+    // Recipient lists have their own checks (per policy, and the kinds' own); not twice.
+    issues = await checkSecrets(config, {
+      env: options.env ?? process.env,
+      scope: options.scope ?? "all",
+      recipients: false,
+    });
   } catch (error) {
     return [{ subject: "secrets", name: "secrets", run: async () => Promise.reject(error) }];
   }
-  // Recipient lists have their own checks (per policy, per symfony-secrets job); not twice.
   const drillFiles = new Map(selection.drills.map((drill) => [drill.file, drill.drill]));
   // A drill target of a job outside the selection is not this run's business.
   const targetInScope = (issue: ConfigIssue): boolean => {
@@ -126,13 +130,7 @@ async function secretChecks(
     const target = index === undefined ? undefined : drillFiles.get(issue.file)?.targets[Number(index)];
     return target === undefined || selection.drilledJobs.has(target.job);
   };
-  const relevant = issues.filter(
-    (issue) =>
-      subjects.has(issue.file) &&
-      targetInScope(issue) &&
-      !issue.path.startsWith("encryption.") &&
-      !issue.path.startsWith("escrowRecipients"),
-  );
+  const relevant = issues.filter((issue) => subjects.has(issue.file) && targetInScope(issue));
   if (relevant.length === 0) {
     return [
       {

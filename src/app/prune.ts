@@ -19,7 +19,7 @@
  *   - `dryRun` changes nothing and takes no lock; it reports what would happen.
  *   - Errors on one snapshot are recorded and the rest continue; an abort stops between deletions.
  */
-import type { WalPruneReport } from "../kinds/postgres-base/retention.js";
+import { kindOf } from "../kinds/registry.js";
 import { jobByName, policyOf } from "./config.js";
 import { openRepository, prepareRepositoryBucket } from "../repository/open.js";
 import type { RetentionConfig } from "../schema/policy.js";
@@ -76,10 +76,11 @@ export interface PruneJobReport {
   ok: boolean;
   /** Why the job could not be pruned at all. */
   error?: string;
-  /** `postgres-base` jobs: WAL segments kept and removed. */
-  wal?: WalPruneReport;
-  /** `files` jobs: snapshot directories kept and removed at the destination. */
-  directories?: { keep: string[]; remove: string[] };
+  /**
+   * What the job's kind keeps beside its snapshots (`Kind.retention`: the WAL archive, snapshot
+   * directories), pruned after the snapshots; `prune --json` shows `report` under `key`.
+   */
+  side?: { key: string; report: unknown; summary: string[] };
 }
 
 export interface PruneJobOptions {
@@ -274,29 +275,21 @@ export async function prune(config: Config, options: PruneOptions): Promise<Prun
         log: options.log,
         signal: options.signal,
       });
-      if (loaded.job.kind === "postgres-base" && jobReport.ok) {
-        // Keep every WAL segment a retained base backup needs to reach the present; the rest go.
-        const retained = (await repository.snapshots(loaded.job.name)).filter((snapshot) =>
+      const side = kindOf(loaded.job.kind).retention;
+      if (side !== null && jobReport.ok) {
+        // Side artifacts follow the snapshots' decision: what a kept snapshot needs stays.
+        const kept = (await repository.snapshots(loaded.job.name)).filter((snapshot) =>
           jobReport.snapshots.some((entry) => entry.id === snapshot.id && entry.action === "keep"),
         );
-        const { pruneWal } = await import("../kinds/postgres-base/retention.js");
-        jobReport.wal = await pruneWal(repository, loaded.job.name, retained, {
+        const result = await side.prune({
+          job: loaded.job,
+          repository,
+          kept,
           dryRun: options.dryRun,
           log: options.log,
           signal: options.signal,
         });
-      }
-      if (loaded.job.kind === "files" && jobReport.ok) {
-        // The destination's snapshot directories follow the repository's decision (a directory
-        // is named by its snapshot id); the newest directory always stays.
-        const keep = new Set(
-          jobReport.snapshots.filter((entry) => entry.action === "keep").map((entry) => entry.id),
-        );
-        const { pruneFilesDestination } = await import("../kinds/files/retention.js");
-        jobReport.directories = await pruneFilesDestination(loaded.job, keep, {
-          dryRun: options.dryRun,
-          signal: options.signal,
-        });
+        jobReport.side = { key: side.key, ...result };
       }
       report.jobs.push(jobReport);
       if (!jobReport.ok) report.ok = false;

@@ -27,6 +27,8 @@ export interface CheckSecretsOptions {
    * (policies + drill identities); `all` (default): both. A backup host never holds the identity.
    */
   scope?: SecretScope;
+  /** Also read and check the recipient lists (default true; doctor checks them on their own). */
+  recipients?: boolean;
 }
 
 function policyRequirements(loaded: LoadedPolicy): SecretRequirement[] {
@@ -89,16 +91,19 @@ export async function checkSecrets(
 ): Promise<ConfigIssue[]> {
   const env = options.env ?? process.env;
   const scope = options.scope ?? "all";
+  const recipients = options.recipients ?? true;
   const requirements: SecretRequirement[] = [];
   const issues: ConfigIssue[] = [];
   for (const loaded of config.policies.values()) requirements.push(...policyRequirements(loaded));
   if (scope !== "drill") {
-    for (const loaded of config.policies.values())
-      issues.push(...(await recipientIssues(() => readRecipients(loaded))));
+    if (recipients) {
+      for (const loaded of config.policies.values())
+        issues.push(...(await recipientIssues(() => readRecipients(loaded))));
+    }
     for (const loaded of config.jobs.values()) {
       const spec = kindOf(loaded.job.kind).secrets(loaded);
       requirements.push(...spec.secrets);
-      for (const list of spec.recipients) {
+      for (const list of recipients ? spec.recipients : []) {
         issues.push(
           ...(await recipientIssues(() =>
             readRecipientList(list.inline, list.file, {

@@ -10,7 +10,7 @@ describe("JSON Schema", () => {
   const schemas = generateJsonSchemas();
 
   it.each(Object.keys(JSON_SCHEMA_FILES) as (keyof typeof JSON_SCHEMA_FILES)[])(
-    "committed %s schema is up to date (run `npm run schema` after changing src/config/schema)",
+    "committed %s schema is up to date (run `npm run schema` after changing a schema)",
     async (name) => {
       const committed = await readFile(resolve(repoRoot, JSON_SCHEMA_FILES[name]), "utf8");
       expect(committed).toBe(renderJsonSchema(schemas[name]));

@@ -71,7 +71,7 @@ describe("selectRetention over a year of daily snapshots", () => {
       kept: ["27", "28", "29", "30", "31"].map((d) => `2025-12-${d}`),
     },
     {
-      name: "design.md example: keepLast 3, keepDaily 7, keepWeekly 5, keepMonthly 12",
+      name: "the README example: keepLast 3, keepDaily 7, keepWeekly 5, keepMonthly 12",
       retention: { keepLast: 3, keepDaily: 7, keepWeekly: 5, keepMonthly: 12 },
       kept: [
         ...months.slice(0, 11).map((m) => `2025-${m}`),

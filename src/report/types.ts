@@ -1,6 +1,6 @@
 import type { CheckResult } from "../kinds/contract.js";
 
-/** One drill target's result; the JSON report's `targets[]` entry (design.md shape, plus fields). */
+/** One drill target's result; the JSON report's `targets[]` entry (docs/architecture.md, "Drill timings" for its timings). */
 export interface TargetReport {
   job: string;
   kind: string;

@@ -1,5 +1,5 @@
 /**
- * Key layout of a repository, identical on local disk and S3 (design.md):
+ * Key layout of a repository, identical on local disk and S3 (docs/architecture.md, "Repository format"):
  *   backdrill.json                           format marker
  *   snapshots/<job>/<snapshotId>.json        manifest, written last: the commit point
  *   data/<job>/<snapshotId>/<artifact>.age   encrypted artifacts

@@ -1,7 +1,7 @@
 import { pipeline } from "node:stream";
 import type { ArtifactWriter, JobLike } from "../kinds/contract.js";
 import { ProgressStream } from "../log/progress.js";
-import { BackdrillError } from "../errors.js";
+import { BackdrillError, ExitCode, exitCodeOf } from "../errors.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
@@ -42,6 +42,8 @@ export interface BackupResult {
    * manifest written. Absent when the run did not start.
    */
   timings?: { sourceMs: number; commitMs: number };
+  /** The failure was bad usage or configuration (exit 2): a missing secret, a missing tool. */
+  usage?: true;
 }
 
 /**
@@ -131,6 +133,7 @@ export async function runJobBackup(
         durationMs: Date.now() - started,
         bytes: writer.written.reduce((sum, artifact) => sum + artifact.size, 0),
         timings,
+        ...(exitCodeOf(error) === ExitCode.usage ? { usage: true as const } : {}),
       },
     };
   }

@@ -8,4 +8,4 @@ export const sampleCheckSchema = z
   .number()
   .int()
   .min(1)
-  .meta({ description: "files, s3-bucket: check this many random files/objects. Default: all." });
+  .meta({ description: "Check this many random files or objects instead of all of them. Default: all." });

@@ -1,7 +1,7 @@
 /**
  * `npm run demo` in CI: the demo's core (runDemo) against a real throwaway stack. Every job kind
  * whose engine is registered must be staged, backed up and drilled; the reports must exist in
- * the shapes design.md promises (JSON), a person reads (Markdown) and CI parses (JUnit XML); and
+ * the shapes the README documents (JSON), a person reads (Markdown) and CI parses (JUnit XML); and
  * nothing may be left behind: no drill container of this process, no stack container, no temp dir.
  */
 import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
@@ -61,7 +61,7 @@ describe("npm run demo", () => {
     expect(result.ok).toBe(true);
   });
 
-  it("writes the JSON report in design.md's shape", async () => {
+  it("writes the JSON report in its documented shape", async () => {
     const file = result.reports?.json ?? "";
     expect(path.dirname(file)).toBe(out);
     const report = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;

@@ -13,7 +13,7 @@ import { validateCommand } from "./validate.js";
 import { verifyCommand } from "./verify.js";
 import { walCommand } from "./wal.js";
 
-/** In the order `--help` lists them (design.md's CLI section). */
+/** In the order `--help` lists them (the README's CLI section). */
 export const commands: RegisteredCommand[] = [
   validateCommand,
   backupCommand,

@@ -1,5 +1,5 @@
 import { openConfig } from "../../app/config.js";
-import { prune } from "../../app/prune.js";
+import { prune, type PruneReport } from "../../app/prune.js";
 import { defineCommand } from "../command.js";
 
 export const pruneCommand = defineCommand({
@@ -24,7 +24,7 @@ export const pruneCommand = defineCommand({
       log: context.log,
       signal: context.signal,
     });
-    if (context.json) context.printJson(report);
+    if (context.json) context.printJson(jsonOf(report));
     for (const job of report.jobs) {
       context.print(`${job.job}  (${job.retention}; ${job.repository}; lock: ${job.lock})`);
       if (job.error !== undefined) context.print(`  FAILED  ${job.error}`);
@@ -34,17 +34,7 @@ export const pruneCommand = defineCommand({
           `  ${action.padEnd(7)} ${entry.id}  ${entry.reasons.join("; ")}${entry.error ? `  (${entry.error})` : ""}`,
         );
       }
-      if (job.wal !== undefined) {
-        context.print(
-          `  WAL: ${job.wal.removed.length} segment(s) ${report.dryRun ? "to remove" : "removed"}, ${job.wal.kept} kept` +
-            (job.wal.keepFrom === null ? " (nothing removable)" : ` (from ${job.wal.keepFrom} on)`),
-        );
-      }
-      for (const name of job.directories?.remove ?? []) {
-        context.print(
-          `  ${(report.dryRun ? "remove" : "removed").padEnd(7)} ${name}  snapshot directory at the destination`,
-        );
-      }
+      for (const line of job.side?.summary ?? []) context.print(`  ${line}`);
       for (const entry of job.leftovers) {
         const action = actionWord(entry, report.dryRun);
         context.print(
@@ -66,4 +56,14 @@ function actionWord(entry: { action: "keep" | "remove"; removed?: boolean }, dry
   if (entry.action === "keep") return "keep  ";
   if (dryRun) return "remove";
   return entry.removed === true ? "removed" : "FAILED";
+}
+
+/** `prune --json`: a kind's side report under its own key (`wal`, `directories`), as documented. */
+function jsonOf(report: PruneReport): unknown {
+  return {
+    ...report,
+    jobs: report.jobs.map(({ side, ...job }) =>
+      side === undefined ? job : { ...job, [side.key]: side.report },
+    ),
+  };
 }

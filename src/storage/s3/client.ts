@@ -1,6 +1,6 @@
 /**
  * Builds the S3Client every backdrill S3 path uses, with the settings S3-compatible servers need
- * (see design.md "Environment facts"): path-style addressing for MinIO/moto, checksums only when
+ * (a MinIO or moto server, or AWS): path-style addressing for MinIO/moto, checksums only when
  * an operation requires them, Content-MD5 on uploads (Object Lock buckets demand an integrity
  * header), bounded timeouts so a dead or frozen server fails a request instead of hanging a nightly
  * job, and our retry strategy (`retry-strategy.ts`) for individual requests — the only layer that

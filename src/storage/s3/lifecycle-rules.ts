@@ -1,7 +1,7 @@
 /**
  * The lifecycle rules backdrill owns on a bucket, and how they are merged into whatever else the
- * bucket's owners configured. Pure functions: `bucket-setup.ts` does the I/O, and the `s3-bucket`
- * job kind reuses the same merge for application buckets.
+ * bucket's owners configured. Pure functions: `bucket-setup.ts` does the I/O, and the job kind that
+ * backs up application buckets reuses the same merge for them.
  *
  * Ownership: a rule is ours if its ID starts with `backdrill-` AND it filters on the same prefix
  * we manage. Everything else — rules of other teams, and backdrill rules for other prefixes of the

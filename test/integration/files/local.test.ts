@@ -267,7 +267,9 @@ describe("files engine, local destination", () => {
     const dryPlan = await restore(second, dry, false, true);
     expect(dryPlan.steps[0]).toContain(second.id);
     await expect(stat(dry)).rejects.toThrow(/ENOENT/);
-    await expect(restore(second, "relative/path")).rejects.toThrow(/--to "relative\/path": a files restore target must be an absolute path/);
+    await expect(restore(second, "relative/path")).rejects.toThrow(
+      /--to "relative\/path": a files restore target must be an absolute path/,
+    );
   });
 });
 

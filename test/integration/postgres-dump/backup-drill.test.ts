@@ -136,7 +136,7 @@ describe("postgres-dump backup and drill", () => {
       "sql: function works",
     ]);
     expect(drill.timings.restoreMs).toBeGreaterThan(0);
-    expect(drill.details).toMatchObject({ databases: 1, fetchIncludedInRestore: true });
+    expect(drill.details).toMatchObject({ databases: 1 });
   });
 
   it("fails the row-count check and names the table when the facts do not match", async () => {

@@ -297,14 +297,22 @@ describe("rabbitmq definitions", () => {
       expect(text).toContain("never deletes");
       expect(text).toMatch(/users: create 3 \(user backdrill, user svc-app, user svc-billing\)/);
       expect(text).toContain("queue /legacy.classic");
+      expect(text).toMatch(
+        /already holds definitions \(vhost\(s\) app; vhost app: 1 queues\): the restore refuses without --force/,
+      );
       expect(await api(target, "GET", "/queues/app/app.dead").catch((e: Error) => e.message)).toMatch(/404/);
 
-      // Credentials from the environment work too; the import adds everything.
+      // Credentials from the environment work too. An import merges, so a broker that already
+      // holds definitions is refused (exit 2) unless --force; with it the import adds everything.
       const env = {
         BACKDRILL_RESTORE_RABBITMQ_USER: "admin",
         BACKDRILL_RESTORE_RABBITMQ_PASSWORD: "restore-pw-55aa",
       };
-      await restore(job(source), { to: target.managementUrl, force: false }, false, env);
+      await expect(
+        restore(job(source), { to: target.managementUrl, force: false }, false, env),
+      ).rejects.toThrow(/already holds definitions .*refusing to restore over them/);
+      expect(await api(target, "GET", "/queues/app/app.dead").catch((e: Error) => e.message)).toMatch(/404/);
+      await restore(job(source), { to: target.managementUrl, force: true }, false, env);
       const defs = parseDefinitions(await api(target, "GET", "/definitions"), "target");
       expect(defs.lists.queues.map((q) => `${String(q.vhost)}/${String(q.name)}`).sort()).toEqual(
         [

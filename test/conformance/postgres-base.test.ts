@@ -1,0 +1,4 @@
+import { describeKindConformance } from "./kind-conformance.js";
+import { postgresBaseHarness } from "./harnesses/postgres-base.js";
+
+describeKindConformance(postgresBaseHarness);

@@ -1,0 +1,4 @@
+import { describeKindConformance } from "./kind-conformance.js";
+import { rabbitmqHarness } from "./harnesses/rabbitmq.js";
+
+describeKindConformance(rabbitmqHarness);

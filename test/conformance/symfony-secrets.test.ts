@@ -1,0 +1,4 @@
+import { describeKindConformance } from "./kind-conformance.js";
+import { symfonySecretsHarness } from "./harnesses/symfony-secrets.js";
+
+describeKindConformance(symfonySecretsHarness);
