@@ -234,6 +234,14 @@ function symfonyChecks(context: DoctorContext, job: SymfonySecretsJob, subject: 
           // Names only (array keys); values live in other files and are not read.
           names = parsePhpListFile(await readFile(listFile));
         } catch (error) {
+          // `secrets:generate-keys` writes the keys but no list.php until the first `secrets:set`.
+          const keysOnly =
+            (error as NodeJS.ErrnoException).code === "ENOENT" &&
+            (await access(path.join(job.vault, fileNames.publicKey(job.environment))).then(
+              () => true,
+              () => false,
+            ));
+          if (keysOnly) return ok(`${job.vault}: no secret set yet (no ${path.basename(listFile)})`);
           return fail(
             `${listFile}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (error as Error).message}`,
             `is ${job.vault} a Symfony vault of environment ${job.environment}? (set environment: in the job if the directory is named otherwise)`,
