@@ -44,8 +44,10 @@ export class PhpParseError extends Error {}
 export const MAX_PHP_FILE_BYTES = 16 * 1024 * 1024;
 
 const PHP_INT_MAX = 2n ** 63n - 1n;
-/** Bytes PHP allows in a name after `$` or in a keyword: letters, digits, _ and 0x80-0xFF. */
+/** Bytes PHP allows in a name (a keyword, a `$variable`): letters, digits, _ and 0x80-0xFF... */
 const NAME_CHAR = /[A-Za-z0-9_\x80-\xff]/;
+/** ...and those a name may start with. */
+const NAME_START = /[A-Za-z_\x80-\xff]/;
 
 class Cursor {
   pos = 0;
@@ -160,7 +162,7 @@ function readDoubleQuoted(cursor: Cursor): Buffer {
       return out.done();
     }
     if (
-      (c === "$" && (NAME_CHAR.test(cursor.peek(1)) || cursor.peek(1) === "{")) ||
+      (c === "$" && (NAME_START.test(cursor.peek(1)) || cursor.peek(1) === "{")) ||
       (c === "{" && cursor.peek(1) === "$")
     ) {
       throw new PhpParseError(`variable interpolation at offset ${cursor.pos} cannot be read without PHP`);

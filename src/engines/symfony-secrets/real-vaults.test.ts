@@ -6,6 +6,8 @@
  * it, in its order, and every secret must open to the value Symfony revealed.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import sodium from "libsodium-wrappers";
@@ -18,6 +20,7 @@ import {
   type ListedName,
   type RevealedValue,
 } from "../../../test/support/symfony-php.js";
+import { generateVault, sealSecret } from "../../../test/support/symfony-vault.js";
 import { parsePhpListFile, parsePhpStringFile, phpStringLiteral, renderDecryptionKeyFile } from "./php.js";
 import { decodeKeyFile, fileNames, inspectVault, publicKeyOf, readVaultDir, vaultProblems } from "./vault.js";
 
@@ -159,6 +162,29 @@ describe.each(SYMFONY_VERSIONS)("a vault written by Symfony %s", (version) => {
       const key = decodeKeyFile(text, "fixture");
       const date = new Date(exportedDate(text.toString("latin1"), "prod.decrypt.private"));
       expect(Buffer.from(renderDecryptionKeyFile("prod", key.bytes, date), "latin1").equals(text)).toBe(true);
+    }
+  });
+});
+
+describe("the TypeScript writer of the unit and fault tests (test/support/symfony-vault.ts)", () => {
+  it("writes what Symfony writes", async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), "backdrill-ts-vault-"));
+    try {
+      const vault = await generateVault(path.join(root, "prod"));
+      for (const [name, value] of MAIN_SECRETS) if (name !== "2") await sealSecret(vault, name, value);
+      expect(await readFile(path.join(vault.dir, "prod.list.php"), "latin1")).toBe(MAIN_LIST);
+      const symfonyKey = readFileSync(path.join(FIXTURES, "7.4", "main", "prod", "prod.decrypt.private.php"));
+      const ours = await readFile(path.join(vault.dir, "prod.decrypt.private.php"));
+      // Same layout, other key and date: equal once both are rendered from their own bytes.
+      for (const text of [symfonyKey, ours]) {
+        const key = decodeKeyFile(text, "t");
+        const date = new Date(exportedDate(text.toString("latin1"), "prod.decrypt.private"));
+        expect(Buffer.from(renderDecryptionKeyFile("prod", key.bytes, date), "latin1").equals(text)).toBe(
+          true,
+        );
+      }
+    } finally {
+      await rm(root, { recursive: true, force: true });
     }
   });
 });
