@@ -13,9 +13,8 @@ import { rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import {
   listedNames,
-  SCENARIOS,
   SYMFONY_VERSIONS,
-  writeScenario,
+  writeScenarios,
   type ListedName,
   type RevealedValue,
 } from "../test/support/symfony-php.js";
@@ -34,12 +33,11 @@ for (const version of SYMFONY_VERSIONS) {
   const dir = path.join(FIXTURES, version);
   await rm(dir, { recursive: true, force: true });
   const expected: Expected = { symfony: "", php: "", scenarios: {} };
-  for (const scenario of SCENARIOS) {
-    const { run } = await writeScenario(version, dir, scenario);
+  for (const [name, { run }] of await writeScenarios(version, dir)) {
     expected.symfony = run.symfony;
     expected.php = run.php;
     const reveal = run.results.find((r) => r.op === "revealAll");
-    expected.scenarios[scenario.name] = {
+    expected.scenarios[name] = {
       names: listedNames(run),
       values: reveal?.op === "revealAll" ? reveal.values : [],
     };

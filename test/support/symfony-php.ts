@@ -14,7 +14,10 @@ import { testLabels } from "./docker.js";
 import { symfonyPhpImage } from "./images.js";
 import { REPO_ROOT } from "./test-env.js";
 
-/** The Symfony releases in the image: Debian bookworm's, trixie's and forky's. */
+/**
+ * The Symfony releases in the image: Debian bookworm's, trixie's and forky's. Should forky move on
+ * to another release, the PHP script says which ones the image has and this list follows.
+ */
 export const SYMFONY_VERSIONS = ["5.4", "6.4", "7.4"] as const;
 export type SymfonyVersion = (typeof SYMFONY_VERSIONS)[number];
 
@@ -51,7 +54,11 @@ export interface SymfonyRun {
   results: VaultOpResult[];
 }
 
-export interface SymfonyRunOptions {
+/** One vault's operations in a run. */
+export interface VaultJob {
+  /** The vault directory (its basename is the environment); created when missing. */
+  dir: string;
+  ops: readonly VaultOp[];
   /** Open the vault with this keypair, as SYMFONY_DECRYPTION_SECRET does, not with its key files. */
   key?: Uint8Array;
 }
@@ -59,26 +66,29 @@ export interface SymfonyRunOptions {
 const SCRIPT_DIR = path.join(REPO_ROOT, "test/support/php");
 
 /**
- * Runs `ops` against the vault directory `vaultDir` (its basename is the environment, as for
- * Symfony) with the given Symfony release, in a throwaway container without network. The
- * directory is created when missing and mounted under the same basename; files are written as
- * the calling user.
+ * Runs the jobs with the given Symfony release in one throwaway container without network (a
+ * container start costs more than all the PHP work). `root` is mounted, so every vault must lie
+ * under it; paths keep their basename, files are written as the calling user. One result per job.
  */
-export async function runSymfonyVault(
+export async function runSymfony(
   version: SymfonyVersion,
-  vaultDir: string,
-  ops: readonly VaultOp[],
-  options: SymfonyRunOptions = {},
-): Promise<SymfonyRun> {
-  await mkdir(vaultDir, { recursive: true });
-  const inside = `/vault/${path.basename(vaultDir)}`;
-  const request = {
-    vault: inside,
-    ...(options.key === undefined ? {} : { key: Buffer.from(options.key).toString("base64") }),
-    ops: ops.map((op) =>
-      op.op === "seal" ? { ...op, value: Buffer.from(op.value).toString("base64") } : op,
-    ),
-  };
+  root: string,
+  jobs: readonly VaultJob[],
+): Promise<SymfonyRun[]> {
+  const vaults = [];
+  for (const job of jobs) {
+    const relative = path.relative(root, job.dir);
+    if (relative === "" || relative.startsWith("..") || path.isAbsolute(relative))
+      throw new Error(`${job.dir} is not inside ${root}`);
+    await mkdir(job.dir, { recursive: true });
+    vaults.push({
+      vault: path.posix.join("/vaults", ...relative.split(path.sep)),
+      ...(job.key === undefined ? {} : { key: Buffer.from(job.key).toString("base64") }),
+      ops: job.ops.map((op) =>
+        op.op === "seal" ? { ...op, value: Buffer.from(op.value).toString("base64") } : op,
+      ),
+    });
+  }
   const labels = Object.entries(testLabels()).flatMap(([key, value]) => ["--label", `${key}=${value}`]);
   const user = `${process.getuid?.() ?? 0}:${process.getgid?.() ?? 0}`;
   const result = await execa(
@@ -93,7 +103,7 @@ export async function runSymfonyVault(
       "--user",
       user,
       "-v",
-      `${vaultDir}:${inside}`,
+      `${root}:/vaults`,
       "-v",
       `${SCRIPT_DIR}:/php:ro`,
       symfonyPhpImage(),
@@ -101,14 +111,19 @@ export async function runSymfonyVault(
       "/php/symfony-vault.php",
       version,
     ],
-    { input: JSON.stringify(request), reject: false, timeout: 120_000 },
+    { input: JSON.stringify({ vaults }), reject: false, timeout: 120_000 },
   );
   if (result.exitCode !== 0) {
     throw new Error(
       `Symfony ${version} (${symfonyPhpImage()}) failed with exit ${result.exitCode}: ${result.stderr || result.stdout}`,
     );
   }
-  return JSON.parse(result.stdout) as SymfonyRun;
+  const output = JSON.parse(result.stdout) as {
+    symfony: string;
+    php: string;
+    vaults: Array<{ results: VaultOpResult[] }>;
+  };
+  return output.vaults.map(({ results }) => ({ symfony: output.symfony, php: output.php, results }));
 }
 
 /** The names of a `list` result, in list.php order. */
@@ -211,12 +226,22 @@ export const SCENARIOS: readonly Scenario[] = [
   },
 ];
 
-/** Writes one scenario's vault into `<dir>/<scenario.name>/prod` with Symfony `version`. */
-export async function writeScenario(
+/** Writes every scenario's vault into `<dir>/<scenario.name>/prod` with Symfony `version`, in one run. */
+export async function writeScenarios(
   version: SymfonyVersion,
   dir: string,
-  scenario: Scenario,
-): Promise<{ vaultDir: string; run: SymfonyRun }> {
-  const vaultDir = path.join(dir, scenario.name, "prod");
-  return { vaultDir, run: await runSymfonyVault(version, vaultDir, scenario.ops) };
+  scenarios: readonly Scenario[] = SCENARIOS,
+): Promise<Map<string, { vaultDir: string; run: SymfonyRun }>> {
+  const dirs = scenarios.map((scenario) => path.join(dir, scenario.name, "prod"));
+  const runs = await runSymfony(
+    version,
+    dir,
+    scenarios.map((scenario, i) => ({ dir: dirs[i] as string, ops: scenario.ops })),
+  );
+  return new Map(
+    scenarios.map((scenario, i) => [
+      scenario.name,
+      { vaultDir: dirs[i] as string, run: runs[i] as SymfonyRun },
+    ]),
+  );
 }

@@ -20,10 +20,11 @@ import { runCli } from "../../support/run-cli.js";
 import {
   MAIN_SECRETS,
   revealedValues,
-  runSymfonyVault,
+  runSymfony,
   SCENARIOS,
   SYMFONY_VERSIONS,
-  writeScenario,
+  writeScenarios,
+  type VaultJob,
   type SymfonyRun,
   type SymfonyVersion,
 } from "../../support/symfony-php.js";
@@ -82,16 +83,15 @@ afterAll(async () => {
 });
 
 describe.each(SYMFONY_VERSIONS)("Symfony %s", (version) => {
-  const runs = new Map<string, { vaultDir: string; run: SymfonyRun }>();
+  let runs: Map<string, { vaultDir: string; run: SymfonyRun }>;
   const envJob = jobName(version, "env-key");
   let envVaultDir: string;
   let envKey: string;
 
   it("writes the vaults (list.php exactly as in the fixtures)", async () => {
-    for (const scenario of SCENARIOS) {
-      const written = await writeScenario(version, path.join(root, version, "app"), scenario);
-      runs.set(scenario.name, written);
-      await addJob(jobName(version, scenario.name), written.vaultDir);
+    runs = await writeScenarios(version, path.join(root, version, "app"));
+    for (const [scenario, written] of runs) {
+      await addJob(jobName(version, scenario), written.vaultDir);
       expect(written.run.symfony.startsWith(`${version}.`)).toBe(true);
     }
     const main = runs.get("main") as { vaultDir: string; run: SymfonyRun };
@@ -149,9 +149,12 @@ describe.each(SYMFONY_VERSIONS)("Symfony %s", (version) => {
   });
 
   it("restores them byte for byte, and Symfony reveals every secret of the restored vaults", async () => {
+    const restoredRoot = path.join(root, version, "restored");
+    const reads: Array<{ scenario: string; want: Map<string, Buffer | null> }> = [];
+    const jobs: VaultJob[] = [];
     for (const scenario of SCENARIOS) {
       const { vaultDir, run } = runs.get(scenario.name) as { vaultDir: string; run: SymfonyRun };
-      const target = path.join(root, version, "restored", scenario.name, "prod");
+      const target = path.join(restoredRoot, scenario.name, "prod");
       const result = await runCli([
         "restore",
         jobName(version, scenario.name),
@@ -167,18 +170,24 @@ describe.each(SYMFONY_VERSIONS)("Symfony %s", (version) => {
       expect(result.code, result.stderr).toBe(0);
       await expectSameFiles(target, vaultDir);
 
-      const want = revealedValues(run);
       // Symfony's own SYMFONY_DECRYPTION_SECRET line of this vault's key file.
       const keyFile = await readFile(path.join(vaultDir, "prod.decrypt.private.php"), "latin1");
       const key = Buffer.from(/SYMFONY_DECRYPTION_SECRET=(\S+)/.exec(keyFile)?.[1] ?? "", "base64");
       expect(key.length).toBe(64);
+      // Once with the restored key file, once with the key as SYMFONY_DECRYPTION_SECRET gives it.
       for (const options of [{}, { key }]) {
-        const back = await runSymfonyVault(version, target, [{ op: "list" }, { op: "revealAll" }], options);
-        const got = revealedValues(back);
-        expect([...got.keys()], scenario.name).toEqual([...want.keys()]);
-        for (const [name, value] of want) expect(got.get(name)?.equals(value as Buffer), name).toBe(true);
+        jobs.push({ dir: target, ops: [{ op: "revealAll" }], ...options });
+        reads.push({ scenario: scenario.name, want: revealedValues(run) });
       }
     }
+    const back = await runSymfony(version, restoredRoot, jobs);
+    back.forEach((run, i) => {
+      const { scenario, want } = reads[i] as (typeof reads)[number];
+      const got = revealedValues(run);
+      expect([...got.keys()], scenario).toEqual([...want.keys()]);
+      for (const [name, value] of want)
+        expect(got.get(name)?.equals(value as Buffer), `${scenario} ${name}`).toBe(true);
+    });
   });
 
   it("restores a vault whose key was in SYMFONY_DECRYPTION_SECRET; Symfony loads the rendered key file", async () => {
@@ -209,9 +218,11 @@ describe.each(SYMFONY_VERSIONS)("Symfony %s", (version) => {
     expect(undated(restored.get("prod.decrypt.private.php"))).toBe(
       undated(original.get("prod.decrypt.private.php")),
     );
-    const back = await runSymfonyVault(version, target, [{ op: "revealAll" }]);
+    const [back] = await runSymfony(version, path.dirname(target), [
+      { dir: target, ops: [{ op: "revealAll" }] },
+    ]);
     const want = revealedValues((runs.get("main") as { run: SymfonyRun }).run);
-    const got = revealedValues(back);
+    const got = revealedValues(back as SymfonyRun);
     expect([...got.keys()]).toEqual([...want.keys()]);
     for (const [name, value] of want) expect(got.get(name)?.equals(value as Buffer), name).toBe(true);
   });

@@ -4,17 +4,19 @@
  * tests, in the backdrill-test/symfony-php image: vaults are written and read by the code that
  * writes and reads them in production, not by a re-implementation.
  *
- *   php symfony-vault.php <symfony major.minor> < operations.json > results.json
+ *   php symfony-vault.php <symfony major.minor> < request.json > results.json
  *
- * operations.json: {"vault": "/dir/config/secrets/prod", "key": <base64 keypair, optional>,
- *                   "ops": [{"op": "generateKeys"} | {"op": "seal", "name": N, "value": <base64>}
- *                           | {"op": "remove", "name": N} | {"op": "list"} | {"op": "revealAll"}]}
+ * request.json: {"vaults": [{"vault": "/dir/config/secrets/prod", "key": <base64 keypair, optional>,
+ *                           "ops": [{"op": "generateKeys"} | {"op": "seal", "name": N, "value": <base64>}
+ *                                   | {"op": "remove", "name": N} | {"op": "list"} | {"op": "revealAll"}]},
+ *                           ...]}
  *
+ * Several vaults per run because a container start costs more than everything PHP does here.
  * Each operation gets a fresh SodiumVault, as each `bin/console secrets:*` command does. With
  * "key" the vault is opened the way SYMFONY_DECRYPTION_SECRET opens it (the decoded keypair as
  * the constructor's decryption key); without it, Symfony loads the keys from the vault's files.
  * Values travel as base64 (they may be any bytes). The output is one JSON document:
- *   {"symfony": <Debian package version>, "php": PHP_VERSION, "results": [...]}
+ *   {"symfony": <Debian package version>, "php": PHP_VERSION, "vaults": [{"results": [...]}, ...]}
  * where list gives the names in list.php order as PHP sees them ({"name", "type": int|string}),
  * and revealAll gives {"name", "value": <base64>|null} per listed name.
  */
@@ -57,11 +59,6 @@ spl_autoload_register(static function (string $class) use ($root): void {
 use Symfony\Bundle\FrameworkBundle\Secrets\SodiumVault;
 
 $input = json_decode(stream_get_contents(STDIN), true, 512, JSON_THROW_ON_ERROR);
-$dir = $input['vault'] ?? fail('operations need "vault"');
-$key = isset($input['key']) ? base64_decode($input['key'], true) : null;
-if (false === $key) {
-    fail('"key" is not base64');
-}
 
 function decode(array $op, string $field): string
 {
@@ -70,41 +67,54 @@ function decode(array $op, string $field): string
     return false === $value ? fail("$op[op]: \"$field\" is not base64") : $value;
 }
 
-$results = [];
-foreach ($input['ops'] as $op) {
-    $vault = new SodiumVault($dir, $key);
-    switch ($op['op']) {
-        case 'generateKeys':
-            $results[] = ['op' => 'generateKeys', 'ok' => $vault->generateKeys()];
-            break;
-        case 'seal':
-            $vault->seal($op['name'], decode($op, 'value'));
-            $results[] = ['op' => 'seal', 'name' => $op['name']];
-            break;
-        case 'remove':
-            $results[] = ['op' => 'remove', 'name' => $op['name'], 'ok' => $vault->remove($op['name'])];
-            break;
-        case 'list':
-            $names = [];
-            foreach ($vault->list() as $name => $_) {
-                $names[] = ['name' => (string) $name, 'type' => \is_int($name) ? 'int' : 'string'];
-            }
-            $results[] = ['op' => 'list', 'names' => $names];
-            break;
-        case 'revealAll':
-            $values = [];
-            foreach ($vault->list(true) as $name => $value) {
-                $values[] = ['name' => (string) $name, 'value' => null === $value ? null : base64_encode($value)];
-            }
-            $results[] = ['op' => 'revealAll', 'values' => $values, 'message' => $vault->getLastMessage()];
-            break;
-        default:
-            fail('unknown operation '.json_encode($op['op']));
+/** Runs one vault's operations; returns their results. */
+function run(array $request): array
+{
+    $dir = $request['vault'] ?? fail('every vault needs "vault"');
+    $key = isset($request['key']) ? base64_decode($request['key'], true) : null;
+    if (false === $key) {
+        fail('"key" is not base64');
     }
+    $results = [];
+    foreach ($request['ops'] as $op) {
+        $vault = new SodiumVault($dir, $key);
+        switch ($op['op']) {
+            case 'generateKeys':
+                $results[] = ['op' => 'generateKeys', 'ok' => $vault->generateKeys()];
+                break;
+            case 'seal':
+                $vault->seal($op['name'], decode($op, 'value'));
+                $results[] = ['op' => 'seal', 'name' => $op['name']];
+                break;
+            case 'remove':
+                $results[] = ['op' => 'remove', 'name' => $op['name'], 'ok' => $vault->remove($op['name'])];
+                break;
+            case 'list':
+                $names = [];
+                foreach ($vault->list() as $name => $_) {
+                    $names[] = ['name' => (string) $name, 'type' => \is_int($name) ? 'int' : 'string'];
+                }
+                $results[] = ['op' => 'list', 'names' => $names];
+                break;
+            case 'revealAll':
+                $values = [];
+                foreach ($vault->list(true) as $name => $value) {
+                    $values[] = ['name' => (string) $name, 'value' => null === $value ? null : base64_encode($value)];
+                }
+                $results[] = ['op' => 'revealAll', 'values' => $values, 'message' => $vault->getLastMessage()];
+                break;
+            default:
+                fail('unknown operation '.json_encode($op['op']));
+        }
+    }
+
+    return $results;
 }
+
+$vaults = array_map(static fn (array $request): array => ['results' => run($request)], $input['vaults']);
 
 echo json_encode([
     'symfony' => trim((string) file_get_contents("$root/VERSION")),
     'php' => PHP_VERSION,
-    'results' => $results,
+    'vaults' => $vaults,
 ], JSON_THROW_ON_ERROR | JSON_UNESCAPED_SLASHES), "\n";
