@@ -112,8 +112,8 @@ const OCT = /^[0-7]$/;
 
 /**
  * Decoded bytes of a string literal. Escapes only ever shorten the source, so a buffer as long as
- * the rest of the file holds any literal in it; it is zero-filled and the caller gets a view of
- * the written part only, so wiping that view wipes every copy (the key file's literal is a key).
+ * the literal's source holds it; it is zero-filled and the caller gets a view of the written part
+ * only, so wiping that view wipes every copy (the key file's literal is a key).
  */
 class ByteWriter {
   private readonly out: Buffer;
@@ -135,6 +135,20 @@ class ByteWriter {
   }
 }
 
+/**
+ * Where the literal opening at the cursor ends (its closing quote), so that its buffer is sized
+ * by the literal and not by the rest of the file (a list of many names stays linear).
+ */
+function literalEnd(cursor: Cursor): number {
+  const quote = cursor.peek();
+  for (let i = cursor.pos + 1; i < cursor.text.length; i += 1) {
+    const c = cursor.text.charAt(i);
+    if (c === "\\") i += 1;
+    else if (c === quote) return i;
+  }
+  throw new PhpParseError(`unterminated string starting at offset ${cursor.pos}`);
+}
+
 /** UTF-8 of a code point as PHP's `\u{...}` writes it (surrogates included, unlike TextEncoder). */
 function utf8(cp: number): number[] {
   if (cp < 0x80) return [cp];
@@ -146,8 +160,8 @@ function utf8(cp: number): number[] {
 /** A double-quoted PHP string literal at the cursor, as bytes. */
 function readDoubleQuoted(cursor: Cursor): Buffer {
   const open = cursor.pos;
+  const out = new ByteWriter(literalEnd(cursor) - open);
   cursor.pos += 1;
-  const out = new ByteWriter(cursor.text.length - cursor.pos);
   let literalStart = cursor.pos;
   // The file is decoded as latin1, so each character is one byte of the file.
   const flush = (end: number): void => {
@@ -248,8 +262,8 @@ function readDoubleQuoted(cursor: Cursor): Buffer {
 /** A single-quoted PHP string literal at the cursor: only \' and \\ are escapes. */
 function readSingleQuoted(cursor: Cursor): Buffer {
   const open = cursor.pos;
+  const out = new ByteWriter(literalEnd(cursor) - open);
   cursor.pos += 1;
-  const out = new ByteWriter(cursor.text.length - cursor.pos);
   let literalStart = cursor.pos;
   for (;;) {
     if (cursor.eof()) throw new PhpParseError(`unterminated string starting at offset ${open}`);
@@ -306,8 +320,8 @@ function readScalar(cursor: Cursor): Scalar {
     const text = number[0];
     if (/^-?(?:0|[1-9]\d*)$/.test(text)) {
       const value = BigInt(text);
-      // Beyond 64 bits PHP reads the literal as a float.
-      if (value <= PHP_INT_MAX && value >= -PHP_INT_MAX - 1n) return { kind: "int", value };
+      // Beyond 64 bits PHP reads the literal as a float (also -2^63: the minus applies after).
+      if (value <= PHP_INT_MAX && value >= -PHP_INT_MAX) return { kind: "int", value };
     }
     return { kind: "number" };
   }
@@ -377,7 +391,7 @@ export function parsePhpStringFile(text: Buffer | string): Buffer {
 
 /**
  * The keys of the array returned by `<env>.list.php`, in PHP's order, as strings: the names
- * `Symfony's list()` yields. A value without a key gets the next integer, as PHP assigns it
+ * Symfony's `list()` yields. A value without a key gets the next integer, as PHP assigns it
  * (one more than the largest integer key so far, from 0); a key seen twice stays where it first
  * appeared. Values are read (they must be literals) and ignored, as Symfony ignores them.
  */
