@@ -11,14 +11,18 @@ export const BASE_IMAGE = "backdrill-test/debian:trixie";
 
 export type ServiceImageKind = "postgres" | "rabbitmq" | "s3" | "sshd";
 
-export interface ServiceImageSpec {
-  kind: ServiceImageKind;
+export interface ImageSpec {
+  kind: ImageKind;
   /** Environment variable that overrides the image name. */
   envVar: string;
   /** Name used when the variable is unset; this is the one we build. */
   defaultName: string;
   /** Build context, relative to the repository root. */
   contextDir: string;
+}
+
+export interface ServiceImageSpec extends ImageSpec {
+  kind: ServiceImageKind;
 }
 
 export const SERVICE_IMAGES: Readonly<Record<ServiceImageKind, ServiceImageSpec>> = {
@@ -48,15 +52,40 @@ export const SERVICE_IMAGES: Readonly<Record<ServiceImageKind, ServiceImageSpec>
   },
 };
 
+export type ToolImageKind = "symfony-php";
+
+/**
+ * Images the tests run as programs rather than as services (no Compose service): producers of
+ * data in formats other software writes, such as Symfony's own secrets vault code.
+ */
+export const TOOL_IMAGES: Readonly<Record<ToolImageKind, ImageSpec>> = {
+  "symfony-php": {
+    kind: "symfony-php",
+    envVar: "BACKDRILL_TEST_SYMFONY_PHP_IMAGE",
+    defaultName: "backdrill-test/symfony-php:latest",
+    contextDir: "docker/symfony-php",
+  },
+};
+
+export type ImageKind = ServiceImageKind | ToolImageKind;
+
+/** Every image test-env builds, services first. */
+export const BUILT_IMAGES: readonly ImageSpec[] = [
+  ...Object.values(SERVICE_IMAGES),
+  ...Object.values(TOOL_IMAGES),
+];
+
+const ALL_IMAGES: Readonly<Record<ImageKind, ImageSpec>> = { ...SERVICE_IMAGES, ...TOOL_IMAGES };
+
 /** True when the environment names another image, which we then must not build. */
-export function isOverridden(kind: ServiceImageKind, env: NodeJS.ProcessEnv = process.env): boolean {
-  const value = env[SERVICE_IMAGES[kind].envVar];
+export function isOverridden(kind: ImageKind, env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env[ALL_IMAGES[kind].envVar];
   return value !== undefined && value !== "";
 }
 
-/** The image to run for a service kind, honouring the override variable. */
-export function imageName(kind: ServiceImageKind, env: NodeJS.ProcessEnv = process.env): string {
-  const spec = SERVICE_IMAGES[kind];
+/** The image to run for a kind, honouring the override variable. */
+export function imageName(kind: ImageKind, env: NodeJS.ProcessEnv = process.env): string {
+  const spec = ALL_IMAGES[kind];
   const value = env[spec.envVar];
   return value !== undefined && value !== "" ? value : spec.defaultName;
 }
@@ -65,3 +94,4 @@ export const postgresImage = (): string => imageName("postgres");
 export const rabbitmqImage = (): string => imageName("rabbitmq");
 export const s3Image = (): string => imageName("s3");
 export const sshdImage = (): string => imageName("sshd");
+export const symfonyPhpImage = (): string => imageName("symfony-php");

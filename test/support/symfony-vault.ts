@@ -1,19 +1,22 @@
 /**
- * Writes a Symfony secrets vault exactly as Symfony's SodiumVault does (symfony/framework-bundle
- * Secrets/SodiumVault.php), without PHP, so the symfony-secrets engine is tested against the
- * real file format rather than against its own writer:
+ * Writes a Symfony secrets vault in the format Symfony's SodiumVault writes (symfony/framework-bundle
+ * Secrets/SodiumVault.php, 5.4 to 7.4), without PHP and without Docker. Vaults written by Symfony
+ * itself are in test/fixtures/symfony-secrets/ and test/support/symfony-php.ts; this writer stays
+ * for what Symfony never writes and the tests need: a secret sealed to another key, a listed name
+ * without its file, a file without its name (the failure tests), and fast vaults for the unit and
+ * fault tests. real-vaults.test.ts checks its output against Symfony's own, byte for byte.
  *
  *   generateKeys(): keypair = sodium_crypto_box_keypair() (secret || public, 64 bytes);
- *     export('encrypt.public', public key); export('decrypt.private', keypair)
+ *     export('decrypt.private', keypair); export('encrypt.public', public key)
  *   seal($name, $value): export("$name." . substr(md5($name), 0, 6), sodium_crypto_box_seal($value, $public));
- *     $list[$name] = null; uksort($list, 'strnatcmp'); list.php = "<?php\n\nreturn " . var_export($list, true) . ";\n"
+ *     $list[$name] = null; uksort($list, 'strnatcmp');
+ *     list.php = "<?php\n\nreturn " . VarExporter::export($list) . ";\n"
  *   export($file, $data): "<?php // <env>.<file> on <date('r')>\n\n" .
  *     ('decrypt.private' === $file ? "// SYMFONY_DECRYPTION_SECRET=" . base64_encode($data) . "\n" : '') .
  *     'return "' . str_replace('%', '\x', rawurlencode($data)) . "\";\n"
  *
- * This is a separate implementation from the engine's on purpose (own rawurlencode, var_export
- * and strnatcmp). Besides the happy path it can seal a secret to another key, list a name
- * without writing its file, and write a file without listing it, for the failure tests.
+ * This is a separate implementation from the engine's on purpose (own rawurlencode, VarExporter
+ * and strnatcmp), so the engine is not tested against itself.
  */
 import { createHash } from "node:crypto";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
@@ -86,15 +89,29 @@ function strnatcmp(a: string, b: string): number {
   return x.length - y.length;
 }
 
-/** A PHP array key as var_export writes it: decimal-integer strings became int keys. */
-function varExportKey(name: string): string {
-  if (/^(0|-?[1-9][0-9]*)$/.test(name) && Number.isSafeInteger(Number(name))) return name;
-  return `'${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+/** A decimal-integer string PHP stores as an integer array key ("0", "123"; not "007"). */
+function isIntegerKey(name: string): boolean {
+  return /^(0|[1-9][0-9]{0,18})$/.test(name) && BigInt(name) <= 2n ** 63n - 1n;
 }
 
-function varExportList(names: readonly string[]): string {
-  const body = names.map((name) => `  ${varExportKey(name)} => NULL,\n`).join("");
-  return `<?php\n\nreturn array (\n${body});\n`;
+/**
+ * VarExporter::export() of [name => null, ...]: four-space indent, `null`, and no key where PHP
+ * would assign the same integer anyway (the next one after the largest so far, from 0).
+ */
+function varExporterList(names: readonly string[]): string {
+  if (names.length === 0) return "<?php\n\nreturn [];\n";
+  let next = 0n;
+  let body = "";
+  for (const name of names) {
+    if (isIntegerKey(name)) {
+      const key = BigInt(name);
+      body += key === next ? "    null,\n" : `    ${name} => null,\n`;
+      if (key >= next) next = key + 1n;
+    } else {
+      body += `    '${name.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}' => null,\n`;
+    }
+  }
+  return `<?php\n\nreturn [\n${body}];\n`;
 }
 
 function secretFileName(environment: string, name: string): string {
@@ -125,6 +142,7 @@ export async function generateVault(dir: string): Promise<SymfonyVault> {
   };
 }
 
+/** The names of a list.php this writer wrote (secret names are \w, so no escapes to undo). */
 async function readList(vault: SymfonyVault): Promise<string[]> {
   let text: string;
   try {
@@ -132,14 +150,18 @@ async function readList(vault: SymfonyVault): Promise<string[]> {
   } catch {
     return [];
   }
-  return [...text.matchAll(/^ {2}(?:'((?:[^'\\]|\\.)*)'|(-?\d+)) => NULL,$/gm)].map((m) =>
-    m[1] !== undefined ? m[1].replace(/\\(['\\])/g, "$1") : m[2]!,
-  );
+  let next = 0n;
+  return [...text.matchAll(/^ {4}(?:'(\w+)'|(\d+))?(?: => )?null,$/gm)].map((m) => {
+    if (m[1] !== undefined) return m[1];
+    const key = m[2] === undefined ? next : BigInt(m[2]);
+    if (key >= next) next = key + 1n;
+    return String(key);
+  });
 }
 
 async function writeList(vault: SymfonyVault, names: string[]): Promise<void> {
   const unique = [...new Set(names)].sort(strnatcmp);
-  await writeFile(path.join(vault.dir, `${vault.environment}.list.php`), varExportList(unique));
+  await writeFile(path.join(vault.dir, `${vault.environment}.list.php`), varExporterList(unique));
 }
 
 export interface SealOptions {

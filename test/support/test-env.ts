@@ -15,7 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
 import { dockerAvailable } from "./docker.js";
-import { BASE_IMAGE, isOverridden, SERVICE_IMAGES, type ServiceImageSpec } from "./images.js";
+import { BASE_IMAGE, BUILT_IMAGES, isOverridden, type ImageSpec } from "./images.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Image label holding the sha256 of the inputs the image was built from. */
@@ -59,8 +59,8 @@ export async function prepareTestEnv(options: TestEnvOptions = {}): Promise<Imag
       results.push(result);
       log(`test-env: ${result.image}: ${result.action} (${result.seconds.toFixed(1)}s)`);
     };
-    const needed = Object.values(SERVICE_IMAGES).filter((spec) => !isOverridden(spec.kind));
-    for (const spec of Object.values(SERVICE_IMAGES)) {
+    const needed = BUILT_IMAGES.filter((spec) => !isOverridden(spec.kind));
+    for (const spec of BUILT_IMAGES) {
       if (isOverridden(spec.kind))
         report({ image: process.env[spec.envVar] ?? "", action: "overridden", seconds: 0 });
     }
@@ -125,7 +125,7 @@ async function ensureBaseImage(options: TestEnvOptions): Promise<ImageResult> {
 }
 
 async function ensureServiceImage(
-  spec: ServiceImageSpec,
+  spec: ImageSpec,
   baseId: string,
   options: TestEnvOptions,
 ): Promise<ImageResult> {

@@ -3,7 +3,7 @@
  * it (its public half is compared with the vault's; no secret is opened), and the escrow
  * recipients are valid. No value read here is ever part of a result.
  */
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { SymfonySecretsJob } from "./job-schema.js";
 import { readableDir, uid } from "../../preflight/fs-checks.js";
@@ -70,6 +70,14 @@ export function symfonySecretsDoctor(
           // Names only (array keys); values live in other files and are not read.
           names = parsePhpListFile(await readFile(listFile));
         } catch (error) {
+          // `secrets:generate-keys` writes the keys but no list.php until the first `secrets:set`.
+          const keysOnly =
+            (error as NodeJS.ErrnoException).code === "ENOENT" &&
+            (await access(path.join(job.vault, fileNames.publicKey(job.environment))).then(
+              () => true,
+              () => false,
+            ));
+          if (keysOnly) return ok(`${job.vault}: no secret set yet (no ${path.basename(listFile)})`);
           return fail(
             `${listFile}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "missing" : (error as Error).message}`,
             `is ${job.vault} a Symfony vault of environment ${job.environment}? (set environment: in the job if the directory is named otherwise)`,

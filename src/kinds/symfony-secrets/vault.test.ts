@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -43,7 +43,7 @@ describe("vault", () => {
   it("writes the list as Symfony does (natural order, integer key) and reads it back", async () => {
     const list = await readFile(path.join(vault.dir, "prod.list.php"), "utf8");
     expect(list).toBe(
-      "<?php\n\nreturn array (\n  0 => NULL,\n  'BIN' => NULL,\n  'a2' => NULL,\n  'a10' => NULL,\n);\n",
+      "<?php\n\nreturn [\n    null,\n    'BIN' => null,\n    'a2' => null,\n    'a10' => null,\n];\n",
     );
     const { files } = await readVaultDir(vault.dir);
     const report = await inspectVault(files, "prod", decodeKeyText(vault.decryptionSecret, "t"));
@@ -75,6 +75,36 @@ describe("vault", () => {
     expect(report.missingFiles).toEqual(["GONE"]);
     expect(report.unlisted).toEqual(["EXTRA"]);
     expect(vaultProblems(report)).toHaveLength(2);
+  });
+
+  it("takes a vault without list.php for an empty one, unless secret files lie next to it", async () => {
+    const fresh = await generateVault(path.join(root, "fresh", "prod"));
+    const key = decodeKeyText(fresh.decryptionSecret, "t");
+    const empty = await inspectVault((await readVaultDir(fresh.dir)).files, "prod", key);
+    expect(vaultProblems(empty)).toEqual([]);
+    expect(empty.listed).toEqual([]);
+
+    await sealSecret(fresh, "LOST", "x");
+    await rm(path.join(fresh.dir, "prod.list.php"));
+    const lost = await inspectVault((await readVaultDir(fresh.dir)).files, "prod", key);
+    expect(vaultProblems(lost)).toEqual([
+      "prod.list.php is missing, but 1 secret file(s) are in the vault (Symfony would load none of them)",
+    ]);
+  });
+
+  it("names list.php and the offset when it cannot be read, and refuses names Symfony refuses", async () => {
+    const odd = await generateVault(path.join(root, "odd", "prod"));
+    const key = decodeKeyText(odd.decryptionSecret, "t");
+    const problemsWith = async (list: string): Promise<string[]> => {
+      await writeFile(path.join(odd.dir, "prod.list.php"), list);
+      return vaultProblems(await inspectVault((await readVaultDir(odd.dir)).files, "prod", key));
+    };
+    expect(await problemsWith("<?php\n\nreturn [\n    getenv('X'),\n];\n")).toEqual([
+      "prod.list.php: expected null, true, false, a number or a string at offset 20",
+    ]);
+    expect(await problemsWith("<?php return ['A' => null, \"evil\\nsecret B: ok\" => null];")).toEqual([
+      "prod.list.php: key number 2 is not a secret name Symfony accepts (letters, digits and _ only)",
+    ]);
   });
 
   it("detects a key that is not a keypair", async () => {

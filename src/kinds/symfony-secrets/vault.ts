@@ -162,6 +162,48 @@ export function fingerprintOf(publicKey: Uint8Array): string {
   return `sha256:${createHash("sha256").update(publicKey).digest("hex")}`;
 }
 
+/** Symfony's secret name rule (AbstractVault::validateName: PCRE `\w` without /u, so ASCII). */
+const SECRET_NAME = /^[A-Za-z0-9_]+$/;
+
+/**
+ * The names `<env>.list.php` gives Symfony, natural order, or why it cannot be read. No list.php
+ * is what a vault holds after `secrets:generate-keys` and before the first `secrets:set`; Symfony
+ * lists no secrets then, which is fine unless secret files lie next to it (a lost list).
+ */
+function readList(
+  file: Buffer | undefined,
+  environment: string,
+  secretFiles: number,
+): { listed: string[]; listError: string | undefined } {
+  const listName = fileNames.list(environment);
+  if (file === undefined) {
+    return secretFiles === 0
+      ? { listed: [], listError: undefined }
+      : {
+          listed: [],
+          listError: `${listName} is missing, but ${secretFiles} secret file(s) are in the vault (Symfony would load none of them)`,
+        };
+  }
+  let names: string[];
+  try {
+    names = parsePhpListFile(file);
+  } catch (error) {
+    return {
+      listed: [],
+      listError: `${listName}: ${error instanceof PhpParseError ? error.message : String(error)}`,
+    };
+  }
+  const invalid = names.findIndex((name) => !SECRET_NAME.test(name));
+  if (invalid !== -1) {
+    return {
+      listed: [],
+      // The name is not echoed: it is untrusted text that could forge log lines.
+      listError: `${listName}: key number ${invalid + 1} is not a secret name Symfony accepts (letters, digits and _ only)`,
+    };
+  }
+  return { listed: names.sort(naturalCompare), listError: undefined };
+}
+
 /**
  * Checks `key` against the vault: derives the public key, compares it with the public key file,
  * and opens every listed secret. Returns what failed; never throws for a secret that fails.
@@ -193,18 +235,15 @@ export async function inspectVault(
     }
   }
 
-  let listed: string[] = [];
-  let listError: string | undefined;
-  const listFile = byName.get(fileNames.list(environment));
-  if (listFile === undefined) {
-    listError = `${fileNames.list(environment)} is missing`;
-  } else {
-    try {
-      listed = [...new Set(parsePhpListFile(listFile))].sort(naturalCompare);
-    } catch (error) {
-      listError = `${fileNames.list(environment)}: ${error instanceof PhpParseError ? error.message : String(error)}`;
-    }
-  }
+  const pattern = new RegExp(
+    `^${environment.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&")}\\.(\\w+)\\.([0-9a-f]{6})\\.php$`,
+  );
+  const secretFiles = files.filter((file) => pattern.test(file.name));
+  const { listed, listError } = readList(
+    byName.get(fileNames.list(environment)),
+    environment,
+    secretFiles.length,
+  );
 
   const failing: VaultReport["failing"] = [];
   const missingFiles: string[] = [];
@@ -235,14 +274,10 @@ export async function inspectVault(
   }
   wipe(derived);
 
-  const pattern = new RegExp(
-    `^${environment.replace(/[.*+?^${}()|[\]\\-]/g, "\\$&")}\\.(\\w+)\\.([0-9a-f]{6})\\.php$`,
-  );
   const unlisted: string[] = [];
-  for (const file of files) {
-    if (expectedFiles.has(file.name)) continue;
-    const match = pattern.exec(file.name);
-    if (match !== null) unlisted.push(match[1] as string);
+  for (const file of secretFiles) {
+    if (!expectedFiles.has(file.name))
+      unlisted.push((pattern.exec(file.name) as RegExpExecArray)[1] as string);
   }
   return {
     environment,
