@@ -2,7 +2,7 @@ import { errorLine, runJobBackup, type BackupResult } from "../backup/run-backup
 import { readRecipients } from "../config/secrets.js";
 import type { Config } from "../config/types.js";
 import { engineFor } from "../engines/registry.js";
-import { LockHeldError } from "../errors.js";
+import { ExitCode, exitCodeOf, LockHeldError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
 import { withJobLock } from "../ops/locks.js";
@@ -97,6 +97,7 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
         ok: false,
         snapshot: null,
         error: message,
+        ...(exitCodeOf(error) === ExitCode.usage ? { usage: true as const } : {}),
         durationMs: 0,
         bytes: 0,
         ...(locked ? { locked } : {}),
@@ -110,11 +111,14 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
 }
 
 /**
- * The exit code for a set of backup results: 0 all committed; 1 any failed; else 3 when the only
- * problem is that another run held a job's lock.
+ * The exit code for a set of backup results: 0 all committed; 1 any failed; 2 when every failure
+ * needs the host or config fixed (a missing rsync: `usage`); else 3 when the only problem is that
+ * another run held a job's lock.
  */
-export function backupExitCode(results: readonly JobBackupResult[]): 0 | 1 | 3 {
-  if (results.some((result) => !result.ok && result.locked !== true)) return 1;
+export function backupExitCode(results: readonly JobBackupResult[]): 0 | 1 | 2 | 3 {
+  const failed = results.filter((result) => !result.ok && result.locked !== true);
+  if (failed.some((result) => result.usage !== true)) return 1;
+  if (failed.length > 0) return 2;
   if (results.some((result) => result.locked === true)) return 3;
   return 0;
 }

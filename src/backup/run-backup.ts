@@ -1,7 +1,7 @@
 import type { ArtifactWriter, Engine, JobLike } from "../engines/engine.js";
 import { pipeline } from "node:stream";
 import { ProgressStream } from "../log/progress.js";
-import { BackdrillError } from "../errors.js";
+import { BackdrillError, ExitCode, exitCodeOf } from "../errors.js";
 import { withScope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
@@ -29,6 +29,11 @@ export interface BackupResult {
   ok: boolean;
   snapshot: string | null;
   error?: string;
+  /**
+   * The failure needs the host or the config fixed, not a retry (a missing rsync): nothing a
+   * re-run alone would change. `backup` exits 2 when every failure is one of these.
+   */
+  usage?: true;
   durationMs: number;
   bytes: number;
 }
@@ -100,6 +105,7 @@ export async function runJobBackup<J extends JobLike>(
         ok: false,
         snapshot: null,
         error: message,
+        ...(exitCodeOf(error) === ExitCode.usage ? { usage: true as const } : {}),
         durationMs: Date.now() - started,
         bytes: writer.written.reduce((sum, artifact) => sum + artifact.size, 0),
       },

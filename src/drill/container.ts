@@ -116,25 +116,32 @@ export async function startDrillContainer(
 /**
  * One line saying why a drill container did not start, blaming the right thing: an image that is
  * not on the host (and could not be pulled) is named with the ways to get it; a reaper the
- * operator turned on is named as the reaper, not as the drill image.
+ * operator turned on and whose image is missing is named as the reaper, not as the drill image.
  */
 async function startFailure(options: StartDrillContainerOptions, error: unknown): Promise<OperationError> {
   const detail = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
-  const reaper = process.env.TESTCONTAINERS_RYUK_DISABLED;
-  if (reaper !== "true" && /ryuk/i.test(detail)) {
-    return new OperationError(
-      `cannot start Testcontainers' reaper (Ryuk), turned on by TESTCONTAINERS_RYUK_DISABLED=${reaper ?? ""}: ${detail} ` +
-        "(unset TESTCONTAINERS_RYUK_DISABLED: backdrill removes its drill containers itself)",
-      { cause: error },
-    );
-  }
-  if ((await imagePresent(options.image)) === false) {
+  const drillImage = await imagePresent(options.image);
+  if (drillImage === false) {
     return new OperationError(
       `drill image ${options.image} is not on this host and could not be pulled (${detail}): ` +
         `docker pull ${options.image}, or build it here (docker build -t ${options.image} DIR) ` +
         `or copy it from another host (docker save there, docker load here)`,
       { cause: error },
     );
+  }
+  // Testcontainers starts its reaper before the first container; its pull failing reads like the
+  // drill image's (an HTTP 500 from the registry), so look at the reaper's image too.
+  const reaper = process.env.TESTCONTAINERS_RYUK_DISABLED;
+  if (reaper !== "true") {
+    const { REAPER_IMAGE } = await import("testcontainers/build/reaper/reaper.js");
+    if ((await imagePresent(REAPER_IMAGE)) === false) {
+      return new OperationError(
+        `cannot start Testcontainers' reaper, image ${REAPER_IMAGE}, which TESTCONTAINERS_RYUK_DISABLED=${reaper ?? ""} ` +
+          `turned on: ${detail} (unset TESTCONTAINERS_RYUK_DISABLED: backdrill removes its drill containers ` +
+          `itself; or docker pull ${REAPER_IMAGE})`,
+        { cause: error },
+      );
+    }
   }
   return new OperationError(`cannot start ${options.what} from image ${options.image}: ${detail}`, {
     cause: error,

@@ -102,12 +102,22 @@ export async function prepareImageOnBase(
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   await ensureHostTools(["docker"], { log });
   await ensureEngine(log);
-  return withLock(log, async () => {
+  const baseId = await withLock(log, async () => {
     await ensureBaseImage(options, log);
-    const built = await ensureImageOnBase(image, contextDir, await imageId(baseImage()), options);
-    log(`test-env: ${built.image}: ${built.action} (${built.seconds.toFixed(1)}s)`);
-    return built;
+    return imageId(baseImage());
   });
+  // A lock of its own: this build takes minutes, and other runs waiting on the shared lock for
+  // the service images must not wait for it.
+  const lockDir = `${LOCK_DIR}-${image.replace(/[^a-z0-9.-]/gi, "_")}`;
+  return withLock(
+    log,
+    async () => {
+      const built = await ensureImageOnBase(image, contextDir, baseId, options);
+      log(`test-env: ${built.image}: ${built.action} (${built.seconds.toFixed(1)}s)`);
+      return built;
+    },
+    lockDir,
+  );
 }
 
 /**
@@ -287,24 +297,28 @@ async function removeTree(root: string): Promise<void> {
  * Cross-process lock (mkdir is atomic): two test runs on one engine must not debootstrap or build
  * the same image at once. A lock whose owner process is gone is taken over.
  */
-async function withLock<T>(log: (line: string) => void, body: () => Promise<T>): Promise<T> {
+async function withLock<T>(
+  log: (line: string) => void,
+  body: () => Promise<T>,
+  lockDir = LOCK_DIR,
+): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   let announced = false;
   for (;;) {
     try {
-      await mkdir(LOCK_DIR);
-      await writeFile(path.join(LOCK_DIR, "pid"), String(process.pid));
+      await mkdir(lockDir);
+      await writeFile(path.join(lockDir, "pid"), String(process.pid));
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number.parseInt(await readFile(path.join(LOCK_DIR, "pid"), "utf8").catch(() => ""), 10);
+      const owner = Number.parseInt(await readFile(path.join(lockDir, "pid"), "utf8").catch(() => ""), 10);
       // No pid yet: the owner is between mkdir and writeFile, or died there; give it a minute.
-      const orphaned = !Number.isFinite(owner) && (await lockAgeMs()) > 60_000;
+      const orphaned = !Number.isFinite(owner) && (await lockAgeMs(lockDir)) > 60_000;
       if (orphaned || (Number.isFinite(owner) && !processAlive(owner))) {
-        await rm(LOCK_DIR, { recursive: true, force: true });
+        await rm(lockDir, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new TestEnvError(`timed out waiting for ${LOCK_DIR} (pid ${owner})`);
+      if (Date.now() > deadline) throw new TestEnvError(`timed out waiting for ${lockDir} (pid ${owner})`);
       if (!announced) log(`test-env: waiting for another image build (pid ${owner}) to finish`);
       announced = true;
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -313,13 +327,13 @@ async function withLock<T>(log: (line: string) => void, body: () => Promise<T>):
   try {
     return await body();
   } finally {
-    await rm(path.join(LOCK_DIR, "pid"), { force: true });
-    await rmdir(LOCK_DIR).catch(() => undefined);
+    await rm(path.join(lockDir, "pid"), { force: true });
+    await rmdir(lockDir).catch(() => undefined);
   }
 }
 
-async function lockAgeMs(): Promise<number> {
-  const info = await stat(LOCK_DIR).catch(() => undefined);
+async function lockAgeMs(lockDir: string): Promise<number> {
+  const info = await stat(lockDir).catch(() => undefined);
   return info === undefined ? 0 : Date.now() - info.mtimeMs;
 }
 
