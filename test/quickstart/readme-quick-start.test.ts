@@ -105,6 +105,19 @@ beforeAll(
     quickStart = quickStartLine(await readFile(path.join(repo, "README.md"), "utf8"));
 
     const socketGroup = (await stat(SOCKET)).gid;
+    // The host's extra TLS roots (a network whose egress re-signs TLS): npm in the container must
+    // trust what npm here trusts, or `npm ci` fails on the registry's certificate. Nothing else
+    // of the host's setup goes in.
+    const hostCa = process.env.NODE_EXTRA_CA_CERTS;
+    const trust =
+      hostCa !== undefined && hostCa !== "" && (await stat(hostCa).catch(() => undefined))?.isFile() === true
+        ? [
+            "-v",
+            `${hostCa}:/etc/backdrill-host-ca.crt:ro`,
+            "-e",
+            "NODE_EXTRA_CA_CERTS=/etc/backdrill-host-ca.crt",
+          ]
+        : [];
     const labels = Object.entries(testLabels()).flatMap(([key, value]) => ["--label", `${key}=${value}`]);
     container = await must(
       "docker run",
@@ -121,6 +134,7 @@ beforeAll(
         `${SOCKET}:${SOCKET}`,
         "-v",
         "/tmp:/tmp",
+        ...trust,
         NODE_HOST_IMAGE,
         "sleep",
         "infinity",
