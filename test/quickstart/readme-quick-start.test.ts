@@ -15,7 +15,7 @@
  * (BACKDRILL_TEST_IMAGE_PREFIX), never a deleted shared image.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -81,6 +81,8 @@ beforeAll(
 
     // Under /tmp itself, whatever TMPDIR says: /tmp is what the container shares.
     work = await mkdtemp("/tmp/backdrill-quickstart-");
+    // The user who is not root runs the same copy (a repository holds nothing secret).
+    await chmod(work, 0o755);
     repo = path.join(work, "repo");
     await mkdir(repo);
     await must(
