@@ -146,6 +146,10 @@ async function apt(args: readonly string[], env: NodeJS.ProcessEnv): Promise<voi
   });
   if (result.exitCode !== 0) {
     const tail = (result.all ?? "").trim().split("\n").slice(-5).join(" | ");
-    throw new HostToolsError(`apt-get ${args.join(" ")} failed (exit ${result.exitCode ?? "none"}): ${tail}`);
+    const status =
+      result.exitCode === undefined
+        ? `did not run: ${String(result.cause ?? result.signal)}`
+        : `exit ${result.exitCode}`;
+    throw new HostToolsError(`apt-get ${args.join(" ")} failed (${status}): ${tail}`);
   }
 }

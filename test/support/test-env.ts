@@ -129,10 +129,15 @@ export async function ensureEngine(
 ): Promise<void> {
   if (await dockerAvailable()) return;
   const script = path.join(REPO_ROOT, "scripts/ensure-docker.sh");
-  const child = execa("bash", [script], { reject: false, stdout: "ignore", stderr: "pipe", lines: true });
+  // Line by line as they come: installing docker.io and waiting for dockerd take a while.
+  const lines: string[] = [];
+  const child = execa("bash", [script], { reject: false, stdout: "ignore", stderr: "pipe" });
+  for await (const line of child.iterable({ from: "stderr" })) {
+    if (line.trim() === "") continue;
+    lines.push(line);
+    log(line);
+  }
   const result = await child;
-  const lines = (result.stderr as unknown as string[]).filter((line) => line.trim() !== "");
-  for (const line of lines) log(line);
   if (result.exitCode !== 0 || !(await dockerAvailable())) {
     const reason = (lines.at(-1) ?? `exit ${String(result.exitCode)}`).replace(
       /^(ensure-docker|host-tools): (ERROR: )?/,
