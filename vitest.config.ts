@@ -40,6 +40,18 @@ export default defineConfig({
           sequence: { groupOrder: 2 },
         },
       },
+      {
+        test: {
+          // `npm run test:quickstart`: the README's quick-start line in a fresh Debian container
+          // with only nodejs and npm (test/quickstart/). Its own command: it runs the whole demo.
+          name: "quickstart",
+          include: ["test/quickstart/**/*.test.ts"],
+          globalSetup: ["test/support/global-setup.ts"],
+          testTimeout: 600_000,
+          hookTimeout: 40 * 60_000,
+          sequence: { groupOrder: 3 },
+        },
+      },
     ],
   },
 });

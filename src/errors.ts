@@ -63,6 +63,20 @@ export class UsageError extends BackdrillError {
   override readonly exitCode = ExitCode.usage;
 }
 
+/**
+ * A command backdrill runs is not installed (`rsync not found: install the Debian package rsync
+ * (apt-get install rsync)`). Exit 2: the host needs fixing, retrying will not help.
+ */
+export class MissingToolError extends UsageError {
+  constructor(
+    readonly command: string,
+    message: string,
+    options: BackdrillErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
 /** A feature that is specified but not built yet. Exit 2 (nothing was attempted). */
 export class NotImplementedError extends UsageError {}
 

@@ -27,6 +27,15 @@ const DEMO_ORDER: readonly JobKind[] = [
   "symfony-secrets",
 ];
 
+/**
+ * Host commands each kind makes backdrill run, besides docker (every kind's drill, and the
+ * PostgreSQL client tools through tools.image): checked, or installed as root on Debian, before
+ * anything starts, so a missing rsync is named up front and not after minutes of setup.
+ */
+const DEMO_TOOLS: Readonly<Partial<Record<JobKind, readonly string[]>>> = {
+  files: ["rsync", "ssh", "ssh-keygen"],
+};
+
 export interface WorldOptions {
   /** Progress lines for people; default: stdout. */
   progress?: (line: string) => void;
@@ -148,7 +157,10 @@ export async function withDemoWorld<T>(
     // As src/cli/run.ts does: the AWS SDK's Node 20 deprecation notice is noise in a demo's output.
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
     progress("demo: checking Docker and the test images (built locally on first run; that takes a while)");
-    await prepareTestEnv({ log: (line) => progress(`  ${line}`) });
+    await prepareTestEnv({
+      log: (line) => progress(`  ${line}`),
+      tools: included.flatMap((item) => DEMO_TOOLS[item.kind] ?? []),
+    });
     controller.signal.throwIfAborted();
 
     // Registered first so they run last: the temp dir (keys, repository) goes after every

@@ -7,6 +7,11 @@
  *
  * `testcontainers` is loaded on first use, not at import: it costs ~0.7 s and ~40 MiB per process,
  * and every CLI start (a cron backup, each `wal push`) imports the engines, which import this.
+ *
+ * Testcontainers' reaper (Ryuk) is off unless the operator set TESTCONTAINERS_RYUK_DISABLED
+ * themselves: it is one more image to pull (a drill host that reaches no registry failed on it,
+ * blaming the drill image), and backdrill already removes its containers through the Scope and
+ * finds leftovers by label.
  */
 import type { GenericContainer, StartedTestContainer } from "testcontainers";
 import type { WaitStrategy } from "testcontainers/build/wait-strategies/wait-strategy.js";
@@ -23,8 +28,16 @@ export type WaitApi = Testcontainers["Wait"];
 
 let loaded: Promise<Testcontainers> | undefined;
 function testcontainers(): Promise<Testcontainers> {
-  loaded ??= import("testcontainers");
+  if (loaded === undefined) {
+    disableReaperUnlessSet(process.env);
+    loaded = import("testcontainers");
+  }
   return loaded;
+}
+
+/** Turns the reaper off before testcontainers reads its settings, unless the variable is set. */
+export function disableReaperUnlessSet(env: NodeJS.ProcessEnv): void {
+  env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
 }
 
 /** A GenericContainer that binds published ports to loopback and reports its id on creation. */
@@ -94,14 +107,56 @@ export async function startDrillContainer(
   try {
     started = await container.start();
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
-    throw new OperationError(`cannot start ${options.what} from image ${options.image}: ${detail}`, {
-      cause: error,
-      hint: "check that the image exists locally (docker image ls) and that Docker is running",
-    });
+    throw await startFailure(options, error);
   }
   options.signal.throwIfAborted();
   return started;
+}
+
+/**
+ * One line saying why a drill container did not start, blaming the right thing: an image that is
+ * not on the host (and could not be pulled) is named with the ways to get it; a reaper the
+ * operator turned on and whose image is missing is named as the reaper, not as the drill image.
+ */
+async function startFailure(options: StartDrillContainerOptions, error: unknown): Promise<OperationError> {
+  const detail = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
+  const drillImage = await imagePresent(options.image);
+  if (drillImage === false) {
+    return new OperationError(
+      `drill image ${options.image} is not on this host and could not be pulled (${detail}): ` +
+        `docker pull ${options.image}, or build it here (docker build -t ${options.image} DIR) ` +
+        `or copy it from another host (docker save there, docker load here)`,
+      { cause: error },
+    );
+  }
+  // Testcontainers starts its reaper before the first container; its pull failing reads like the
+  // drill image's (an HTTP 500 from the registry), so look at the reaper's image too.
+  const reaper = process.env.TESTCONTAINERS_RYUK_DISABLED;
+  if (reaper !== "true") {
+    const { REAPER_IMAGE } = await import("testcontainers/build/reaper/reaper.js");
+    if ((await imagePresent(REAPER_IMAGE)) === false) {
+      return new OperationError(
+        `cannot start Testcontainers' reaper, image ${REAPER_IMAGE}, which TESTCONTAINERS_RYUK_DISABLED=${reaper ?? ""} ` +
+          `turned on: ${detail} (unset TESTCONTAINERS_RYUK_DISABLED: backdrill removes its drill containers ` +
+          `itself; or docker pull ${REAPER_IMAGE})`,
+        { cause: error },
+      );
+    }
+  }
+  return new OperationError(`cannot start ${options.what} from image ${options.image}: ${detail}`, {
+    cause: error,
+    hint: "check that Docker is running (docker info) and the container's logs (docker logs)",
+  });
+}
+
+/** Whether the engine has the image; undefined when it cannot be asked (then nothing is blamed on it). */
+async function imagePresent(image: string): Promise<boolean | undefined> {
+  try {
+    const { getContainerRuntimeClient, ImageName } = await testcontainers();
+    return await (await getContainerRuntimeClient()).image.exists(ImageName.fromString(image));
+  } catch {
+    return undefined;
+  }
 }
 
 /** The drill target's image, or a usage error naming the job and an example image. */

@@ -3,10 +3,12 @@
  * goes through `run` or `spawnStream`, so that timeouts, cancellation, secret redaction of argv
  * and stderr, and cleanup on Ctrl-C live in one place.
  */
+import { stat } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { execa, type ResultPromise } from "execa";
-import { OperationError } from "../errors.js";
+import { BackdrillError, MissingToolError, OperationError } from "../errors.js";
 import { redact } from "../log/redact.js";
+import { missingToolMessage } from "./host-tools.js";
 
 export interface ProcessOptions {
   cwd?: string;
@@ -51,11 +53,50 @@ export function processError(
     details.signal !== undefined && details.signal !== null
       ? `was killed by ${details.signal}`
       : details.exitCode === undefined
-        ? "failed to start"
+        ? `failed to start: ${reasonOf(details.cause)}`
         : `exited with code ${details.exitCode}`;
   const stderr =
     details.stderr !== undefined && details.stderr.trim() !== "" ? `: ${tail(details.stderr)}` : "";
   return new OperationError(`${what} ${status}${stderr}`, { cause: details.cause });
+}
+
+/** Why a child never ran, from the spawn error (`spawn rsync EACCES` -> `EACCES (spawn rsync)`). */
+function reasonOf(cause: unknown): string {
+  if (!(cause instanceof Error)) return "no exit code and no error from the operating system";
+  const code = (cause as NodeJS.ErrnoException).code;
+  return code === undefined ? cause.message : `${code} (${cause.message})`;
+}
+
+/**
+ * The error for a child that could not be started. ENOENT is either the command or the working
+ * directory missing (Node reports both as `spawn <file> ENOENT`): a missing command becomes one
+ * line naming it and its Debian package (exit 2), never "exit undefined".
+ */
+async function spawnError(
+  file: string,
+  what: string,
+  options: ProcessOptions,
+  result: { exitCode?: number | undefined; signal?: string | undefined; stderr?: string; cause?: unknown },
+): Promise<BackdrillError> {
+  const code = result.cause instanceof Error ? (result.cause as NodeJS.ErrnoException).code : undefined;
+  if (code === "ENOENT") {
+    if (options.cwd !== undefined && !(await isDirectory(options.cwd))) {
+      return new OperationError(`${what} failed to start: working directory ${options.cwd} does not exist`, {
+        cause: result.cause,
+      });
+    }
+    return new MissingToolError(file, missingToolMessage(file), { cause: result.cause });
+  }
+  return processError(what, result);
+}
+
+async function isDirectory(dir: string): Promise<boolean> {
+  return (await stat(dir).catch(() => undefined))?.isDirectory() === true;
+}
+
+/** True when the child never ran: no exit code, no signal (a spawn error). */
+function neverStarted(result: { exitCode?: number | undefined; signal?: string | undefined }): boolean {
+  return result.exitCode === undefined && (result.signal === undefined || result.signal === null);
 }
 
 /** Runs a command to completion, buffering output. Rejects with a redacted OperationError. */
@@ -77,6 +118,12 @@ export async function run(
     encoding: "utf8",
   });
   const exitCode = result.exitCode ?? -1;
+  if (result.failed && neverStarted(result) && !result.isCanceled) {
+    throw await spawnError(file, describe(file, args, options), options, {
+      stderr: String(result.stderr ?? ""),
+      cause: result.cause,
+    });
+  }
   if (result.failed && (result.exitCode === undefined || !ok.includes(exitCode))) {
     throw processError(describe(file, args, options), {
       exitCode: result.exitCode,
@@ -140,13 +187,16 @@ export function spawnStream(
     child.stdin.on("error", () => undefined);
   }
   const what = describe(file, args, options);
-  const done = child.then((result) => {
+  const done = child.then(async (result) => {
+    if (result.failed && neverStarted(result) && !result.isCanceled) {
+      throw await spawnError(file, what, options, { stderr, cause: result.cause });
+    }
     if (result.failed || result.exitCode !== 0) {
       throw processError(what, {
         exitCode: result.exitCode,
         signal: result.signal,
         stderr,
-        cause: result.isCanceled ? options.signal?.reason : undefined,
+        cause: result.isCanceled ? options.signal?.reason : result.cause,
       });
     }
   });

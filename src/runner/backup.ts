@@ -34,6 +34,12 @@ export interface BackupResult {
   ok: boolean;
   snapshot: string | null;
   error?: string;
+  /**
+   * The failure needs the host or the config fixed, not a retry (a missing rsync, an unset
+   * secret variable): nothing a re-run alone would change. `backup` exits 2 when every failure
+   * is one of these.
+   */
+  usage?: true;
   durationMs: number;
   bytes: number;
   /**
@@ -42,8 +48,6 @@ export interface BackupResult {
    * manifest written. Absent when the run did not start.
    */
   timings?: { sourceMs: number; commitMs: number };
-  /** The failure was bad usage or configuration (exit 2): a missing secret, a missing tool. */
-  usage?: true;
 }
 
 /**

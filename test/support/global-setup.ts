@@ -27,7 +27,9 @@ export default async function setup(): Promise<() => Promise<void>> {
       process.env.CI === "true"
         ? ""
         : " Run `npm run test:env` (as root) to set it up, or run `npm run test:unit`.";
-    throw new Error(`Integration tests need a Docker engine and the test images: ${reason}.${hint}`);
+    throw new Error(
+      `Integration tests need their host tools, a Docker engine and the test images: ${reason}.${hint}`,
+    );
   }
 
   return async function teardown(): Promise<void> {

@@ -5,9 +5,31 @@
  *
  * Each service image can be replaced by an environment variable (for example to try an official
  * image on a machine that can pull); an overridden image is used as given and never built.
+ *
+ * BACKDRILL_TEST_IMAGE_PREFIX (default `backdrill-test/`) renames the whole built set, base
+ * included: a run that must not see, use or rebuild the shared images (the quick-start test's
+ * "nothing is built yet" case) picks a prefix of its own. docker-compose.test.yml ignores it.
  */
 
+/** The prefix of every image we build, as written in the default names below. */
+export const DEFAULT_IMAGE_PREFIX = "backdrill-test/";
+export const IMAGE_PREFIX_ENV = "BACKDRILL_TEST_IMAGE_PREFIX";
 export const BASE_IMAGE = "backdrill-test/debian:trixie";
+
+/** A built image's name under the prefix in force (`backdrill-test/s3:latest` -> `<prefix>s3:latest`). */
+export function builtName(defaultName: string, env: NodeJS.ProcessEnv = process.env): string {
+  const prefix = env[IMAGE_PREFIX_ENV];
+  if (prefix === undefined || prefix === "" || prefix === DEFAULT_IMAGE_PREFIX) return defaultName;
+  if (!/^[a-z0-9][a-z0-9._-]*\/$/.test(prefix)) {
+    throw new Error(
+      `${IMAGE_PREFIX_ENV}=${prefix}: expected a lower-case repository name ending in /, e.g. my-run/`,
+    );
+  }
+  return `${prefix}${defaultName.slice(DEFAULT_IMAGE_PREFIX.length)}`;
+}
+
+/** The debootstrapped Debian every service image is built FROM. */
+export const baseImage = (env: NodeJS.ProcessEnv = process.env): string => builtName(BASE_IMAGE, env);
 
 export type ServiceImageKind = "postgres" | "rabbitmq" | "s3" | "sshd";
 
@@ -87,7 +109,7 @@ export function isOverridden(kind: ImageKind, env: NodeJS.ProcessEnv = process.e
 export function imageName(kind: ImageKind, env: NodeJS.ProcessEnv = process.env): string {
   const spec = ALL_IMAGES[kind];
   const value = env[spec.envVar];
-  return value !== undefined && value !== "" ? value : spec.defaultName;
+  return value !== undefined && value !== "" ? value : builtName(spec.defaultName, env);
 }
 
 export const postgresImage = (): string => imageName("postgres");

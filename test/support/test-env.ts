@@ -1,7 +1,8 @@
 /**
- * Prepares the machine for integration tests: a Docker engine (scripts/ensure-docker.sh) and the
- * locally built test images (no registry is reachable, so everything starts from a debootstrapped
- * Debian base).
+ * Prepares the machine for integration tests: the host tools they run (installed as root on
+ * Debian/Ubuntu, else one line naming the package: host-tools.ts), a Docker engine
+ * (scripts/ensure-docker.sh) and the locally built test images (no registry is reachable, so
+ * everything starts from a debootstrapped Debian base).
  *
  * Builds are idempotent: each image carries a label with a sha256 of its build inputs (the build
  * context's files plus the base image id; for the base, the debootstrap parameters). An image whose
@@ -14,8 +15,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { execa } from "execa";
+import { missingToolMessage } from "../../src/exec/host-tools.js";
 import { dockerAvailable } from "./docker.js";
-import { BASE_IMAGE, BUILT_IMAGES, isOverridden, type ImageSpec } from "./images.js";
+import { ensureHostTools } from "./host-tools.js";
+import { baseImage, BUILT_IMAGES, builtName, isOverridden } from "./images.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 /** Image label holding the sha256 of the inputs the image was built from. */
@@ -26,6 +29,12 @@ const DEBIAN_VARIANT = "minbase";
 const DEBIAN_MIRROR = process.env.BACKDRILL_TEST_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 const LOCK_DIR = path.join(tmpdir(), "backdrill-test-env.lock");
 const LOCK_WAIT_MS = 30 * 60_000;
+
+/**
+ * Host commands the unit, integration and fault tests run besides docker: rsync/ssh for files
+ * jobs, ssh-keygen for the sshd containers, age for the interoperability tests.
+ */
+export const TEST_HOST_TOOLS: readonly string[] = ["rsync", "ssh", "ssh-keygen", "age", "age-keygen"];
 
 export interface ImageResult {
   image: string;
@@ -43,6 +52,8 @@ export interface TestEnvOptions {
    * mirror (point releases, security updates), so refreshing them is an explicit choice.
    */
   rebuild?: boolean;
+  /** Host commands the caller runs besides docker (default TEST_HOST_TOOLS). */
+  tools?: readonly string[];
 }
 
 export class TestEnvError extends Error {
@@ -52,7 +63,10 @@ export class TestEnvError extends Error {
 /** Engine plus images; returns one result per image, in build order. */
 export async function prepareTestEnv(options: TestEnvOptions = {}): Promise<ImageResult[]> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  await ensureEngine();
+  // Every tool first, in one apt-get run when we may install: a missing rsync must not surface
+  // only after minutes of image builds (debootstrap is added once we know the base is needed).
+  await ensureHostTools(["docker", ...(options.tools ?? TEST_HOST_TOOLS)], { log });
+  await ensureEngine(log);
   return withLock(log, async () => {
     const results: ImageResult[] = [];
     const report = (result: ImageResult): void => {
@@ -65,37 +79,86 @@ export async function prepareTestEnv(options: TestEnvOptions = {}): Promise<Imag
         report({ image: process.env[spec.envVar] ?? "", action: "overridden", seconds: 0 });
     }
     if (needed.length === 0) return results;
-    report(await ensureBaseImage(options));
-    const baseId = await imageId(BASE_IMAGE);
+    report(await ensureBaseImage(options, log));
+    const baseId = await imageId(baseImage());
     // Two at a time: the builds are mostly apt downloads and dpkg unpacking, and these machines
     // have two cores; more in parallel only makes each slower.
-    await mapLimit(needed, 2, async (spec) => report(await ensureServiceImage(spec, baseId, options)));
+    await mapLimit(needed, 2, async (spec) =>
+      report(await ensureImageOnBase(builtName(spec.defaultName), spec.contextDir, baseId, options)),
+    );
     return results;
   });
 }
 
-/** Runs scripts/ensure-docker.sh unless the engine already answers. */
-export async function ensureEngine(): Promise<void> {
+/**
+ * One more image built FROM the base (the quick-start test's Node host), built and keyed like the
+ * service images, under the same lock; the engine and the base are ensured first.
+ */
+export async function prepareImageOnBase(
+  image: string,
+  contextDir: string,
+  options: TestEnvOptions = {},
+): Promise<ImageResult> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  await ensureHostTools(["docker"], { log });
+  await ensureEngine(log);
+  const baseId = await withLock(log, async () => {
+    await ensureBaseImage(options, log);
+    return imageId(baseImage());
+  });
+  // A lock of its own: this build takes minutes, and other runs waiting on the shared lock for
+  // the service images must not wait for it.
+  const lockDir = `${LOCK_DIR}-${image.replace(/[^a-z0-9.-]/gi, "_")}`;
+  return withLock(
+    log,
+    async () => {
+      const built = await ensureImageOnBase(image, contextDir, baseId, options);
+      log(`test-env: ${built.image}: ${built.action} (${built.seconds.toFixed(1)}s)`);
+      return built;
+    },
+    lockDir,
+  );
+}
+
+/**
+ * Runs scripts/ensure-docker.sh unless the engine already answers. Its lines go to `log`; its last
+ * line (the one-line reason) becomes the error.
+ */
+export async function ensureEngine(
+  log: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+): Promise<void> {
   if (await dockerAvailable()) return;
   const script = path.join(REPO_ROOT, "scripts/ensure-docker.sh");
-  const result = await execa("bash", [script], { reject: false, stdout: "inherit", stderr: "inherit" });
+  // Line by line as they come: installing docker.io and waiting for dockerd take a while.
+  const lines: string[] = [];
+  const child = execa("bash", [script], { reject: false, stdout: "ignore", stderr: "pipe" });
+  for await (const line of child.iterable({ from: "stderr" })) {
+    if (line.trim() === "") continue;
+    lines.push(line);
+    log(line);
+  }
+  const result = await child;
   if (result.exitCode !== 0 || !(await dockerAvailable())) {
-    throw new TestEnvError(
-      `no Docker engine: ${script} failed (exit ${result.exitCode}); ` +
-        "run `bash scripts/ensure-docker.sh` as root to see why",
+    const reason = (lines.at(-1) ?? `exit ${String(result.exitCode)}`).replace(
+      /^(ensure-docker|host-tools): (ERROR: )?/,
+      "",
     );
+    throw new TestEnvError(`no Docker engine: ${reason}`);
   }
 }
 
-async function ensureBaseImage(options: TestEnvOptions): Promise<ImageResult> {
+async function ensureBaseImage(options: TestEnvOptions, log: (line: string) => void): Promise<ImageResult> {
   const started = Date.now();
+  const image = baseImage();
   const key = sha256(["debootstrap", DEBIAN_SUITE, DEBIAN_VARIANT, DEBIAN_MIRROR].join("\0"));
-  if (!options.rebuild && (await imageBuildKey(BASE_IMAGE)) === key) {
-    return result(BASE_IMAGE, "up-to-date", started);
+  if (!options.rebuild && (await imageBuildKey(image)) === key) {
+    return result(image, "up-to-date", started);
   }
+  // The tool first: without it, being root would not help either.
+  await ensureHostTools(["debootstrap"], { log });
   if (process.getuid?.() !== 0) {
     throw new TestEnvError(
-      `Building ${BASE_IMAGE} needs debootstrap as root; run \`npm run test:env\` as root.`,
+      `building ${image} runs debootstrap, which needs root: run \`npm run test:env\` as root`,
     );
   }
   const work = await mkdtemp(path.join(tmpdir(), "backdrill-debootstrap-"));
@@ -113,27 +176,28 @@ async function ensureBaseImage(options: TestEnvOptions): Promise<ImageResult> {
       '--change \'CMD ["/bin/bash"]\' - "$3"';
     await run(
       "bash",
-      ["-o", "pipefail", "-c", importScript, "import", root, `${BUILD_KEY_LABEL}=${key}`, BASE_IMAGE],
+      ["-o", "pipefail", "-c", importScript, "import", root, `${BUILD_KEY_LABEL}=${key}`, image],
       options,
-      `docker import of ${BASE_IMAGE}`,
+      `docker import of ${image}`,
     );
   } finally {
     await removeTree(root);
     await rm(work, { recursive: true, force: true });
   }
-  return result(BASE_IMAGE, "built", started);
+  return result(image, "built", started);
 }
 
-async function ensureServiceImage(
-  spec: ImageSpec,
+async function ensureImageOnBase(
+  image: string,
+  contextDir: string,
   baseId: string,
   options: TestEnvOptions,
 ): Promise<ImageResult> {
   const started = Date.now();
-  const context = path.join(REPO_ROOT, spec.contextDir);
+  const context = path.join(REPO_ROOT, contextDir);
   const key = sha256(`${await hashDirectory(context)}\0${baseId}`);
-  if (!options.rebuild && (await imageBuildKey(spec.defaultName)) === key) {
-    return result(spec.defaultName, "up-to-date", started);
+  if (!options.rebuild && (await imageBuildKey(image)) === key) {
+    return result(image, "up-to-date", started);
   }
   await run(
     "docker",
@@ -141,17 +205,17 @@ async function ensureServiceImage(
       "build",
       "--pull=false",
       "--build-arg",
-      `BASE_IMAGE=${BASE_IMAGE}`,
+      `BASE_IMAGE=${baseImage()}`,
       "--label",
       `${BUILD_KEY_LABEL}=${key}`,
       "-t",
-      spec.defaultName,
+      image,
       context,
     ],
     options,
-    `docker build of ${spec.defaultName}`,
+    `docker build of ${image}`,
   );
-  return result(spec.defaultName, "built", started);
+  return result(image, "built", started);
 }
 
 /** sha256 over every file's relative path, mode and content, in a stable order. */
@@ -200,6 +264,15 @@ async function run(file: string, args: string[], options: TestEnvOptions, what: 
     env: { DOCKER_BUILDKIT: "0" },
     ...(options.verbose ? { stdout: ["pipe", "inherit"], stderr: ["pipe", "inherit"] } : {}),
   });
+  if (child.exitCode === undefined) {
+    // Never ran: name the command and its package, not "exit undefined".
+    const code = (child.cause as NodeJS.ErrnoException | undefined)?.code;
+    throw new TestEnvError(
+      code === "ENOENT"
+        ? missingToolMessage(file)
+        : `${what} failed to start: ${String(child.cause ?? child.signal)}`,
+    );
+  }
   if (child.exitCode !== 0) {
     const tail = (child.all ?? "").split("\n").slice(-40).join("\n");
     throw new TestEnvError(`${what} failed (exit ${child.exitCode}):\n${tail}`);
@@ -229,24 +302,28 @@ async function removeTree(root: string): Promise<void> {
  * Cross-process lock (mkdir is atomic): two test runs on one engine must not debootstrap or build
  * the same image at once. A lock whose owner process is gone is taken over.
  */
-async function withLock<T>(log: (line: string) => void, body: () => Promise<T>): Promise<T> {
+async function withLock<T>(
+  log: (line: string) => void,
+  body: () => Promise<T>,
+  lockDir = LOCK_DIR,
+): Promise<T> {
   const deadline = Date.now() + LOCK_WAIT_MS;
   let announced = false;
   for (;;) {
     try {
-      await mkdir(LOCK_DIR);
-      await writeFile(path.join(LOCK_DIR, "pid"), String(process.pid));
+      await mkdir(lockDir);
+      await writeFile(path.join(lockDir, "pid"), String(process.pid));
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      const owner = Number.parseInt(await readFile(path.join(LOCK_DIR, "pid"), "utf8").catch(() => ""), 10);
+      const owner = Number.parseInt(await readFile(path.join(lockDir, "pid"), "utf8").catch(() => ""), 10);
       // No pid yet: the owner is between mkdir and writeFile, or died there; give it a minute.
-      const orphaned = !Number.isFinite(owner) && (await lockAgeMs()) > 60_000;
+      const orphaned = !Number.isFinite(owner) && (await lockAgeMs(lockDir)) > 60_000;
       if (orphaned || (Number.isFinite(owner) && !processAlive(owner))) {
-        await rm(LOCK_DIR, { recursive: true, force: true });
+        await rm(lockDir, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new TestEnvError(`timed out waiting for ${LOCK_DIR} (pid ${owner})`);
+      if (Date.now() > deadline) throw new TestEnvError(`timed out waiting for ${lockDir} (pid ${owner})`);
       if (!announced) log(`test-env: waiting for another image build (pid ${owner}) to finish`);
       announced = true;
       await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -255,13 +332,13 @@ async function withLock<T>(log: (line: string) => void, body: () => Promise<T>):
   try {
     return await body();
   } finally {
-    await rm(path.join(LOCK_DIR, "pid"), { force: true });
-    await rmdir(LOCK_DIR).catch(() => undefined);
+    await rm(path.join(lockDir, "pid"), { force: true });
+    await rmdir(lockDir).catch(() => undefined);
   }
 }
 
-async function lockAgeMs(): Promise<number> {
-  const info = await stat(LOCK_DIR).catch(() => undefined);
+async function lockAgeMs(lockDir: string): Promise<number> {
+  const info = await stat(lockDir).catch(() => undefined);
   return info === undefined ? 0 : Date.now() - info.mtimeMs;
 }
 

@@ -1,0 +1,213 @@
+/**
+ * The README's quick start on a fresh Debian host (issue 16): a container from the project's
+ * debootstrapped trixie with only Debian's nodejs and npm (docker/quickstart-node), the Docker
+ * engine through its socket, a clean copy of the repository at HEAD (git archive: no
+ * node_modules, no build output), and the quick-start line read from that copy's README.md and
+ * run exactly as written. As root it must install what it needs itself (docker CLI, rsync,
+ * openssh-client) and pass; as a user who is not root, on a host where the images are not built
+ * yet and debootstrap is missing, it must stop with the one line naming debootstrap's package.
+ *
+ * Sharing: `--network host` and `-v /tmp:/tmp`, so the ports the demo publishes on 127.0.0.1 and
+ * the directories it bind-mounts from /tmp mean the same inside and out; `--pid host`, so the
+ * image-build lock in /tmp (which names its owner by pid) is understood on both sides. The
+ * demo's stack containers carry this test run's label (BACKDRILL_TEST_RUN_ID), so the global
+ * teardown fails the run if any is left; "images not built yet" is a fresh image-name prefix
+ * (BACKDRILL_TEST_IMAGE_PREFIX), never a deleted shared image.
+ */
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import path from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testLabels, TEST_RUN_ENV } from "../support/docker.js";
+import { builtName, IMAGE_PREFIX_ENV } from "../support/images.js";
+import { prepareImageOnBase, REPO_ROOT } from "../support/test-env.js";
+
+/** The fresh host: base + Debian's nodejs and npm (built once, kept like the other test images). */
+const NODE_HOST_IMAGE = builtName("backdrill-test/quickstart-node:trixie");
+const NODE_HOST_CONTEXT = "docker/quickstart-node";
+const SOCKET = "/var/run/docker.sock";
+/** A user who is not root, with the socket's group so that it reaches the engine. */
+const USER_ID = 4711;
+const DEMO_TIMEOUT_MS = 12 * 60_000;
+const NPM_CACHE = "/tmp/backdrill-quickstart-npm-cache";
+
+interface Run {
+  code: number;
+  output: string;
+}
+
+let work = "";
+let repo = "";
+let container = "";
+let quickStart = "";
+let asRoot: Run;
+let asUser: Run;
+const prefix = `backdrill-quickstart-${randomBytes(4).toString("hex")}/`;
+
+/** The quick-start line of README.md: the first line of its first sh block that runs the demo. */
+function quickStartLine(readme: string): string {
+  const section = readme.split(/^## /m).find((part) => part.startsWith("Quick start\n"));
+  if (section === undefined) throw new Error("README.md has no '## Quick start' section");
+  const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1];
+  const line = block?.split("\n").find((text) => /\bnpm run demo\b/.test(text));
+  if (line === undefined) throw new Error("README.md's quick start has no sh line running `npm run demo`");
+  return line;
+}
+
+async function docker(args: readonly string[], timeoutMs = 60_000): Promise<Run> {
+  const result = await execa("docker", args, { reject: false, all: true, timeout: timeoutMs });
+  return { code: result.exitCode ?? -1, output: result.all ?? "" };
+}
+
+/** Runs a shell command line in the container (bash, as a user's terminal would). */
+async function inContainer(
+  line: string,
+  options: { user?: string; env?: Record<string, string> } = {},
+): Promise<Run> {
+  const env = Object.entries(options.env ?? {}).flatMap(([name, value]) => ["-e", `${name}=${value}`]);
+  const user = options.user === undefined ? [] : ["-u", options.user];
+  return docker(["exec", ...user, ...env, "-w", repo, container, "bash", "-c", line], DEMO_TIMEOUT_MS);
+}
+
+async function must(what: string, run: Promise<Run>): Promise<string> {
+  const result = await run;
+  if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code}):\n${result.output}`);
+  return result.output.trim();
+}
+
+beforeAll(
+  async () => {
+    await prepareImageOnBase(NODE_HOST_IMAGE, NODE_HOST_CONTEXT, { log: (line) => console.log(line) });
+
+    // Under /tmp itself, whatever TMPDIR says: /tmp is what the container shares.
+    work = await mkdtemp("/tmp/backdrill-quickstart-");
+    // The user who is not root runs the same copy (a repository holds nothing secret).
+    await chmod(work, 0o755);
+    repo = path.join(work, "repo");
+    await mkdir(repo);
+    await must(
+      "git archive HEAD",
+      execa(
+        "bash",
+        [
+          "-o",
+          "pipefail",
+          "-c",
+          'git -C "$1" archive --format=tar HEAD | tar -x -C "$2"',
+          "x",
+          REPO_ROOT,
+          repo,
+        ],
+        {
+          reject: false,
+          all: true,
+        },
+      ).then((r) => ({ code: r.exitCode ?? -1, output: r.all ?? "" })),
+    );
+    quickStart = quickStartLine(await readFile(path.join(repo, "README.md"), "utf8"));
+
+    const socketGroup = (await stat(SOCKET)).gid;
+    // The host's extra TLS roots (a network whose egress re-signs TLS): npm in the container must
+    // trust what npm here trusts, or `npm ci` fails on the registry's certificate. Nothing else
+    // of the host's setup goes in.
+    const hostCa = process.env.NODE_EXTRA_CA_CERTS;
+    const trust =
+      hostCa !== undefined && hostCa !== "" && (await stat(hostCa).catch(() => undefined))?.isFile() === true
+        ? [
+            "-v",
+            `${hostCa}:/etc/backdrill-host-ca.crt:ro`,
+            "-e",
+            "NODE_EXTRA_CA_CERTS=/etc/backdrill-host-ca.crt",
+          ]
+        : [];
+    const labels = Object.entries(testLabels()).flatMap(([key, value]) => ["--label", `${key}=${value}`]);
+    container = await must(
+      "docker run",
+      docker([
+        "run",
+        "-d",
+        "--rm",
+        ...labels,
+        "--network",
+        "host",
+        "--pid",
+        "host",
+        "-v",
+        `${SOCKET}:${SOCKET}`,
+        "-v",
+        "/tmp:/tmp",
+        ...trust,
+        NODE_HOST_IMAGE,
+        "sleep",
+        "infinity",
+      ]),
+    );
+    await must(
+      "creating the user",
+      docker([
+        "exec",
+        container,
+        "bash",
+        "-c",
+        `groupadd -o -g ${socketGroup} hostdocker && useradd -m -u ${USER_ID} -g ${socketGroup} quickstart`,
+      ]),
+    );
+
+    // The stack's containers carry this test run's label: a leak fails the run (global teardown).
+    const runEnv = { [TEST_RUN_ENV]: process.env[TEST_RUN_ENV] ?? "" };
+    const started = Date.now();
+    // npm's download cache is kept between runs (only tarballs checked by their integrity hash;
+    // npm ci still installs everything afresh): it halves npm ci on a machine that ran this before.
+    asRoot = await inContainer(quickStart, { env: { ...runEnv, npm_config_cache: NPM_CACHE } });
+    console.log(
+      `quick start as root: exit ${asRoot.code} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    // Printed whole, pass or fail: what a new user would have seen is the best CI log.
+    console.log(`$ ${quickStart}\n${asRoot.output}`);
+
+    // The second half of the line as a user who is not root, images "not built yet".
+    asUser = await inContainer("npm run demo", {
+      user: "quickstart",
+      env: { ...runEnv, [IMAGE_PREFIX_ENV]: prefix },
+    });
+    console.log(`$ npm run demo   (as ${USER_ID}, ${IMAGE_PREFIX_ENV}=${prefix})\n${asUser.output}`);
+  },
+  // First run on a machine: building the Node host image alone takes ~7 minutes on 2 cores.
+  40 * 60_000,
+);
+
+afterAll(async () => {
+  if (container !== "") await docker(["rm", "-f", container]);
+  if (work !== "") await rm(work, { recursive: true, force: true });
+});
+
+describe("README quick start on a fresh Debian host with only nodejs and npm", () => {
+  it("finds the line in README.md", () => {
+    expect(quickStart).toMatch(/^npm ci && npm run demo\b/);
+  });
+
+  it("as root: installs the host tools it needs, and the demo passes with its summary", () => {
+    expect(asRoot.code).toBe(0);
+    expect(asRoot.output).toMatch(/^demo: PASSED in [\d.]+ s: (\d+)\/\1 backups, drill passed$/m);
+    expect(asRoot.output).toMatch(/^Reports \(copied out of the temp dir\):$/m);
+    // Nothing was there but nodejs and npm: the demo itself installed the tools.
+    expect(asRoot.output).toMatch(/host-tools: installing .*\brsync\b.* \(apt-get\)/);
+    expect(asRoot.output).toMatch(/host-tools: installing .*\bopenssh-client\b/);
+    expect(asRoot.output).toMatch(/host-tools: installing .*\bdocker(-cli|\.io)\b/);
+    expect(asRoot.output).not.toMatch(/exit undefined|failed to start\b(?!:)/);
+  });
+
+  it("as a user who is not root, with debootstrap missing: one line naming it and its package", async () => {
+    expect(asUser.code).not.toBe(0);
+    const lines = asUser.output.split("\n").filter((line) => /debootstrap/.test(line));
+    expect(lines).toEqual([
+      "demo: debootstrap not found: install the Debian package debootstrap (apt-get install debootstrap) " +
+        "(not root, so not installed automatically)",
+    ]);
+    expect(asUser.output).toMatch(/^demo: FAILED in [\d.]+ s: 0\/\d+ backups, drill not run$/m);
+    // It stopped before building anything under the fresh prefix.
+    const images = await must("docker images", docker(["images", "-q", "--filter", `reference=${prefix}*`]));
+    expect(images).toBe("");
+  });
+});
