@@ -24,9 +24,11 @@ export interface LoadHistoryOptions {
 export async function loadHistory(config: Config, options: LoadHistoryOptions = {}): Promise<History> {
   const env = options.env ?? process.env;
   const now = options.now ?? new Date();
-  const selected =
-    options.job === undefined ? [...config.jobs.values()] : [jobByName(config, options.job)];
-  const listing = await listSnapshots(config, options.job === undefined ? { env } : { job: options.job, env });
+  const selected = options.job === undefined ? [...config.jobs.values()] : [jobByName(config, options.job)];
+  const listing = await listSnapshots(
+    config,
+    options.job === undefined ? { env } : { job: options.job, env },
+  );
   const warnings = listing.damaged.map((entry) => `unreadable manifest ${entry}`);
 
   const reports: StoredDrillReport[] = [];

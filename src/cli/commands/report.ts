@@ -4,7 +4,8 @@ import { defineCommand } from "../command.js";
 
 export const reportCommand = defineCommand({
   command: "report",
-  describe: "the history of backups and drills per job as one self-contained HTML page (charts, RPO, failures)",
+  describe:
+    "the history of backups and drills per job as one self-contained HTML page (charts, RPO, failures)",
   builder: (yargs) =>
     yargs
       .option("html", {

@@ -40,7 +40,7 @@ table.data { border-collapse: collapse; width: 100%; font-size: 14px; }
 .data th, .data td { text-align: left; vertical-align: top; padding: 4px 8px; border-bottom: 1px solid var(--line); }
 .data th { background: var(--bg); font-weight: 600; }
 td.detail { white-space: pre-wrap; overflow-wrap: anywhere; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 13px; }
-td.when { white-space: nowrap; }
+td.when, td.name { white-space: nowrap; }
 .table-scroll { max-height: 420px; overflow: auto; border: 1px solid var(--line); }
 .table-scroll th { position: sticky; top: 0; }
 footer { color: var(--muted); font-size: 13px; padding-bottom: 24px; }
