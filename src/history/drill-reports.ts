@@ -57,7 +57,11 @@ export async function readDrillReports(
     names = await readdir(dir);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
-    throw error;
+    // The snapshots are still worth showing; the page lists what it could not read.
+    warnings.push(
+      `drill ${drill}: cannot read ${dir}: ${error instanceof Error ? error.message : String(error)}`,
+    );
+    return [];
   }
   const pattern = new RegExp(`^${escapeRegExp(drill)}-(${STAMP})\\.json$`);
   const files = names.filter((name) => pattern.test(name)).sort();

@@ -40,6 +40,12 @@ export async function loadHistory(config: Config, options: LoadHistoryOptions = 
     const policy = policyOf(config, loaded).policy;
     const snapshots: SnapshotPoint[] = listing.snapshots
       .filter((manifest) => manifest.job === loaded.job.name)
+      .filter((manifest) => {
+        // A chart cannot place a snapshot without a time; say so instead of drawing nonsense.
+        if (!Number.isNaN(Date.parse(manifest.createdAt))) return true;
+        warnings.push(`snapshot ${manifest.job}/${manifest.id}: createdAt is not a time`);
+        return false;
+      })
       .map((manifest) => ({
         id: manifest.id,
         createdAt: manifest.createdAt,

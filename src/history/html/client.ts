@@ -56,6 +56,21 @@ export const CLIENT_SCRIPT = `(function () {
     };
   }
   var BYTE_AXIS = BYTE_UNITS.map(function (name, i) { return [Math.pow(1024, i), name]; });
+  // ISO-like dates on the time axis (not uPlot's US 9/13): the first tick carries the year.
+  var DATE_FORMATS = {
+    month: uPlot.fmtDate("{YYYY}-{MM}"),
+    day: uPlot.fmtDate("{MM}-{DD}"),
+    dayWithYear: uPlot.fmtDate("{YYYY}-{MM}-{DD}"),
+    time: uPlot.fmtDate("{MM}-{DD} {HH}:{mm}")
+  };
+  function dateTicks(u, splits, axis, space, incr) {
+    return splits.map(function (ts, i) {
+      var at = utc(ts);
+      if (incr >= 86400 * 28) return DATE_FORMATS.month(at);
+      if (incr >= 86400) return (i === 0 ? DATE_FORMATS.dayWithYear : DATE_FORMATS.day)(at);
+      return DATE_FORMATS.time(at);
+    });
+  }
   function legend(format) { return function (u, v) { return format(v); }; }
   function fromZero(u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; }
   function padSingle(u, min, max) { return min === max ? [min - 43200, max + 43200] : [min, max]; }
@@ -90,7 +105,7 @@ export const CLIENT_SCRIPT = `(function () {
       tzDate: utc,
       scales: { x: { time: true, range: padSingle }, y: { range: fromZero } },
       axes: [
-        { grid: grid },
+        { grid: grid, values: dateTicks },
         { grid: grid, size: 78, values: AXIS[chart.kind].values, incrs: AXIS[chart.kind].incrs }
       ],
       series: [{ label: "when (UTC)", value: "{YYYY}-{MM}-{DD} {HH}:{mm}" }].concat(SERIES[chart.kind]),
