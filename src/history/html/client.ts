@@ -56,11 +56,13 @@ export const CLIENT_SCRIPT = `(function () {
     };
   }
   var BYTE_AXIS = BYTE_UNITS.map(function (name, i) { return [Math.pow(1024, i), name]; });
-  // ISO-like dates on the time axis (not uPlot's US 9/13): the first tick carries the year.
+  // ISO-like dates on the time axis (not uPlot's US 9/13); the first tick carries the year on a
+  // second line, as uPlot's own formats do (a newline made without a backslash, see above).
+  var NL = String.fromCharCode(10);
   var DATE_FORMATS = {
     month: uPlot.fmtDate("{YYYY}-{MM}"),
     day: uPlot.fmtDate("{MM}-{DD}"),
-    dayWithYear: uPlot.fmtDate("{YYYY}-{MM}-{DD}"),
+    dayWithYear: uPlot.fmtDate("{MM}-{DD}" + NL + "{YYYY}"),
     time: uPlot.fmtDate("{MM}-{DD} {HH}:{mm}")
   };
   function dateTicks(u, splits, axis, space, incr) {
