@@ -38,8 +38,10 @@ export interface DemoResult {
   walShipExitCode: number | null;
   drill: DrillReport | null;
   drillExitCode: number | null;
-  /** The copied reports (under reportsOut). */
-  reports: { json: string; markdown: string; junit: string } | null;
+  /** The copied reports (under reportsOut), and the `report --html` page written there. */
+  reports: { json: string; markdown: string; junit: string; html: string | null } | null;
+  /** `backdrill report --html` after the drill. */
+  reportExitCode: number | null;
   cleanupFailures: string[];
   /** Containers the final label sweep had to remove (0 when every release step did its job). */
   sweptContainers: number;
@@ -146,7 +148,18 @@ async function demoBody(world: DemoWorld, options: DemoOptions, result: DemoResu
     json: await copy(files.json),
     markdown: await copy(files.markdown),
     junit: await copy(files.junit),
+    html: null,
   };
+
+  // The history page, written straight into the output dir (it reads the temp repository now).
+  const html = path.join(out, "backdrill-report.html");
+  progress("");
+  progress(`$ backdrill report --html ${shown(html)}`);
+  const page = await world.cli(["report", "--html", html, ...configArgs]);
+  result.reportExitCode = page.code;
+  if (page.code === 0) result.reports.html = html;
+  progress(`  ${page.stdout.trim() || `exit ${page.code}`}`);
+  for (const line of logLines(page.stderr)) progress(`  | ${line}`);
 }
 
 const LEVELS: Readonly<Record<number, string>> = {
@@ -206,6 +219,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     drill: null,
     drillExitCode: null,
     reports: null,
+    reportExitCode: null,
     cleanupFailures: [],
     sweptContainers: 0,
     runId: "",
@@ -244,6 +258,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     (result.walShipExitCode === null || result.walShipExitCode === 0) &&
     result.drillExitCode === 0 &&
     result.drill?.ok === true &&
+    result.reportExitCode === 0 &&
     result.cleanupFailures.length === 0;
 
   progress("");
@@ -256,6 +271,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     progress(`  ${shown(result.reports.markdown)}  (for people)`);
     progress(`  ${shown(result.reports.json)}  (for tools)`);
     progress(`  ${shown(result.reports.junit)}  (for CI dashboards)`);
+    if (result.reports.html !== null)
+      progress(`  ${shown(result.reports.html)}  (the history page; open it in a browser)`);
   }
   progress(
     `demo: ${result.ok ? "PASSED" : "FAILED"} in ${seconds(result.durationMs)}: ${result.backups.filter((b) => b.ok).length}/${result.included.length} backups, drill ${result.drill === null ? "not run" : result.drill.ok ? "passed" : "failed"}`,

@@ -35,6 +35,8 @@ export interface SnapshotListing {
   snapshots: SnapshotManifest[];
   /** Manifests that could not be read, as `repository: key: problem`. */
   damaged: string[];
+  /** Every repository looked at (its location), initialised or not. */
+  repositories: string[];
 }
 
 /** Committed snapshots of one job or of all, oldest first. */
@@ -56,7 +58,7 @@ export async function listSnapshots(
       );
     }
     snapshots.sort((a, b) => a.id.localeCompare(b.id) || a.job.localeCompare(b.job));
-    return { snapshots, damaged };
+    return { snapshots, damaged, repositories: repositories.map(({ repository }) => repository.location) };
   } finally {
     await closeAll(repositories);
   }

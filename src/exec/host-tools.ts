@@ -29,6 +29,7 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   age: { package: "age" },
   "age-keygen": { package: "age" },
   restic: { package: "restic" },
+  chromium: { package: "chromium" },
   debootstrap: { package: "debootstrap" },
   tar: { package: "tar" },
   umount: { package: "mount" },

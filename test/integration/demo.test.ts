@@ -122,6 +122,17 @@ describe("npm run demo", () => {
     expect(root.attributes.tests).toBe(String(cases));
   });
 
+  it("writes the history page (report --html) next to the reports, 0600, one section per job", async () => {
+    expect(result.reportExitCode).toBe(0);
+    const file = result.reports?.html ?? "";
+    expect(path.dirname(file)).toBe(out);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const html = await readFile(file, "utf8");
+    expect(html).toContain('id="overall-status">OK');
+    for (const item of result.included) expect(html).toContain(`>${item.job}</a>`);
+    expect(lines.join("\n")).toContain(`${path.basename(file)}  (the history page`);
+  });
+
   it("leaves no container and no temp dir behind", async () => {
     expect(result.cleanupFailures).toEqual([]);
     // Every release step did its job: the label sweep found nothing left to remove.

@@ -27,6 +27,7 @@ describe("backdrill CLI: usage and exit codes", () => {
       "verify",
       "prune",
       "status",
+      "report",
       "schedule",
       "wal",
       "keys",

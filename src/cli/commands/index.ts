@@ -5,6 +5,7 @@ import { keysCommand } from "./keys.js";
 import { cronCommand } from "./cron.js";
 import { doctorCommand } from "./doctor.js";
 import { pruneCommand } from "./prune.js";
+import { reportCommand } from "./report.js";
 import { restoreCommand } from "./restore.js";
 import { scheduleCommand } from "./schedule.js";
 import { snapshotsCommand } from "./snapshots.js";
@@ -23,6 +24,7 @@ export const commands: RegisteredCommand[] = [
   verifyCommand,
   pruneCommand,
   statusCommand,
+  reportCommand,
   scheduleCommand,
   cronCommand,
   walCommand,
