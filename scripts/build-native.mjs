@@ -16,7 +16,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const source = join(root, "native", "age_stream.c");
+/** The addon's sources: the batch API (and module entry) and the file API. */
+const sources = ["age_stream.c", "age_file.c"].map((file) => join(root, "native", file));
 const outDir = join(root, "build", "native");
 const target = join(outDir, "age_stream.node");
 
@@ -38,7 +39,8 @@ function includeDir() {
 }
 
 function main() {
-  if (!existsSync(source)) warn(`${source} is missing`);
+  const missing = sources.find((source) => !existsSync(source));
+  if (missing !== undefined) warn(`${missing} is missing`);
   if (process.platform !== "linux" && process.platform !== "darwin")
     warn(`unsupported platform ${process.platform}`);
   const include = includeDir();
@@ -49,10 +51,11 @@ function main() {
     "-fPIC",
     "-shared",
     "-std=c11",
+    "-pthread",
     "-Wall",
     "-DNAPI_VERSION=8",
     `-I${include}`,
-    source,
+    ...sources,
     "-o",
     `${target}.tmp`,
   ];

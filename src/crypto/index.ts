@@ -2,6 +2,7 @@
 export { createEncryptStream } from "./encrypt.js";
 export { createDecryptStream } from "./decrypt.js";
 export { encryptBuffer, decryptBuffer } from "./buffer.js";
+export { encryptFile, decryptFile, type FileCryptoOptions, type FileCryptoResult } from "./file.js";
 export {
   generateIdentity,
   identityToRecipient,
