@@ -73,9 +73,13 @@ static const char *outcome_name(outcome_t outcome) {
 
 /* Shared by a job and the JS object that can abort it; freed by whichever lets go last. */
 typedef struct {
+  uint32_t magic;
   atomic_bool aborted;
   atomic_int refs;
 } abort_token_t;
+
+/* Tells our tokens from any other external value handed in. */
+#define TOKEN_MAGIC 0x61676521u
 
 static void token_release(abort_token_t *token) {
   if (token != NULL && atomic_fetch_sub(&token->refs, 1) == 1) free(token);
@@ -487,6 +491,7 @@ static napi_value create_abort_token(napi_env env, napi_callback_info info) {
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
+  token->magic = TOKEN_MAGIC;
   atomic_init(&token->aborted, false);
   atomic_init(&token->refs, 1);
   if (napi_create_external(env, token, token_finalize, NULL, &external) != napi_ok) {
@@ -501,7 +506,8 @@ static abort_token_t *get_token(napi_env env, napi_value value) {
   napi_valuetype type;
   void *data = NULL;
   if (napi_typeof(env, value, &type) != napi_ok || type != napi_external ||
-      napi_get_value_external(env, value, &data) != napi_ok || data == NULL) {
+      napi_get_value_external(env, value, &data) != napi_ok || data == NULL ||
+      ((abort_token_t *)data)->magic != TOKEN_MAGIC) {
     napi_throw_type_error(env, NULL, "expected an abort token from createAbortToken()");
     return NULL;
   }

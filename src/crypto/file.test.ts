@@ -160,6 +160,15 @@ describe.each(IMPLEMENTATIONS)("file API (%s STREAM)", (implementation) => {
       expect(existsSync(output)).toBe(false);
     });
 
+    it("reports a recipient that fails only when its stanza is made, without leaving an output", async () => {
+      const { bech32Encode } = await import("./bech32.js");
+      // 33 bytes of the right length that are not a compressed P-256 point.
+      const bogus = bech32Encode("age1tag", Buffer.alloc(33, 0xff));
+      const output = path("never");
+      await expect(encryptFile(await file(randomBytes(10)), output, [bogus])).rejects.toThrow(UsageError);
+      expect(existsSync(output)).toBe(false);
+    });
+
     it("reports a failed write (ENOSPC on /dev/full)", async () => {
       const input = await file(randomBytes(600 * KiB));
       await expect(encryptFile(input, "/dev/full", [alice.recipient])).rejects.toThrow(

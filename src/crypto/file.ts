@@ -200,6 +200,8 @@ export async function encryptFile(
   // Either validates the recipients now, before any file is touched.
   const stream = addon === null ? createEncryptStream(recipients) : null;
   const setup = addon === null ? null : prepareHeader(recipients);
+  // Reported when awaited below; must not count as unhandled while the files are being opened.
+  if (setup instanceof Promise) setup.catch(() => undefined);
   const source = await openInput(input);
   try {
     return await withOutput(paths, source, async (sink) => {
