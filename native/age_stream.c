@@ -16,6 +16,7 @@
  *   open(key, counter, final, pieces, output) -> number of leading chunks that authenticated
  *   sealAsync / openAsync: the same on the libuv thread pool, returning a Promise of that number.
  *   tuneAllocator(mmapThreshold, trimThreshold): glibc malloc settings, see tune_allocator below.
+ *   sealFile / openFile / createAbortToken / abort: whole files on worker threads (age_file.c).
  * key: 32-byte payload key. counter: index of the first chunk (integer, 0 <= counter < 2^53).
  * final: whether the last chunk of this batch is the final chunk of the payload (last flag).
  * pieces: array of Uint8Array whose concatenation is the input (never copied or concatenated).
@@ -24,28 +25,15 @@
  * open: plaintext of chunk i goes to output[i * 64 KiB]; on the first chunk that does not
  * authenticate it stops, zeroes that chunk's output range and returns its index.
  */
-#ifndef NAPI_VERSION
-#define NAPI_VERSION 8
-#endif
-#include <node_api.h>
+#include "age_common.h"
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <pthread.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
 
-#define CHUNK_SIZE 65536u
-#define TAG_SIZE 16u
-#define ENCRYPTED_CHUNK_SIZE (CHUNK_SIZE + TAG_SIZE)
-#define KEY_SIZE 32u
-#define NONCE_SIZE 12u
-/* Chunk counters come from JS numbers: keep them exact (2^53 chunks is 2^69 bytes). */
-#define MAX_COUNTER 9007199254740991.0
 /* Enough for any batch the streams build; bounds the stack arrays of the async path. */
 #define MAX_PIECES 1024u
 
@@ -61,8 +49,6 @@ typedef struct {
   size_t index;
   size_t offset;
 } cursor_t;
-
-typedef enum { OP_SEAL, OP_OPEN } op_t;
 
 typedef struct {
   op_t op;
@@ -91,7 +77,12 @@ static void fetch_cipher(void) {
   chacha = fetched != NULL ? fetched : EVP_chacha20_poly1305();
 }
 
-static void set_nonce(uint8_t nonce[NONCE_SIZE], uint64_t counter, bool last) {
+const EVP_CIPHER *age_cipher(void) {
+  pthread_once(&chacha_once, fetch_cipher);
+  return chacha;
+}
+
+void age_set_nonce(uint8_t nonce[NONCE_SIZE], uint64_t counter, bool last) {
   /* 11-byte big-endian counter (the top 3 bytes are always zero here) || last-chunk flag. */
   nonce[0] = nonce[1] = nonce[2] = 0;
   for (int i = 10; i >= 3; i--) {
@@ -180,9 +171,8 @@ static void run_job(job_t *job) {
   size_t remaining = job->input_length;
   job->result = 0;
   if (n == 0) return;
-  pthread_once(&chacha_once, fetch_cipher);
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  if (ctx == NULL || EVP_CipherInit_ex(ctx, chacha, NULL, job->key, NULL, seal ? 1 : 0) != 1) {
+  if (ctx == NULL || EVP_CipherInit_ex(ctx, age_cipher(), NULL, job->key, NULL, seal ? 1 : 0) != 1) {
     job->error = "cannot initialise ChaCha20-Poly1305";
     EVP_CIPHER_CTX_free(ctx);
     return;
@@ -191,7 +181,7 @@ static void run_job(job_t *job) {
     size_t in_size = remaining < unit ? remaining : unit;
     size_t text_size = seal ? in_size : in_size - TAG_SIZE;
     int final_len = 0;
-    set_nonce(nonce, job->counter + i, job->final && i == n - 1);
+    age_set_nonce(nonce, job->counter + i, job->final && i == n - 1);
     /* Same cipher and key: re-initialising with only the nonce resets the Poly1305 state. */
     if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, nonce, -1) != 1) {
       job->error = "cannot set the ChaCha20-Poly1305 nonce";
@@ -453,7 +443,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"openAsync", NULL, open_async, NULL, NULL, NULL, napi_enumerable, NULL},
       {"tuneAllocator", NULL, tune_allocator, NULL, NULL, NULL, napi_enumerable, NULL},
   };
-  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok)
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok ||
+      !age_file_register(env, exports))
     return NULL;
   return exports;
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /* global process, console */
 /**
- * Builds the optional age STREAM addon (native/age_stream.c) into build/native/age_stream.node
- * with the system C compiler and the running Node's own headers (N-API + OpenSSL), without
- * network access (node-gyp would download headers). Runs as the package's `install` script.
+ * Builds the optional age STREAM addon (native/age_stream.c and age_file.c) into
+ * build/native/age_stream.node with the system C compiler and the running Node's own headers
+ * (N-API + OpenSSL), without network access (node-gyp would download headers). Runs as the
+ * package's `install` script.
  *
  * It never fails: without a compiler or headers backdrill falls back to node:crypto (slower), so
  * this prints one warning line and exits 0. The CI unit tests assert that the addon loaded.
@@ -16,7 +17,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const source = join(root, "native", "age_stream.c");
+/** The addon's sources: the batch API (and module entry) and the file API. */
+const sources = ["age_stream.c", "age_file.c"].map((file) => join(root, "native", file));
 const outDir = join(root, "build", "native");
 const target = join(outDir, "age_stream.node");
 
@@ -38,7 +40,8 @@ function includeDir() {
 }
 
 function main() {
-  if (!existsSync(source)) warn(`${source} is missing`);
+  const missing = sources.find((source) => !existsSync(source));
+  if (missing !== undefined) warn(`${missing} is missing`);
   if (process.platform !== "linux" && process.platform !== "darwin")
     warn(`unsupported platform ${process.platform}`);
   const include = includeDir();
@@ -49,10 +52,11 @@ function main() {
     "-fPIC",
     "-shared",
     "-std=c11",
+    "-pthread",
     "-Wall",
     "-DNAPI_VERSION=8",
     `-I${include}`,
-    source,
+    ...sources,
     "-o",
     `${target}.tmp`,
   ];

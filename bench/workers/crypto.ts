@@ -5,7 +5,11 @@
  *   node bench/out/bench/workers/crypto.js encrypt RECIPIENT IN OUT [IMPL]
  *   node bench/out/bench/workers/crypto.js decrypt IDENTITY_FILE IN OUT [IMPL]
  *   node bench/out/bench/workers/crypto.js aead-only BYTES [IMPL]
+ *   node bench/out/bench/workers/crypto.js encrypt-file RECIPIENT IN OUT [IMPL]
+ *   node bench/out/bench/workers/crypto.js decrypt-file IDENTITY_FILE IN OUT [IMPL]
  *
+ * encrypt / decrypt run the streams (createReadStream → Transform → createWriteStream), the way
+ * backdrill's artifacts flow; encrypt-file / decrypt-file the file API (src/crypto/file.ts).
  * IMPL is `native` (the addon, the default when it is built) or `node:crypto` (the fallback,
  * as with BACKDRILL_NATIVE_CRYPTO=0). `aead-only` is the ceiling of that implementation:
  * ChaCha20-Poly1305 over 64 KiB chunks, no I/O, no streams (native: 1 MiB batches into one
@@ -18,6 +22,7 @@ import { NATIVE_CRYPTO_ENV } from "../../src/crypto/age/native.js";
 import { BATCH_CHUNKS, type ChunkCipher, chunkCipher } from "../../src/crypto/age/stream.js";
 import { createDecryptStream } from "../../src/crypto/decrypt.js";
 import { createEncryptStream } from "../../src/crypto/encrypt.js";
+import { decryptFile, encryptFile } from "../../src/crypto/file.js";
 import { readIdentityFile } from "../../src/crypto/keys.js";
 
 /**
@@ -62,6 +67,10 @@ async function main(): Promise<void> {
   const start = process.hrtime.bigint();
   if (mode === "aead-only" && a !== undefined) {
     aeadOnly(Number(a), cipher);
+  } else if (mode === "encrypt-file" && a !== undefined && input !== undefined && output !== undefined) {
+    await encryptFile(input, output, [a]);
+  } else if (mode === "decrypt-file" && a !== undefined && input !== undefined && output !== undefined) {
+    await decryptFile(input, output, await readIdentityFile(a));
   } else if (
     (mode === "encrypt" || mode === "decrypt") &&
     a !== undefined &&
@@ -77,7 +86,7 @@ async function main(): Promise<void> {
     );
   } else {
     throw new Error(
-      "usage: crypto.js encrypt RECIPIENT IN OUT [IMPL] | decrypt IDENTITY_FILE IN OUT [IMPL] | aead-only BYTES [IMPL]",
+      "usage: crypto.js encrypt[-file] RECIPIENT IN OUT [IMPL] | decrypt[-file] IDENTITY_FILE IN OUT [IMPL] | aead-only BYTES [IMPL]",
     );
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;

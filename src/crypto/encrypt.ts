@@ -35,8 +35,10 @@ const WRITABLE_HIGH_WATER_MARK = CHUNK_SIZE;
  */
 export const IN_FLIGHT = 4;
 
-interface FileKeyAndHeader {
+export interface FileKeyAndHeader {
+  /** Spec "File key"; the caller zeroes it once the payload key is derived. */
   fileKey: Buffer;
+  /** The header (version line through MAC line), without the payload nonce. */
   header: Buffer;
 }
 
@@ -196,12 +198,19 @@ class EncryptStream extends Transform {
  * unsupported recipients throw a UsageError here, before any data flows.
  */
 export function createEncryptStream(recipients: readonly string[]): Transform {
+  return new EncryptStream(prepareHeader(recipients));
+}
+
+/**
+ * A new file key and the header that wraps it for every recipient (any one identity can
+ * decrypt). Invalid or unsupported recipients throw a UsageError here, synchronously; the result
+ * is a promise only when age-encryption wraps the key for some of them.
+ */
+export function prepareHeader(recipients: readonly string[]): FileKeyAndHeader | Promise<FileKeyAndHeader> {
   const parsed = recipients.map((recipient) => parseRecipient(recipient));
   checkRecipients(parsed);
   const native = parsed.every((r) => r.kind === "x25519");
-  return new EncryptStream(
-    native
-      ? nativeHeader(parsed.map((r) => (r as { publicKey: Buffer }).publicKey))
-      : delegatedHeader(parsed),
-  );
+  return native
+    ? nativeHeader(parsed.map((r) => (r as { publicKey: Buffer }).publicKey))
+    : delegatedHeader(parsed);
 }

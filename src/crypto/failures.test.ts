@@ -1,8 +1,10 @@
 /**
  * Decryption failures: every way an age file can be wrong must end in a DecryptionError with a
- * message an operator can act on, and no unauthenticated plaintext may be emitted first.
+ * message an operator can act on, and no unauthenticated plaintext may be emitted first. Each
+ * case runs through the decrypt stream and through decryptFile (file.ts), which must fail alike.
  */
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,6 +20,7 @@ import { CHUNK_SIZE, ENCRYPTED_CHUNK_SIZE, PAYLOAD_NONCE_SIZE, StreamSealer } fr
 import { wrapX25519 } from "./age/x25519.js";
 import { encryptBuffer } from "./buffer.js";
 import { createDecryptStream } from "./decrypt.js";
+import { decryptFile } from "./file.js";
 import { generateIdentity, parseRecipient } from "./keys.js";
 import { IMPLEMENTATIONS, useImplementation } from "../../test/support/crypto-implementations.js";
 
@@ -26,8 +29,37 @@ interface Outcome {
   error: unknown;
 }
 
+type Api = "stream" | "file";
+const APIS: Api[] = ["stream", "file"];
+/** The API the running `describe` block decrypts with (set in its beforeAll). */
+let api: Api = "stream";
+let files = 0;
+
+/**
+ * decryptFile from a file to a file; what the output holds afterwards counts as emitted. A failed
+ * run must not leave a partial output behind.
+ */
+async function attemptFile(ciphertext: Buffer, identities: string[]): Promise<Outcome> {
+  files += 1;
+  const input = join(dir, `${files}.age`);
+  const output = join(dir, `${files}.out`);
+  await writeFile(input, ciphertext);
+  let error: unknown = null;
+  try {
+    await decryptFile(input, output, identities);
+  } catch (caught) {
+    error = caught;
+  }
+  if (error !== null) expect(existsSync(output)).toBe(false);
+  const emitted = error === null ? await readFile(output) : Buffer.alloc(0);
+  await rm(input);
+  await rm(output, { force: true });
+  return { emitted, error };
+}
+
 /** Decrypts in 64 KiB writes, recording what was emitted before the failure. */
 async function attempt(ciphertext: Buffer, identities: string[], pieceSize = 64 * 1024): Promise<Outcome> {
+  if (api === "file") return attemptFile(ciphertext, identities);
   const parts: Buffer[] = [];
   function* pieces(): Generator<Buffer> {
     for (let offset = 0; offset < ciphertext.length; offset += pieceSize) {
@@ -85,10 +117,16 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-// Every test runs with each STREAM implementation (test/support/crypto-implementations.ts).
+// Every test runs with each STREAM implementation (test/support/crypto-implementations.ts) and
+// through each API.
 
-describe.each(IMPLEMENTATIONS)("decryption failures (%s STREAM)", (implementation) => {
+const CASES = IMPLEMENTATIONS.flatMap((implementation) => APIS.map((which) => [implementation, which]));
+
+describe.each(CASES)("decryption failures (%s STREAM, %s API)", (implementation, which) => {
   useImplementation(implementation);
+  beforeAll(() => {
+    api = which as Api;
+  });
 
   describe("identities", () => {
     it("names the identity count and the file's recipients when none matches", async () => {

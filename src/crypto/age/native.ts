@@ -1,8 +1,9 @@
 /**
- * The optional native age STREAM addon (native/age_stream.c, built by scripts/build-native.mjs
- * into build/native/age_stream.node on `npm ci`): seals and opens batches of 64 KiB chunks with
- * node's own OpenSSL, several times faster than node:crypto's per-chunk cipher objects. When it is
- * missing or BACKDRILL_NATIVE_CRYPTO=0, callers fall back to node:crypto (same bytes, slower).
+ * The optional native age STREAM addon (native/age_stream.c and age_file.c, built by
+ * scripts/build-native.mjs into build/native/age_stream.node on `npm ci`): seals and opens batches
+ * of 64 KiB chunks with node's own OpenSSL, several times faster than node:crypto's per-chunk
+ * cipher objects, and whole files on its own threads. When it is missing or
+ * BACKDRILL_NATIVE_CRYPTO=0, callers fall back to node:crypto (same bytes, slower).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -26,9 +27,39 @@ export type BatchCall<Bytes extends Uint8Array, Result> = (
   output: Bytes,
 ) => Result;
 
+/** An opaque handle that can stop a running file job (`abort`). */
+export interface AbortToken {
+  readonly __abortToken: unique symbol;
+}
+
 /**
- * The addon's functions (see native/age_stream.c for the exact contract). Plaintext chunks are
- * 64 KiB, ciphertext chunks 64 KiB + 16.
+ * How a file job ended (native/age_file.c). `index`, `finalChunk` and `flippedAuthenticates`
+ * describe the chunk that failed to open (outcomes auth, short-final, empty-final); `errno` the
+ * failed read or write.
+ */
+export interface FileResult {
+  outcome:
+    | "ok"
+    | "read-error"
+    | "write-error"
+    | "aborted"
+    | "auth"
+    | "short-final"
+    | "empty-payload"
+    | "empty-final"
+    | "internal";
+  errno: number;
+  index: number;
+  finalChunk: boolean;
+  flippedAuthenticates: boolean;
+  /** Payload bytes read from the input (after any prefix) and written to the output. */
+  bytesIn: number;
+  bytesOut: number;
+}
+
+/**
+ * The addon's functions (see native/age_stream.c and native/age_file.c for the exact contracts).
+ * Plaintext chunks are 64 KiB, ciphertext chunks 64 KiB + 16.
  */
 export interface NativeAgeStream {
   /** Seals the chunks of `pieces` starting at chunk `counter`; returns the bytes written. */
@@ -44,6 +75,32 @@ export interface NativeAgeStream {
   openAsync: BatchCall<Uint8Array, Promise<number>>;
   /** glibc mallopt(M_MMAP_THRESHOLD / M_TRIM_THRESHOLD); false where it does not apply. */
   tuneAllocator(mmapThreshold: number, trimThreshold: number): boolean;
+  /**
+   * Seals everything from `inFd` (read to its end) as the payload, appended to `outFd`, on
+   * `threads` worker threads in blocks of `blockChunks` chunks. The descriptors must stay open
+   * until the promise settles.
+   */
+  sealFile(
+    key: Uint8Array,
+    inFd: number,
+    outFd: number,
+    threads: number,
+    blockChunks: number,
+    abortToken: AbortToken,
+  ): Promise<FileResult>;
+  /** Opens the payload: `prefix` (bytes already read after the nonce), then `inFd` to its end. */
+  openFile(
+    key: Uint8Array,
+    inFd: number,
+    outFd: number,
+    threads: number,
+    blockChunks: number,
+    abortToken: AbortToken,
+    prefix: Uint8Array,
+  ): Promise<FileResult>;
+  createAbortToken(): AbortToken;
+  /** Stops the job holding `token` at its next block (outcome "aborted"). */
+  abort(token: AbortToken): void;
 }
 
 /**
@@ -91,7 +148,18 @@ function load(): { addon: NativeAgeStream | null; error: string | null } {
   }
   try {
     const addon = createRequire(import.meta.url)(path) as Partial<NativeAgeStream>;
-    for (const name of ["seal", "open", "sealAsync", "openAsync", "tuneAllocator"] as const)
+    const exported = [
+      "seal",
+      "open",
+      "sealAsync",
+      "openAsync",
+      "tuneAllocator",
+      "sealFile",
+      "openFile",
+      "createAbortToken",
+      "abort",
+    ] as const;
+    for (const name of exported)
       if (typeof addon[name] !== "function") throw new Error(`it does not export ${name} (stale build?)`);
     loaded = { addon: addon as NativeAgeStream, error: null };
     if (process.env.MALLOC_MMAP_THRESHOLD_ === undefined && process.env.MALLOC_TRIM_THRESHOLD_ === undefined)
