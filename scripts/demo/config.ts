@@ -115,7 +115,7 @@ function jobConfig(kind: JobKind, stack: TaskStack, keys: Keys): Yaml {
         forcePathStyle: true,
         accessKeyIdEnv: ENV.s3AccessKey,
         secretAccessKeyEnv: ENV.s3SecretKey,
-        lifecycle: { noncurrentVersionExpirationDays: 35, abortIncompleteMultipartUploadDays: 7 },
+        lifecycle: { noncurrentVersionExpirationDays: 400, abortIncompleteMultipartUploadDays: 7 },
         copy: false,
         modify: true,
       };

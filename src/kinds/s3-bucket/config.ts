@@ -1,5 +1,6 @@
 /** What `validate` and the config loader ask of an `s3-bucket` job. */
 import type { Policy } from "../../schema/policy.js";
+import { retentionHorizon } from "../../schema/retention-horizon.js";
 import { safeUrl } from "../../schema/show.js";
 import { secretField } from "../../secrets/resolve.js";
 import type { FieldIssue, JobSource, SecretSpec } from "../contract.js";
@@ -22,12 +23,27 @@ export function s3BucketSecrets({ file, job }: JobSource<S3BucketJob>): SecretSp
 }
 
 export function checkS3BucketPolicy(job: S3BucketJob, policy: Policy): FieldIssue[] {
+  const issues: FieldIssue[] = [];
   const repository = policy.repository;
-  if (repository.type !== "s3" || repository.bucket !== job.bucket) return [];
-  return [
-    {
+  if (repository.type === "s3" && repository.bucket === job.bucket) {
+    issues.push({
       path: "bucket",
       message: `is the repository bucket of policy ${policy.name}; backing a bucket up into itself protects nothing`,
-    },
-  ];
+    });
+  }
+  // Without copies, a snapshot restores changed or deleted objects only from their old versions:
+  // once those expire, every snapshot older than that is a list of versions that no longer exist.
+  const expiry = job.lifecycle?.noncurrentVersionExpirationDays;
+  const horizon = retentionHorizon(policy.retention, policy);
+  if (!job.copy && expiry !== undefined && horizon !== undefined && horizon.days > expiry) {
+    issues.push({
+      path: "lifecycle.noncurrentVersionExpirationDays",
+      message:
+        `old object versions expire after ${expiry} days, but policy ${policy.name} keeps snapshots up to ` +
+        `${horizon.days} days (${horizon.rule}) and copy is false: snapshots older than ${expiry} days could not ` +
+        `restore objects changed or deleted since; raise noncurrentVersionExpirationDays to at least ${horizon.days}, ` +
+        `set copy: true, or keep snapshots for at most ${expiry} days`,
+    });
+  }
+  return issues;
 }
