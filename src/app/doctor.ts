@@ -5,7 +5,9 @@
  * and identities: one result per check, ok / warn / fail, with a hint for what to do.
  *
  * Guarantees: doctor changes nothing anywhere (no marker written, no bucket setting applied, no
- * lock taken, no secret opened); every check is bounded in time and independent of the others;
+ * lock taken, no secret opened), with one exception: on an S3 repository, outside scope drill, it
+ * writes and deletes one probe object under `locks/` to check the server honours conditional
+ * writes (locks depend on it); every check is bounded in time and independent of the others;
  * no secret value appears in a result (details pass through the redactor as well).
  *
  * Scope: a backup host never holds the drill identity and a drill host need not reach the
@@ -193,7 +195,9 @@ async function plan(
     },
     ...(await secretChecks(config, selection, options)),
   ];
-  for (const policy of selection.policies) specs.push(...policyChecks(context, policy));
+  // A drill host holds read-only repository credentials: nothing there writes.
+  for (const policy of selection.policies)
+    specs.push(...policyChecks(context, policy, options.scope !== "drill"));
   if (usesDocker(selection)) specs.push(dockerCheck(context));
   for (const job of selection.jobs) {
     const policy = policyOf(config, job);

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { S3RepositoryConfig } from "../schema/policy.js";
 import { resolveSecret } from "../secrets/resolve.js";
 import type { LoadedPolicy } from "../config/types.js";
@@ -9,6 +10,7 @@ import { ensureRepositoryBucket, type BucketSetupReport } from "../storage/s3/bu
 import { createS3Client, s3Tuning, type S3ConnectionOptions } from "../storage/s3/client.js";
 import type { LifecyclePolicy } from "../storage/s3/lifecycle-rules.js";
 import { S3Backend } from "../storage/s3/s3-backend.js";
+import { probeConditionalWrites, type ConditionalWrites } from "../storage/s3/conditional-write-probe.js";
 
 /** Incomplete multipart uploads of crashed runs are removed by the bucket after this many days. */
 const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
@@ -97,6 +99,27 @@ export async function prepareRepositoryBucket(
       objectLock: repository.objectLock,
       apply: options.apply ?? true,
     });
+  } finally {
+    client.destroy();
+  }
+}
+
+/**
+ * Whether the policy's S3 server honours `If-None-Match: *` (locks depend on it); null for a local
+ * repository. Writes and deletes one probe object under `locks/`.
+ */
+export async function probeRepositoryConditionalWrites(
+  source: LoadedPolicy,
+  env: NodeJS.ProcessEnv,
+  signal?: AbortSignal,
+): Promise<ConditionalWrites | null> {
+  const repository = source.policy.repository;
+  if (repository.type !== "s3") return null;
+  const client = createS3Client(await s3Connection(source, repository, env));
+  try {
+    const prefix = repository.prefix === "" ? "" : `${repository.prefix.replace(/\/+$/, "")}/`;
+    const key = `${prefix}locks/.doctor-probe-${randomBytes(6).toString("hex")}`;
+    return await probeConditionalWrites(client, repository.bucket, key, signal);
   } finally {
     client.destroy();
   }

@@ -4,26 +4,32 @@
  * it with one line (`describeKindConformance(harness)`); the harness starts the service, seeds
  * it, and says how to look at a restore target (docs/architecture.md, "Adding a job kind").
  *
- * Through the CLI, on a config directory with a local repository:
+ * Through the CLI, on a config directory whose repository is on the S3 test server (moto, with
+ * versioning), so every kind's backup, drill and restore also runs end to end from S3:
+ *   - doctor passes for the job and the drill (and the S3 server honours conditional writes), and
+ *     fails naming the check when the job's secret is wrong;
  *   - backup → verify (also decrypting every artifact) → drill → restore into an empty target,
  *     and the restored data is the source's;
  *   - the drill report's timings are the runner's phases (fetch, setup, restore, checks);
  *   - `restore --dry-run` prints the plan and changes nothing, in the target or the repository;
  *   - a non-empty target is refused without --force (exit 2) and restored over with it;
  *   - a snapshot whose facts fail the kind's schema is refused by restore and drill, naming it;
- *   - a backup SIGKILLed mid-run leaves no snapshot that looks complete (kill trials).
+ *   - a backup SIGKILLed mid-run leaves no snapshot that looks complete (kill trials, on a local
+ *     repository, whose files they watch).
  */
 import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { Readable } from "node:stream";
 import YAML from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { FACTS_ARTIFACT } from "../../src/repository/manifest.js";
 import { Repository } from "../../src/repository/repository.js";
-import { LocalBackend } from "../../src/storage/local/local-backend.js";
+import { S3Backend } from "../../src/storage/s3/s3-backend.js";
 import type { DrillReport } from "../../src/report/types.js";
 import { makeFaultConfig, type FaultConfig } from "../faults/support/fault-config.js";
 import { runKillTrials } from "../faults/support/kill-trials.js";
+import { S3Container, type StartedS3Container } from "../support/containers/s3.js";
 import { runCli, type CliResult } from "../support/run-cli.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
@@ -51,6 +57,8 @@ export interface HarnessWorld {
   killJob?: Record<string, unknown>;
   /** The secrets the job's `…Env` fields name. */
   env: Record<string, string>;
+  /** A wrong value for one of them, and the doctor check that must then fail. */
+  wrongSecret?: { env: Record<string, string>; check: string };
   /** The drill target's fields besides `job` (image, checks, ...). */
   target: Record<string, unknown>;
   /** Called after each successful backup (a WAL switch and ship, for instance). */
@@ -69,6 +77,9 @@ export interface KindHarness {
 }
 
 const JOB = "conformance";
+/** The policy of the main job: its repository is on the S3 test server. */
+const S3_POLICY = "s3-repository";
+const REPOSITORY_BUCKET = "conformance-repository";
 /** The same job under another name: the kill trials start from a job without snapshots. */
 const KILL_JOB = "conformance-kill";
 const DRILL = "conformance";
@@ -78,12 +89,27 @@ export function describeKindConformance(harness: KindHarness): void {
   describe(`kind conformance: ${harness.kind}`, () => {
     let config: FaultConfig;
     let world: HarnessWorld;
+    let s3: StartedS3Container;
     let identityFile: string;
     let reportDir: string;
 
+    const repositoryEnv = (): Record<string, string> => ({
+      REPOSITORY_ACCESS_KEY: s3.accessKeyId,
+      REPOSITORY_SECRET_KEY: s3.secretAccessKey,
+    });
     const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
-      runCli([...args, "--config-dir", config.configDir], { ...world.env, ...env });
-    const repository = (): Repository => new Repository(new LocalBackend({ path: config.repositoryDir }));
+      runCli([...args, "--config-dir", config.configDir], { ...repositoryEnv(), ...world.env, ...env });
+    const repository = (): Repository =>
+      new Repository(
+        new S3Backend({
+          endpoint: s3.endpoint,
+          region: s3.region,
+          forcePathStyle: true,
+          credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+          bucket: REPOSITORY_BUCKET,
+          prefix: harness.kind,
+        }),
+      );
     const snapshotIds = async (): Promise<string[]> => {
       const repo = repository();
       try {
@@ -111,8 +137,35 @@ export function describeKindConformance(harness: KindHarness): void {
 
     beforeAll(async () => {
       config = await makeFaultConfig(`conformance-${harness.kind}`);
+      s3 = await new S3Container().start();
+      const client = s3.client();
+      await client.send(new CreateBucketCommand({ Bucket: REPOSITORY_BUCKET }));
+      client.destroy();
+      const policy = {
+        name: S3_POLICY,
+        repository: {
+          type: "s3",
+          bucket: REPOSITORY_BUCKET,
+          prefix: harness.kind,
+          endpoint: s3.endpoint,
+          region: s3.region,
+          forcePathStyle: true,
+          accessKeyIdEnv: "REPOSITORY_ACCESS_KEY",
+          secretAccessKeyEnv: "REPOSITORY_SECRET_KEY",
+        },
+        encryption: { recipients: [config.recipient] },
+        retention: { keepLast: 100 },
+        rpo: "26h",
+      };
+      await writeFile(path.join(config.configDir, "policies", `${S3_POLICY}.yaml`), YAML.stringify(policy), {
+        mode: 0o600,
+      });
       world = await harness.start(config.root);
-      await config.writeJob({ name: JOB, kind: harness.kind, ...world.job });
+      await writeFile(
+        path.join(config.configDir, "jobs", `${JOB}.yaml`),
+        YAML.stringify({ name: JOB, kind: harness.kind, policy: S3_POLICY, ...world.job }),
+        { mode: 0o600 },
+      );
       await config.writeJob({ name: KILL_JOB, kind: harness.kind, ...(world.killJob ?? world.job) });
       identityFile = path.join(config.root, "identity.txt");
       await writeFile(identityFile, `${config.identity}\n`, { mode: 0o600 });
@@ -131,8 +184,29 @@ export function describeKindConformance(harness: KindHarness): void {
 
     afterAll(async () => {
       await world?.stop();
+      await s3?.stop();
       await config?.remove();
     }, SLOW);
+
+    it(
+      "doctor passes for the job and its drill, and names the check when the job's secret is wrong",
+      async () => {
+        const result = await cli(["doctor", JOB]);
+        const failed = result.stdout.split("\n").filter((line) => line.startsWith("FAIL"));
+        expect(failed, result.stdout + result.stderr).toEqual([]);
+        expect(result.code).toBe(0);
+        expect(result.stdout).toMatch(/conditional writes +.*refuses a second create/);
+        expect(result.stdout).toMatch(new RegExp(`job ${JOB}:`));
+        expect(result.stdout).toMatch(new RegExp(`drill ${DRILL}:`));
+        if (world.wrongSecret !== undefined) {
+          const broken = await cli(["doctor", JOB, "--scope", "backup"], world.wrongSecret.env);
+          expect(broken.code, broken.stdout).toBe(1);
+          const line = broken.stdout.split("\n").find((entry) => entry.startsWith("FAIL"));
+          expect(line, broken.stdout).toContain(`job ${JOB}: ${world.wrongSecret.check}`);
+        }
+      },
+      SLOW,
+    );
 
     it(
       "backs up, and verify passes, also decrypting every artifact",

@@ -8,7 +8,9 @@
  *     `start()` listens on the same port again. moto keeps its state meanwhile, which a real
  *     `docker stop` would not;
  *   - stopping by itself once a number of request-body bytes has been forwarded, to stop at a
- *     chosen moment in the middle of an upload.
+ *     chosen moment in the middle of an upload;
+ *   - dropping the `If-None-Match` header, as an S3-compatible server that ignores conditional
+ *     writes would (`ignoreConditionalWrites`).
  *
  * It counts requests per S3 operation (from method and query: `POST ?uploads` is
  * CreateMultipartUpload, `PUT ?partNumber&uploadId` UploadPart, ...), faulted ones included, so
@@ -72,6 +74,8 @@ export class S3FaultProxy {
   readonly counts = new Map<S3Operation, number>();
   /** Request-body bytes forwarded to the server since the start (or `resetCounts`). */
   forwardedBytes = 0;
+  /** Forward requests without `If-None-Match`: the server then overwrites where it should refuse. */
+  ignoreConditionalWrites = false;
   private mode: FaultMode = { kind: "none" };
   private stopAt: number | undefined;
   private server: http.Server;
@@ -253,7 +257,11 @@ export class S3FaultProxy {
       method: request.method,
       path: request.url,
       // The proxy already answered "100 Continue" (Node's default); moto gets the body at once.
-      headers: Object.fromEntries(Object.entries(request.headers).filter(([name]) => name !== "expect")),
+      headers: Object.fromEntries(
+        Object.entries(request.headers).filter(
+          ([name]) => name !== "expect" && !(this.ignoreConditionalWrites && name === "if-none-match"),
+        ),
+      ),
     });
     this.upstreamRequests.add(upstream);
     upstream.once("close", () => this.upstreamRequests.delete(upstream));

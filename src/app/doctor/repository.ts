@@ -7,7 +7,7 @@
  * kernel (access(2)), never tried; bucket settings come from `prepareRepositoryBucket` with
  * `apply: false`, which only reports drift.
  */
-import { prepareRepositoryBucket } from "../../repository/open.js";
+import { prepareRepositoryBucket, probeRepositoryConditionalWrites } from "../../repository/open.js";
 import { readRecipients } from "../../secrets/resolve.js";
 import type { LoadedJob, LoadedPolicy } from "../../config/types.js";
 import { IntegrityError, LockHeldError, UsageError } from "../../errors.js";
@@ -110,10 +110,42 @@ function bucketChecks(context: DoctorContext, policy: LoadedPolicy, subject: str
   ];
 }
 
-export function policyChecks(context: DoctorContext, policy: LoadedPolicy): CheckSpec[] {
+/**
+ * Locks and never-overwrite writes depend on the S3 server refusing a second `If-None-Match: *`
+ * create. Only where the host writes (scope backup or all): it puts and deletes a probe object.
+ */
+function conditionalWritesCheck(context: DoctorContext, policy: LoadedPolicy, subject: string): CheckSpec {
+  return {
+    subject,
+    name: "conditional writes",
+    run: async (signal) => {
+      let answer;
+      try {
+        answer = await probeRepositoryConditionalWrites(policy, context.env, signal);
+      } catch (error) {
+        return warn(
+          `could not write a probe object to check If-None-Match: ${error instanceof Error ? error.message : String(error)}`,
+          "a host with read-only repository credentials (a drill host) cannot check this; run doctor on the backup host",
+        );
+      }
+      if (answer === "ignored") {
+        return fail(
+          "the S3 server ignores If-None-Match: * (a second create of the same key succeeded): two backups of one job could both hold its lock, and a manifest could be overwritten",
+          "use an S3 server that honours conditional writes (AWS, MinIO, recent moto/Ceph) before running backups against it",
+        );
+      }
+      return ok("the server refuses a second create of the same key (If-None-Match: *), as locks need");
+    },
+  };
+}
+
+export function policyChecks(context: DoctorContext, policy: LoadedPolicy, writes = true): CheckSpec[] {
   const subject = `policy ${policy.policy.name}`;
   const checks: CheckSpec[] = [{ subject, name: "repository", run: () => repositoryCheck(context, policy) }];
-  if (policy.policy.repository.type === "s3") checks.push(...bucketChecks(context, policy, subject));
+  if (policy.policy.repository.type === "s3") {
+    checks.push(...bucketChecks(context, policy, subject));
+    if (writes) checks.push(conditionalWritesCheck(context, policy, subject));
+  }
   checks.push({
     subject,
     name: "recipients",

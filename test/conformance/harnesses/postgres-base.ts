@@ -41,6 +41,7 @@ export const postgresBaseHarness: KindHarness = {
     return {
       job: pgJobFields(source),
       env: pgEnv(source),
+      wrongSecret: { env: { TASK_DB_PASSWORD: "not-the-password" }, check: "connection" },
       target: {
         image: postgresImage(),
         pitr: "latest",

@@ -22,6 +22,7 @@ export const postgresDumpHarness: KindHarness = {
     return {
       job: { ...pgJobFields(source), databases: ["task"] },
       env: pgEnv(source),
+      wrongSecret: { env: { TASK_DB_PASSWORD: "not-the-password" }, check: "connection" },
       target: { image: postgresImage(), checks: { extensions: ["vector"] } },
       async restoreTarget(): Promise<RestoreTarget> {
         target ??= await new PostgresContainer().withPassword("conformance-target-pw-91b0").start();

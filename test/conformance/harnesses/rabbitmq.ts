@@ -72,6 +72,7 @@ export const rabbitmqHarness: KindHarness = {
     return {
       job: { url: source.managementUrl, user: USER, passwordEnv: "RABBITMQ_BACKUP_PASSWORD" },
       env: { RABBITMQ_BACKUP_PASSWORD: PASSWORD },
+      wrongSecret: { env: { RABBITMQ_BACKUP_PASSWORD: "not-the-password" }, check: "management API" },
       target: { image: rabbitmqImage() },
       async restoreTarget(): Promise<RestoreTarget> {
         target ??= await new RabbitMQContainer().start();

@@ -17,6 +17,8 @@ export const symfonySecretsHarness: KindHarness = {
     await sealSecret(vault, "DATABASE_PASSWORD", "db-secret-7d1e");
     await sealSecret(vault, "MAILER_DSN", "smtp://user:pw@mail:25");
     await sealSecret(vault, "0", "a name Symfony writes without a key");
+    // A valid key of another vault: doctor must tell it does not open this one.
+    const other = await generateVault(path.join(work, "other-vault", "prod"));
     const escrow = await generateIdentity();
     const escrowIdentityFile = path.join(work, "escrow-identity.txt");
     await writeFile(escrowIdentityFile, `${escrow.identity}\n`, { mode: 0o600 });
@@ -28,6 +30,7 @@ export const symfonySecretsHarness: KindHarness = {
         escrowRecipients: [escrow.recipient],
       },
       env: { SYMFONY_DECRYPTION_SECRET: vault.decryptionSecret },
+      wrongSecret: { env: { SYMFONY_DECRYPTION_SECRET: other.decryptionSecret }, check: "decryption key" },
       target: { escrowIdentityFile, checks: { secrets: ["DATABASE_PASSWORD"] } },
       async restoreTarget(): Promise<RestoreTarget> {
         targets += 1;
