@@ -261,7 +261,7 @@ export async function prune(config: Config, options: PruneOptions): Promise<Prun
     policies.set(policy.policy.name, policy);
     const repository = await openRepository(policy, env);
     try {
-      if ((await repository.backend.stat("backdrill.json")) === null) {
+      if (!(await repository.isInitialized())) {
         options.log.info(
           { job: loaded.job.name, repository: repository.location },
           "no repository yet; nothing to prune",

@@ -50,7 +50,7 @@ export async function listSnapshots(
     const snapshots: SnapshotManifest[] = [];
     const damaged: string[] = [];
     for (const { repository } of repositories) {
-      if ((await repository.backend.stat("backdrill.json")) === null) continue;
+      if (!(await repository.isInitialized())) continue;
       const listing = await repository.listSnapshots(options.job);
       snapshots.push(...listing.snapshots);
       damaged.push(

@@ -95,7 +95,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
       const base = { job: loaded.job.name, policy: policy.policy.name, rpoSeconds };
       try {
         const repository = await repositoryOf(policy);
-        const initialized = (await repository.backend.stat("backdrill.json")) !== null;
+        const initialized = await repository.isInitialized();
         const listing = initialized
           ? await repository.listSnapshots(loaded.job.name)
           : { snapshots: [], damaged: [] };

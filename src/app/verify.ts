@@ -30,7 +30,7 @@ export async function verify(
   try {
     const reports: RepositoryVerification[] = [];
     for (const { repository } of repositories) {
-      if ((await repository.backend.stat("backdrill.json")) === null) {
+      if (!(await repository.isInitialized())) {
         options.log.warn({ repository: repository.location }, "no repository here yet (no backup has run)");
         continue;
       }

@@ -141,6 +141,11 @@ export class Repository {
     return { created: true };
   }
 
+  /** Whether a backup has initialised the repository (its format marker is there). */
+  async isInitialized(): Promise<boolean> {
+    return (await this.backend.stat(layout.marker)) !== null;
+  }
+
   /** Fails with a clear message when the location holds no backdrill repository. */
   async assertInitialized(): Promise<void> {
     if ((await this.readMarker()) === null) {
