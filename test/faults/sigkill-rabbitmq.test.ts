@@ -20,12 +20,7 @@ let config: FaultConfig;
 let mq: StartedRabbitMQContainer;
 
 async function api(method: string, pathname: string, body: unknown): Promise<void> {
-  const response = await fetch(`${mq.managementUrl}/api${pathname}`, {
-    method,
-    headers: { authorization: mq.authorization, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok) throw new Error(`RabbitMQ ${method} ${pathname}: HTTP ${response.status}`);
+  await mq.api(method, pathname, body);
 }
 
 /** Runs the calls a few at a time (the management API is slow one by one, and two cores are busy). */

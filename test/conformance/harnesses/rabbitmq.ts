@@ -9,21 +9,8 @@ import type { KindHarness, RestoreTarget } from "../kind-conformance.js";
 const USER = "backup";
 const PASSWORD = "conformance-mq-pw-41c9";
 
-async function api(
-  mq: StartedRabbitMQContainer,
-  method: string,
-  pathname: string,
-  body?: unknown,
-): Promise<unknown> {
-  const response = await fetch(`${mq.managementUrl}/api${pathname}`, {
-    method,
-    headers: { authorization: mq.authorization, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (!response.ok) throw new Error(`RabbitMQ ${method} ${pathname}: HTTP ${response.status}`);
-  const text = await response.text();
-  return text === "" ? null : (JSON.parse(text) as unknown);
-}
+const api = (mq: StartedRabbitMQContainer, method: string, pathname: string, body?: unknown) =>
+  mq.api(method, pathname, body);
 
 interface Named {
   name: string;

@@ -51,21 +51,8 @@ const log = createLogger({
   }),
 });
 
-async function api(
-  mq: StartedRabbitMQContainer,
-  method: string,
-  pathname: string,
-  body?: unknown,
-): Promise<unknown> {
-  const response = await fetch(`${mq.managementUrl}/api${pathname}`, {
-    method,
-    headers: { authorization: mq.authorization, "content-type": "application/json" },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  if (!response.ok) throw new Error(`${method} ${pathname}: ${response.status} ${await response.text()}`);
-  const text = await response.text();
-  return text === "" ? undefined : (JSON.parse(text) as unknown);
-}
+const api = (mq: StartedRabbitMQContainer, method: string, pathname: string, body?: unknown) =>
+  mq.api(method, pathname, body);
 
 const v = encodeURIComponent;
 

@@ -64,4 +64,16 @@ export class StartedRabbitMQContainer extends AbstractStartedContainer {
   get authorization(): string {
     return `Basic ${Buffer.from(`${this.user}:${this.password}`).toString("base64")}`;
   }
+
+  /** One management API call as this broker's admin; the parsed JSON answer (null when empty). */
+  async api(method: string, pathname: string, body?: unknown): Promise<unknown> {
+    const response = await fetch(`${this.managementUrl}/api${pathname}`, {
+      method,
+      headers: { authorization: this.authorization, "content-type": "application/json" },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    if (!response.ok) throw new Error(`${method} ${pathname}: ${response.status} ${await response.text()}`);
+    const text = await response.text();
+    return text === "" ? null : (JSON.parse(text) as unknown);
+  }
 }
