@@ -29,15 +29,23 @@ export type WaitApi = Testcontainers["Wait"];
 let loaded: Promise<Testcontainers> | undefined;
 function testcontainers(): Promise<Testcontainers> {
   if (loaded === undefined) {
-    disableReaperUnlessSet(process.env);
+    configureTestcontainers(process.env);
     loaded = import("testcontainers");
   }
   return loaded;
 }
 
-/** Turns the reaper off before testcontainers reads its settings, unless the variable is set. */
-export function disableReaperUnlessSet(env: NodeJS.ProcessEnv): void {
+/**
+ * Settings testcontainers reads once, set before it loads unless the operator set them:
+ *   - the reaper off (see above);
+ *   - published ports reached on 127.0.0.1, where they are published. Left alone, testcontainers
+ *     running inside a container (a `/.dockerenv` exists: CI runners, a backdrill container with
+ *     its own engine) looks for the bridge network's gateway instead, where nothing listens, and
+ *     every drill waits out its start-up timeout (CI saw a files drill hang for 180 s).
+ */
+export function configureTestcontainers(env: NodeJS.ProcessEnv): void {
   env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+  env.TESTCONTAINERS_HOST_OVERRIDE ??= LOOPBACK;
 }
 
 /** A GenericContainer that binds published ports to loopback and reports its id on creation. */
