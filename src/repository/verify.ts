@@ -17,7 +17,8 @@ export interface VerifyReport {
   bytes: number;
   /**
    * Damage: a missing or altered artifact, an unreadable manifest, a deleted manifest (its copy
-   * remains), a manifest that differs from its copy, a decryption failure.
+   * remains), a manifest that differs from its copy, a decryption failure; and refused manifests
+   * (a bad signature, a contradicting structure, a date in the future).
    */
   problems: VerifyProblem[];
   /** Interrupted runs (artifacts with neither manifest nor manifest copy): warnings, not damage. */
@@ -78,7 +79,7 @@ export async function verifyRepository(
     }
     if (repaired.length > 0) scan = await repository.scanData(options.job);
   }
-  const { snapshots, damaged } = await repository.listSnapshots(options.job);
+  const { snapshots, damaged, refused } = await repository.listSnapshots(options.job);
   const report: VerifyReport = {
     snapshots: snapshots.length,
     artifacts: 0,
@@ -99,6 +100,16 @@ export async function verifyRepository(
       job: parts?.job ?? options.job ?? "?",
       snapshot: parts?.id ?? entry.key,
       problem: `${entry.problem}${copy}`,
+    });
+  }
+  // Refused manifests (manifest-trust.ts) are named and nothing else: their artifacts are not
+  // read, since nothing may act on them. Only a missing signature is a warning: a repository
+  // that had snapshots before signing was set up keeps them, unsigned.
+  for (const entry of refused) {
+    (entry.reason === "unsigned" ? report.warnings : report.problems).push({
+      job: entry.job,
+      snapshot: entry.id,
+      problem: `${entry.problem}; refused (not verified, never drilled, restored or pruned)`,
     });
   }
   for (const lost of scan.lost) {
