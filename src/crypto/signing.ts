@@ -168,7 +168,11 @@ export function verifyValue(
     return { ok: false, problem: `it is signed by ${publicKey}, which is not a trusted signing key` };
   }
   const bytes = Buffer.from(encoded, "base64");
-  if (bytes.length !== SIGNATURE_BYTES) return { ok: false, problem: "its signature is malformed" };
+  // Canonical base64 only: the decoder ignores the unused low bits of the last character, so
+  // without this check an altered signature text could still verify.
+  if (bytes.length !== SIGNATURE_BYTES || bytes.toString("base64") !== encoded) {
+    return { ok: false, problem: "its signature is malformed" };
+  }
   let good: boolean;
   try {
     good = verify(null, message(context, value), parseSigningPublicKey(publicKey), bytes);
