@@ -9,6 +9,8 @@ export interface VerifyProblem {
   snapshot: string;
   artifact?: string;
   problem: string;
+  /** A refused manifest (forged or altered, see manifest-trust.ts), not damage to data. */
+  refused?: true;
 }
 
 export interface VerifyReport {
@@ -29,6 +31,11 @@ export interface VerifyReport {
    * snapshot would look like an interrupted run.
    */
   warnings: VerifyProblem[];
+  /**
+   * Manifests without a signature while signing is configured: never acted on, but not damage
+   * (snapshots written before signing was set up look like this; so does a forgery).
+   */
+  unsigned: VerifyProblem[];
   /** Deleted manifests put back from their copies (`repair`). */
   repaired: Array<{ job: string; snapshot: string }>;
   readData: boolean;
@@ -87,6 +94,7 @@ export async function verifyRepository(
     problems: [],
     leftovers: scan.leftovers.map((left) => ({ job: left.job, id: left.id, keys: left.keys.length })),
     warnings: [],
+    unsigned: [],
     repaired,
     readData: options.identities !== undefined,
   };
@@ -106,10 +114,11 @@ export async function verifyRepository(
   // read, since nothing may act on them. Only a missing signature is a warning: a repository
   // that had snapshots before signing was set up keeps them, unsigned.
   for (const entry of refused) {
-    (entry.reason === "unsigned" ? report.warnings : report.problems).push({
+    (entry.reason === "unsigned" ? report.unsigned : report.problems).push({
       job: entry.job,
       snapshot: entry.id,
       problem: `${entry.problem}; refused (not verified, never drilled, restored or pruned)`,
+      refused: true,
     });
   }
   for (const lost of scan.lost) {
