@@ -62,18 +62,26 @@ export async function runBackups(config: Config, options: BackupOptions): Promis
         }
         prepared.add(policy.policy.name);
       }
-      const repository = await openRepository(policy, env);
+      // With `sign`: what this run writes is signed with the policy's signing key.
+      const repository = await openRepository(policy, env, { sign: true });
       try {
         // The job's lock in the repository: no second run of this job, on any host, meanwhile.
         const result = await withJobLock(
           repository,
           loaded.job.name,
-          async (_lock, signal) => {
+          async (lock, signal) => {
             await runStarting(loaded.job.name, hooks);
             // With the lock held, incomplete uploads under data/<job>/ are a dead run's (S3).
             await abortDeadBackupUploads(repository.backend, loaded.job.name, { log: options.log, signal });
             const { result: run } = await runJobBackup(
-              { job: loaded.job, jobFile: loaded.file, kind, repository, recipients },
+              {
+                job: loaded.job,
+                jobFile: loaded.file,
+                kind,
+                repository,
+                recipients,
+                confirmCommit: () => lock.confirm(),
+              },
               { log: options.log, signal, env, configDir: config.dir },
             );
             return run;

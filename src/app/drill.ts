@@ -67,7 +67,10 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
       } else {
         try {
           const kind = kindOf(loadedJob.job.kind);
-          const repository = await openRepository(policyOf(config, loadedJob), env);
+          // The drill may trust signing keys of its own (a drill host that shares no policy file).
+          const repository = await openRepository(policyOf(config, loadedJob), env, {
+            publicKeys: drill.signing?.publicKeys ?? [],
+          });
           try {
             report = await runDrillTarget(
               {

@@ -22,6 +22,10 @@ export async function openJobRepository(options: {
   /** The kind the command works on, and the command's name for the message when it is another. */
   kind: string;
   command: string;
+  /** The command writes (wal push, ship): sign with the policy's signing key. */
+  sign?: boolean;
+  /** The command reads and may accept unsigned records (wal fetch --allow-unsigned). */
+  allowUnsigned?: boolean;
 }): Promise<OpenedJob> {
   const config = await openConfig(options.configDir, options.env);
   const loaded = jobByName(config, options.job);
@@ -31,6 +35,9 @@ export async function openJobRepository(options: {
     );
   }
   const policy = policyOf(config, loaded);
-  const repository = await openRepository(policy, options.env);
+  const repository = await openRepository(policy, options.env, {
+    sign: options.sign === true,
+    allowUnsigned: options.allowUnsigned === true,
+  });
   return { loaded, policy, repository, close: () => repository.backend.close() };
 }

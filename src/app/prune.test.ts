@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile, mkdir } from "node:fs/promises";
+import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -8,7 +8,7 @@ import { generateIdentity } from "../crypto/keys.js";
 import { createLogger } from "../log/logger.js";
 import { Repository } from "../repository/repository.js";
 import { LocalBackend } from "../storage/local/local-backend.js";
-import { acquireJobLock } from "../repository/locks.js";
+import { acquireJobLock, inspectLock } from "../repository/locks.js";
 import { pruneJob } from "./prune.js";
 
 const log = createLogger({ level: "silent" });
@@ -105,7 +105,7 @@ describe("pruneJob on a local repository", () => {
     );
     expect((await repository.snapshots("task-files")).map((manifest) => manifest.id)).toEqual([other.id]);
     // The prune's own lock is released.
-    expect(await readdir(join(dir, "locks")).catch(() => [])).toEqual([]);
+    expect(await inspectLock(repository, "task-db")).toEqual({ state: "free" });
   });
 
   it("never removes the newest snapshot, even with several in its bucket", async () => {
@@ -140,9 +140,9 @@ describe("pruneJob on a local repository", () => {
       });
       expect(await files(`data/task-db/${current}/`)).toHaveLength(1);
       // The other run's lock is untouched.
-      expect(JSON.parse(await readFileText(`locks/task-db.json`))).toMatchObject({
-        id: holder.record.id,
-        host: hostname(),
+      expect(await inspectLock(repository, "task-db")).toMatchObject({
+        state: "held",
+        lock: { start: holder.record.start, host: hostname(), pid: process.pid },
       });
     } finally {
       await holder.release();
@@ -181,10 +181,6 @@ describe("pruneJob on a local repository", () => {
       }),
     ).rejects.toThrow("SIGTERM");
     expect(await repository.snapshots("task-db")).toHaveLength(4);
-    expect(await readdir(join(dir, "locks")).catch(() => [])).toEqual([]);
+    expect(await inspectLock(repository, "task-db")).toEqual({ state: "free" });
   });
 });
-
-async function readFileText(key: string): Promise<string> {
-  return text(await repository.backend.get(key));
-}

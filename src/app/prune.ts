@@ -3,8 +3,13 @@
  * and the leftovers (artifact directories without a manifest) interrupted runs left behind.
  *
  * Safety rules:
- *   - Only committed snapshots are candidates; a damaged (unparseable) manifest is never touched,
- *     and neither are the artifacts under its id (they are not leftovers, only unreadable).
+ *   - Only trusted committed snapshots are candidates and only they are ranked
+ *     (repository/manifest-trust.ts): a damaged (unparseable) or refused manifest (a bad or
+ *     missing signature with signing configured, a contradicting structure, a date in the
+ *     future) is never touched, never counted, and neither are the artifacts under its id. A
+ *     forged manifest can therefore neither be deleted "by retention" nor push a genuine
+ *     snapshot out of it (the observed attack: future-dated copies made keepLast delete the real
+ *     newest). What the kind keeps beside the snapshots follows the trusted kept ones only.
  *   - The newest snapshot is always kept; if the selection ever said otherwise, nothing is deleted.
  *   - A snapshot is deleted manifest copy first, then manifest, then data
  *     (`Repository.deleteSnapshot`): an interrupted prune leaves a leftover, never a manifest
@@ -71,6 +76,8 @@ export interface PruneJobReport {
   leftovers: PruneLeftoverEntry[];
   /** Manifests that could not be read (kept, with their data). */
   damaged: string[];
+  /** Manifests refused (signature, structure, future date): kept, never counted, one line each. */
+  refused?: string[];
   /** How prune related to the job's lock: took it, found it held (and by whom), or dry run. */
   lock: string;
   ok: boolean;
@@ -100,7 +107,8 @@ export async function pruneJob(
   options: PruneJobOptions,
 ): Promise<PruneJobReport> {
   const log = options.log.child({ job, repository: repository.location });
-  const { snapshots, damaged } = await repository.listSnapshots(job);
+  const { snapshots, damaged, refused } = await repository.listSnapshots(job);
+  for (const entry of refused) log.warn({ snapshot: entry.id, reason: entry.reason }, entry.problem);
   const decisions = selectRetention(snapshots, options.retention, { timezone: options.timezone });
   const newest = decisions.at(-1);
   if (newest !== undefined && !newest.keep) {
@@ -108,9 +116,10 @@ export async function pruneJob(
       `retention selected the newest snapshot ${newest.snapshot.id} of ${job} for removal; refusing`,
     );
   }
-  const damagedIds = new Set(
-    damaged.map((entry) => parseManifestKey(entry.key)?.id).filter((id): id is string => id !== undefined),
-  );
+  const damagedIds = new Set([
+    ...damaged.map((entry) => parseManifestKey(entry.key)?.id).filter((id): id is string => id !== undefined),
+    ...refused.map((entry) => entry.id),
+  ]);
   const leftovers = (await repository.leftovers(job)).filter((leftover) => !damagedIds.has(leftover.id));
 
   let lock: JobLock | undefined;
@@ -169,6 +178,7 @@ export async function pruneJob(
     snapshots: snapshotEntries,
     leftovers: leftoverEntries,
     damaged: damaged.map((entry) => `${entry.key}: ${entry.problem}`),
+    ...(refused.length === 0 ? {} : { refused: refused.map((entry) => entry.problem) }),
     lock: lockNote,
     ok: true,
   };
@@ -176,6 +186,10 @@ export async function pruneJob(
 
   try {
     const signal = lock === undefined ? options.signal : AbortSignal.any([options.signal, lock.signal]);
+    // Deletions are irreversible: prove the lock is still ours first (a prune whose lock was
+    // taken over must not delete beside the run that took it, whose artifacts look like
+    // leftovers). A confirm holds the lock for a whole TTL.
+    await lock?.confirm();
     // Incomplete S3 multipart uploads of dead runs (see multipart-cleanup.ts); with another run
     // holding the lock, only those older than its start.
     await abortDeadPruneUploads(repository.backend, job, {

@@ -22,6 +22,11 @@ export interface RestoreCommandOptions {
   identityFile: string | undefined;
   dryRun: boolean;
   force: boolean;
+  /**
+   * Accept a snapshot without a signature although the policy configures signing (snapshots
+   * written before signing was set up). A bad signature is refused all the same.
+   */
+  allowUnsigned?: boolean;
   /** The kind's own flags, as given (`Kind.restore.flags`); checked by the kind. */
   flags: RestoreFlagValues;
   log: Logger;
@@ -41,7 +46,9 @@ export async function restore(config: Config, options: RestoreCommandOptions): P
     "restore",
     "or set BACKDRILL_IDENTITY_FILE; the identity is kept off the backup host, fetch it from where it is held",
   );
-  const repository = await openRepository(policyOf(config, loaded), env);
+  const repository = await openRepository(policyOf(config, loaded), env, {
+    allowUnsigned: options.allowUnsigned === true,
+  });
   try {
     await repository.assertInitialized();
     return await restoreSnapshot(

@@ -35,6 +35,11 @@ export interface SnapshotListing {
   snapshots: SnapshotManifest[];
   /** Manifests that could not be read, as `repository: key: problem`. */
   damaged: string[];
+  /**
+   * Manifests refused (never listed as snapshots, never acted on), one line each naming the
+   * snapshot; `unsigned` says it only lacks a signature (written before signing was set up?).
+   */
+  refused: Array<{ problem: string; unsigned: boolean }>;
   /** Every repository looked at (its location), initialised or not. */
   repositories: string[];
 }
@@ -49,6 +54,7 @@ export async function listSnapshots(
   try {
     const snapshots: SnapshotManifest[] = [];
     const damaged: string[] = [];
+    const refused: SnapshotListing["refused"] = [];
     for (const { repository } of repositories) {
       if (!(await repository.isInitialized())) continue;
       const listing = await repository.listSnapshots(options.job);
@@ -56,9 +62,20 @@ export async function listSnapshots(
       damaged.push(
         ...listing.damaged.map((entry) => `${repository.location}: ${entry.key}: ${entry.problem}`),
       );
+      refused.push(
+        ...listing.refused.map((entry) => ({
+          problem: `${repository.location}: ${entry.problem}`,
+          unsigned: entry.reason === "unsigned",
+        })),
+      );
     }
     snapshots.sort((a, b) => a.id.localeCompare(b.id) || a.job.localeCompare(b.job));
-    return { snapshots, damaged, repositories: repositories.map(({ repository }) => repository.location) };
+    return {
+      snapshots,
+      damaged,
+      refused,
+      repositories: repositories.map(({ repository }) => repository.location),
+    };
   } finally {
     await closeAll(repositories);
   }

@@ -43,6 +43,12 @@ export interface JobStatus {
   } | null;
   /** Who holds the job's lock right now (a run in progress), or null. */
   running: string | null;
+  /**
+   * Why the job is not ok beyond its age: manifests refused for a bad signature, a contradicting
+   * structure or a date in the future (a forged or clock-skewed "newest" snapshot is a problem,
+   * never an age of 0). One line each, naming the snapshot.
+   */
+  problems?: string[];
   error?: string;
 }
 
@@ -98,10 +104,18 @@ export async function status(config: Config, options: StatusOptions): Promise<St
         const initialized = await repository.isInitialized();
         const listing = initialized
           ? await repository.listSnapshots(loaded.job.name)
-          : { snapshots: [], damaged: [] };
+          : { snapshots: [], damaged: [], refused: [] };
         for (const damaged of listing.damaged)
           warnings.push(`${loaded.job.name}: unreadable manifest ${damaged.key}`);
+        // Refused manifests never count as the newest (trusted and not in the future); only an
+        // unsigned one is a warning (written before signing was set up), the rest are problems.
+        const problems: string[] = [];
+        for (const refused of listing.refused) {
+          if (refused.reason === "unsigned") warnings.push(`${loaded.job.name}: ${refused.problem}`);
+          else problems.push(refused.problem);
+        }
         const newest = listing.snapshots.at(-1);
+        // Within the clock-skew allowance a snapshot may look a little ahead: that is age 0.
         const ageSeconds =
           newest === undefined ? null : Math.max(0, (now.getTime() - Date.parse(newest.createdAt)) / 1000);
         const size = sizeTrend(
@@ -117,7 +131,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           );
         }
         const lock = initialized ? await inspectLock(repository, loaded.job.name).catch(() => null) : null;
-        const ok = ageSeconds !== null && ageSeconds <= rpoSeconds;
+        const ok = ageSeconds !== null && ageSeconds <= rpoSeconds && problems.length === 0;
         jobs.push({
           ...base,
           newest: newest === undefined ? null : { id: newest.id, createdAt: newest.createdAt },
@@ -126,6 +140,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           snapshots: listing.snapshots.length,
           size,
           running: lock?.state === "held" ? describeHolder(lock.lock) : null,
+          ...(problems.length === 0 ? {} : { problems }),
         });
       } catch (error) {
         const message = error instanceof Error ? error.message : String(error);

@@ -51,6 +51,18 @@ function describeRetention(policy: Policy): string {
   return parts.join(", ");
 }
 
+/** The warning `validate` and `doctor` give for a policy without `signing`. */
+export const UNSIGNED_POLICY_WARNING =
+  "snapshots are not signed: anyone who can write to the repository can forge one that drills and restores act on; create a key with backdrill keys signing-keygen and set signing";
+
+/** "key /etc/backdrill/signing.pem, 1 trusted public key", or the warning. */
+export function describeSigning(policy: Policy): string {
+  const signing = policy.signing;
+  if (signing === undefined) return `none (WARNING: ${UNSIGNED_POLICY_WARNING})`;
+  const keys = `${signing.publicKeys.length} trusted public key${signing.publicKeys.length === 1 ? "" : "s"}`;
+  return signing.keyFile === undefined ? keys : `key ${signing.keyFile}, ${keys}`;
+}
+
 /** "2 recipients", "recipients from FILE", "1 recipient + FILE". */
 function describeRecipientSources(inline: readonly string[], file: string | undefined, noun: string): string {
   if (inline.length === 0) return file === undefined ? `no ${noun}s` : `${noun}s from ${file}`;
@@ -100,6 +112,7 @@ export function describeConfig(config: Config, options: DescribeOptions = {}): s
     lines.push(field("rpo", policy.rpo));
     const { recipients, recipientsFile } = policy.encryption;
     lines.push(field("encryption", describeRecipientSources(recipients, recipientsFile, "recipient")));
+    lines.push(field("signing", describeSigning(policy)));
   }
   lines.push("");
 

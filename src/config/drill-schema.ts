@@ -12,6 +12,7 @@ import {
 import { ALL_KINDS, type AnyKind } from "../kinds/registry.js";
 import { isSnapshotId } from "../repository/snapshot-id.js";
 import { showValue } from "../schema/show.js";
+import { signingPublicKeySchema } from "../schema/policy.js";
 
 /**
  * The drill target schema: the fields every target has, plus the fields and `checks:` keys of
@@ -77,6 +78,17 @@ export const drillSchema = z
       .default("reports")
       .meta({ description: "Where reports go; relative paths are relative to the config directory." }),
     targets: z.array(drillTargetSchema).min(1),
+    signing: z
+      .strictObject({
+        publicKeys: z.array(signingPublicKeySchema).min(1, {
+          error: "list at least one signing public key (ed25519:…), or remove signing",
+        }),
+      })
+      .optional()
+      .meta({
+        description:
+          "Signing public keys this drill trusts on top of its jobs' policies' signing.publicKeys; with any, unsigned snapshots are refused.",
+      }),
     metricsFile: absolutePathSchema.optional().meta({
       description:
         "Prometheus textfile (node_exporter textfile collector) updated after each drill run. BACKDRILL_METRICS_FILE overrides it.",

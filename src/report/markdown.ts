@@ -52,6 +52,7 @@ export function renderMarkdown(report: DrillReport): string {
     );
     lines.push(`- RTO: ${rtoLine(target)}`);
     if (target.error !== undefined) lines.push(`- Error: ${cell(target.error)}`);
+    for (const warning of target.warnings ?? []) lines.push(`- Warning: ${cell(warning)}`);
     if (target.checks.length > 0) {
       lines.push("");
       lines.push("| Check | Result | Detail |");

@@ -9,6 +9,12 @@ export interface TargetReport {
   ok: boolean;
   /** Why the target failed before or outside the checks (no snapshot, restore error...). */
   error?: string;
+  /**
+   * What snapshot selection passed over or accepted with reservations (a newer manifest refused
+   * for its signature or its date, an unsigned snapshot allowed): the drill ran, but someone
+   * should look at the repository.
+   */
+  warnings?: string[];
   /** Age of the snapshot when the drill started. */
   backupAgeSeconds: number | null;
   /** The RTO budget, or null when none is configured. */

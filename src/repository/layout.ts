@@ -16,7 +16,8 @@
  *   wal/<job>/<segment>.sha256               sha256 of the plaintext segment: lets `wal push` tell
  *                                            "same content again" (ok) from "different" (refused)
  *                                            without a private key
- *   locks/<job>.json                         run locks
+ *   locks/<job>/<generation>.json            run locks: the newest generation is the lock's state
+ *                                            (locks.ts); every change creates the next one
  */
 export const MARKER_KEY = "backdrill.json";
 /** File name of the manifest copy inside a snapshot's data directory (artifacts end in `.age`). */
@@ -32,7 +33,9 @@ export const layout = {
   manifestCopy: (job: string, id: string) => `data/${job}/${id}/${MANIFEST_COPY_FILE}`,
   walPrefix: (job: string) => `wal/${job}/`,
   wal: (job: string, segment: string) => `wal/${job}/${segment}.age`,
+  /** The previous lock format (one object per job), still honoured while live. */
   lock: (job: string) => `locks/${job}.json`,
+  lockPrefix: (job: string) => `locks/${job}/`,
 };
 
 /** Splits `data/<job>/<id>/<file>` into its parts, or null for any other key. */

@@ -8,6 +8,8 @@ import { z } from "zod";
  */
 export const MANIFEST_FORMAT = 1;
 export const FACTS_ARTIFACT = "facts.json";
+/** What an artifact may be called: its name is part of its repository key. */
+export const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 const scalar = z.union([z.string(), z.number(), z.boolean(), z.null()]);
 

@@ -3,6 +3,9 @@ import type { S3RepositoryConfig } from "../schema/policy.js";
 import { resolveSecret } from "../secrets/resolve.js";
 import type { LoadedPolicy } from "../config/types.js";
 import { Repository } from "./repository.js";
+import { makeTrust, type RepositoryTrust } from "./trust.js";
+import { readSigningKeyFile, type SigningKey } from "../crypto/signing.js";
+import { UsageError } from "../errors.js";
 import type { Backend } from "../storage/backend.js";
 import { LocalBackend } from "../storage/local/local-backend.js";
 import { withRetry } from "../storage/retry.js";
@@ -67,8 +70,74 @@ export async function openBackend(source: LoadedPolicy, env: NodeJS.ProcessEnv):
   );
 }
 
-export async function openRepository(source: LoadedPolicy, env: NodeJS.ProcessEnv): Promise<Repository> {
-  return new Repository(await openBackend(source, env));
+export interface OpenRepositoryOptions {
+  /**
+   * This run writes snapshots or WAL records: load the policy's signing key (signing.keyFile)
+   * so that what it writes is signed. Without `signing` in the policy nothing is signed.
+   */
+  sign?: boolean;
+  /** Public keys trusted on top of the policy's (a drill's `signing.publicKeys`). */
+  publicKeys?: readonly string[];
+  /** Accept unsigned snapshots although signing is configured (`restore --allow-unsigned`). */
+  allowUnsigned?: boolean;
+}
+
+/**
+ * What a run on this host trusts in the policy's repository, and the key it signs with (only
+ * with `sign`). Signing is required as soon as the policy has `signing` or the caller brings
+ * public keys; the trusted keys are `signing.publicKeys`, the caller's, and the public half of
+ * `signing.keyFile` when this host can read it (the backup host trusts its own signatures).
+ */
+export async function repositorySigning(
+  source: LoadedPolicy,
+  options: OpenRepositoryOptions = {},
+): Promise<{ trust: RepositoryTrust; signer?: SigningKey }> {
+  const signing = source.policy.signing;
+  const extra = options.publicKeys ?? [];
+  const allowUnsigned = options.allowUnsigned ?? false;
+  if (signing === undefined && extra.length === 0) return { trust: makeTrust({ allowUnsigned }) };
+  const keys = new Set<string>([...(signing?.publicKeys ?? []), ...extra]);
+  const field = `${source.file}: signing.keyFile`;
+  let signer: SigningKey | undefined;
+  if (options.sign === true && signing !== undefined) {
+    if (signing.keyFile === undefined) {
+      throw new UsageError(
+        `${source.file}: signing.keyFile is not set, so this host cannot sign what it writes, and every reader would refuse it`,
+        {
+          hint: "create a key with `backdrill keys signing-keygen --out FILE` and set signing.keyFile to it",
+        },
+      );
+    }
+    signer = await readSigningKeyFile(signing.keyFile, field);
+    keys.add(signer.publicKey);
+  } else if (signing?.keyFile !== undefined) {
+    try {
+      keys.add((await readSigningKeyFile(signing.keyFile, field)).publicKey);
+    } catch (error) {
+      // A host that only reads the repository need not hold the private key; it lists public keys.
+      if (keys.size === 0) {
+        throw new UsageError(
+          `${source.file}: signing is configured, but no trusted key is available here: signing.publicKeys is empty and ${error instanceof Error ? error.message : String(error)}`,
+          {
+            hint: "list the signing public key (ed25519:…) in signing.publicKeys of the policy or of the drill",
+          },
+        );
+      }
+    }
+  }
+  return {
+    trust: makeTrust({ publicKeys: keys, allowUnsigned }),
+    ...(signer === undefined ? {} : { signer }),
+  };
+}
+
+export async function openRepository(
+  source: LoadedPolicy,
+  env: NodeJS.ProcessEnv,
+  options: OpenRepositoryOptions = {},
+): Promise<Repository> {
+  const signing = await repositorySigning(source, options);
+  return new Repository(await openBackend(source, env), signing);
 }
 
 /** The lifecycle rules backdrill owns on an S3 repository bucket, derived from the policy. */

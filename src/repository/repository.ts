@@ -9,21 +9,58 @@ import { DigestStream, VerifyingStream } from "../streams/digest.js";
 import { VERSION } from "../version.js";
 import { layout, MANIFEST_COPY_FILE, parseDataKey, parseManifestKey } from "./layout.js";
 import {
+  ARTIFACT_NAME,
   FACTS_ARTIFACT,
   MANIFEST_FORMAT,
-  manifestSchema,
   type ArtifactRecord,
   type ManifestMeta,
   type SnapshotManifest,
 } from "./manifest.js";
+import {
+  assessManifest,
+  renderManifest,
+  type ManifestAssessment,
+  type RefusalReason,
+} from "./manifest-trust.js";
 import { isSnapshotId, newSnapshotId, snapshotIdTime } from "./snapshot-id.js";
+import { makeTrust, type RepositoryTrust } from "./trust.js";
+import type { SigningKey } from "../crypto/signing.js";
 
 const MARKER = { format: "backdrill", version: 1 } as const;
-const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 export interface DamagedManifest {
   key: string;
   problem: string;
+}
+
+/**
+ * A manifest that parses but is not acted on (manifest-trust.ts): never "latest", never counted
+ * or deleted by retention, never drilled or restored. `manifest` is as read, for naming only.
+ */
+export interface RefusedManifest {
+  key: string;
+  job: string;
+  id: string;
+  reason: RefusalReason;
+  /** One line naming the snapshot and what is wrong. */
+  problem: string;
+  manifest: SnapshotManifest;
+}
+
+export interface SnapshotListing {
+  /** Trusted snapshots, oldest first: the only ones anything acts on. */
+  snapshots: SnapshotManifest[];
+  /** Unreadable manifests. */
+  damaged: DamagedManifest[];
+  /** Readable but refused manifests (bad or missing signature, structure, dated in the future). */
+  refused: RefusedManifest[];
+}
+
+export interface RepositoryOptions {
+  /** What readers trust (trust.ts); default: no signing, structural checks only. */
+  trust?: RepositoryTrust;
+  /** The backup host's signing key: manifests (and WAL records) written through this repository are signed. */
+  signer?: SigningKey;
 }
 
 export interface Leftover {
@@ -120,7 +157,21 @@ function newerDataPrefixes(job: string, after: string, now: Date): string[] {
  * snapshot exists only once its manifest is written, after every artifact is durably stored.
  */
 export class Repository {
-  constructor(readonly backend: Backend) {}
+  readonly trust: RepositoryTrust;
+  readonly signer: SigningKey | undefined;
+
+  constructor(
+    readonly backend: Backend,
+    options: RepositoryOptions = {},
+  ) {
+    this.trust = options.trust ?? makeTrust();
+    this.signer = options.signer;
+  }
+
+  /** Whether readers require signatures (the policy, or the drill, names signing keys). */
+  get signingRequired(): boolean {
+    return this.trust.publicKeys !== null;
+  }
 
   get location(): string {
     return this.backend.location;
@@ -187,28 +238,58 @@ export class Repository {
     return parsed as Record<string, unknown>;
   }
 
-  /** Committed snapshots, oldest first. Unparseable manifests are returned separately. */
-  async listSnapshots(job?: string): Promise<{ snapshots: SnapshotManifest[]; damaged: DamagedManifest[] }> {
-    const snapshots: SnapshotManifest[] = [];
-    const damaged: DamagedManifest[] = [];
+  /**
+   * Committed snapshots, oldest first: only trusted ones (manifest-trust.ts). Unreadable manifests
+   * and refused ones (a bad or missing signature, a contradicting structure, dated in the future)
+   * are returned separately so every reader can name them, and none acts on them.
+   */
+  async listSnapshots(job?: string): Promise<SnapshotListing> {
+    const listing: SnapshotListing = { snapshots: [], damaged: [], refused: [] };
     for await (const info of this.backend.list(layout.manifestsPrefix(job))) {
       const parts = parseManifestKey(info.key);
       if (parts === null) continue;
+      let assessment: ManifestAssessment;
       try {
-        snapshots.push(await this.readManifest(info.key));
+        assessment = await this.assess(info.key, parts);
       } catch (error) {
-        damaged.push({ key: info.key, problem: error instanceof Error ? error.message : String(error) });
+        listing.damaged.push({
+          key: info.key,
+          problem: error instanceof Error ? error.message : String(error),
+        });
+        continue;
+      }
+      if (assessment.status === "damaged") {
+        listing.damaged.push({ key: info.key, problem: assessment.problem });
+      } else if (assessment.status === "refused") {
+        listing.refused.push({ key: info.key, ...parts, ...refusal(assessment) });
+      } else if (assessment.future) {
+        const { manifest } = assessment;
+        listing.refused.push({
+          key: info.key,
+          ...parts,
+          reason: "future",
+          problem: `snapshot ${parts.job}/${parts.id}: dated in the future (created ${manifest.createdAt}, finished ${manifest.finishedAt}; this host's clock says ${this.trust.now().toISOString()}): a wrong clock on the backup host, or a forged manifest; not counted as the newest snapshot nor by retention`,
+          manifest,
+        });
+      } else {
+        listing.snapshots.push(assessment.manifest);
       }
     }
-    snapshots.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.job.localeCompare(b.job)));
-    return { snapshots, damaged };
+    listing.snapshots.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : a.job.localeCompare(b.job)));
+    listing.refused.sort((a, b) => a.id.localeCompare(b.id));
+    return listing;
   }
 
   async snapshots(job?: string): Promise<SnapshotManifest[]> {
     return (await this.listSnapshots(job)).snapshots;
   }
 
-  /** One snapshot by id, or the newest with `latest`. NotFoundError names the job. */
+  /**
+   * One snapshot by id, or the newest trusted one with `latest`. NotFoundError names the job; a
+   * manifest that is unreadable or refused is an IntegrityError naming the snapshot and why. An
+   * explicit id may be dated in the future (a backup host whose clock ran ahead): asked for by
+   * name, it is used; it only never becomes `latest`.
+   */
   async snapshot(job: string, id = "latest"): Promise<SnapshotManifest> {
     if (id === "latest") {
       const all = await this.snapshots(job);
@@ -221,16 +302,21 @@ export class Repository {
         `"${id}" is not a snapshot id (expected e.g. 20261128T021500Z-3f9a1c or "latest")`,
       );
     }
+    let assessment: ManifestAssessment;
     try {
-      return await this.readManifest(layout.manifest(job, id));
+      assessment = await this.assess(layout.manifest(job, id), { job, id });
     } catch (error) {
       if (error instanceof NotFoundError) throw new NotFoundError(`snapshot ${id} of job ${job}`);
       throw error;
     }
+    if (assessment.status === "damaged") throw new IntegrityError(assessment.problem);
+    if (assessment.status === "refused") throw refusedError(assessment.problem);
+    return assessment.manifest;
   }
 
-  private async readManifest(key: string): Promise<SnapshotManifest> {
-    return parseManifestText(await text(await this.backend.get(key)), key, parseManifestKey(key));
+  /** Reads and judges the manifest stored under `key` (NotFoundError when there is none). */
+  async assess(key: string, expected: { job: string; id: string } | null): Promise<ManifestAssessment> {
+    return assessManifest(await text(await this.backend.get(key)), key, expected, this.trust);
   }
 
   /** Starts a snapshot. Nothing is visible to readers until `commit()`. */
@@ -426,7 +512,11 @@ export class Repository {
     const copyKey = layout.manifestCopy(job, id);
     const raw = await this.readManifestCopy(job, id);
     if (raw === null) throw new NotFoundError(copyKey);
-    const manifest = parseManifestText(raw, copyKey, { job, id });
+    // The copy is as untrusted as any manifest: a forged copy must not become a manifest.
+    const assessment = assessManifest(raw, copyKey, { job, id }, this.trust);
+    if (assessment.status === "damaged") throw new IntegrityError(assessment.problem);
+    if (assessment.status === "refused") throw refusedError(assessment.problem);
+    const { manifest } = assessment;
     for (const record of manifest.artifacts) {
       const stream = await this.openCiphertext(manifest, record, options);
       for await (const _chunk of stream as AsyncIterable<Buffer>) {
@@ -470,7 +560,8 @@ export class Repository {
    * is only a warning of `verify`.
    */
   async writeManifest(manifest: SnapshotManifest): Promise<{ copyError?: unknown }> {
-    const body = Buffer.from(JSON.stringify(manifest, null, 2) + "\n");
+    // Signed when this repository has the signing key: the copy is the same bytes, signature included.
+    const body = Buffer.from(renderManifest(manifest, this.signer));
     await this.backend.put(layout.manifest(manifest.job, manifest.id), Readable.from([body]), {
       overwrite: false,
       contentLength: body.length,
@@ -487,25 +578,19 @@ export class Repository {
   }
 }
 
-/** Parses and checks a manifest's text; `key` names it in errors, `expected` is its job and id. */
-export function parseManifestText(
-  raw: string,
-  key: string,
-  expected: { job: string; id: string } | null,
-): SnapshotManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    throw new IntegrityError(`manifest ${key} is not valid JSON`);
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success)
-    throw new IntegrityError(`manifest ${key} is malformed: ${parsed.error.issues[0]?.message}`);
-  if (expected !== null && (expected.job !== parsed.data.job || expected.id !== parsed.data.id)) {
-    throw new IntegrityError(`manifest ${key} describes ${parsed.data.job}/${parsed.data.id}`);
-  }
-  return parsed.data;
+/** The error for acting on a refused manifest: names the snapshot and why, and that nothing was done. */
+export function refusedError(problem: string): IntegrityError {
+  return new IntegrityError(`${problem}; refusing to act on it`, {
+    hint: "check who can write to the repository (backdrill verify lists every refused manifest); restore another snapshot by id",
+  });
+}
+
+function refusal(assessment: Extract<ManifestAssessment, { status: "refused" }>): {
+  reason: RefusalReason;
+  problem: string;
+  manifest: SnapshotManifest;
+} {
+  return { reason: assessment.reason, problem: assessment.problem, manifest: assessment.manifest };
 }
 
 /**
@@ -587,9 +672,17 @@ export class SnapshotWriter {
     return this.addArtifact(name, Readable.from([Buffer.from(JSON.stringify(value, null, 2) + "\n")]));
   }
 
-  /** Writes the manifest: from this moment the snapshot exists. */
-  async commit(meta: ManifestMeta = {}): Promise<SnapshotManifest> {
+  /**
+   * Writes the manifest: from this moment the snapshot exists. `confirm` runs right before the
+   * write and stops the commit by throwing: the job lock's check that this run still holds it
+   * (a run whose lock was taken over must not commit beside the run that took it).
+   */
+  async commit(
+    meta: ManifestMeta = {},
+    options: { confirm?: () => Promise<void> } = {},
+  ): Promise<SnapshotManifest> {
     if (this.state !== "open") throw new Error(`snapshot ${this.id} is ${this.state}`);
+    await options.confirm?.();
     const manifest: SnapshotManifest = {
       format: MANIFEST_FORMAT,
       id: this.id,

@@ -9,6 +9,8 @@ export interface VerifyProblem {
   snapshot: string;
   artifact?: string;
   problem: string;
+  /** A refused manifest (forged or altered, see manifest-trust.ts), not damage to data. */
+  refused?: true;
 }
 
 export interface VerifyReport {
@@ -17,7 +19,8 @@ export interface VerifyReport {
   bytes: number;
   /**
    * Damage: a missing or altered artifact, an unreadable manifest, a deleted manifest (its copy
-   * remains), a manifest that differs from its copy, a decryption failure.
+   * remains), a manifest that differs from its copy, a decryption failure; and refused manifests
+   * (a bad signature, a contradicting structure, a date in the future).
    */
   problems: VerifyProblem[];
   /** Interrupted runs (artifacts with neither manifest nor manifest copy): warnings, not damage. */
@@ -28,6 +31,11 @@ export interface VerifyReport {
    * snapshot would look like an interrupted run.
    */
   warnings: VerifyProblem[];
+  /**
+   * Manifests without a signature while signing is configured: never acted on, but not damage
+   * (snapshots written before signing was set up look like this; so does a forgery).
+   */
+  unsigned: VerifyProblem[];
   /** Deleted manifests put back from their copies (`repair`). */
   repaired: Array<{ job: string; snapshot: string }>;
   readData: boolean;
@@ -78,7 +86,7 @@ export async function verifyRepository(
     }
     if (repaired.length > 0) scan = await repository.scanData(options.job);
   }
-  const { snapshots, damaged } = await repository.listSnapshots(options.job);
+  const { snapshots, damaged, refused } = await repository.listSnapshots(options.job);
   const report: VerifyReport = {
     snapshots: snapshots.length,
     artifacts: 0,
@@ -86,6 +94,7 @@ export async function verifyRepository(
     problems: [],
     leftovers: scan.leftovers.map((left) => ({ job: left.job, id: left.id, keys: left.keys.length })),
     warnings: [],
+    unsigned: [],
     repaired,
     readData: options.identities !== undefined,
   };
@@ -99,6 +108,17 @@ export async function verifyRepository(
       job: parts?.job ?? options.job ?? "?",
       snapshot: parts?.id ?? entry.key,
       problem: `${entry.problem}${copy}`,
+    });
+  }
+  // Refused manifests (manifest-trust.ts) are named and nothing else: their artifacts are not
+  // read, since nothing may act on them. Only a missing signature is a warning: a repository
+  // that had snapshots before signing was set up keeps them, unsigned.
+  for (const entry of refused) {
+    (entry.reason === "unsigned" ? report.unsigned : report.problems).push({
+      job: entry.job,
+      snapshot: entry.id,
+      problem: `${entry.problem}; refused (not verified, never drilled, restored or pruned)`,
+      refused: true,
     });
   }
   for (const lost of scan.lost) {

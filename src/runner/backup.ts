@@ -19,6 +19,11 @@ export interface BackupTarget {
   repository: Repository;
   /** Public age recipients of the job's policy. */
   recipients: string[];
+  /**
+   * Runs right before the manifest is written and stops the commit by throwing: the job lock's
+   * `confirm` (a run whose lock was taken over must not commit beside the run that took it).
+   */
+  confirmCommit?: () => Promise<void>;
 }
 
 export interface BackupRunContext {
@@ -109,7 +114,10 @@ export async function runJobBackup(
       kind: target.job.kind,
     });
     await writer.addJson(FACTS_ARTIFACT, facts);
-    const manifest = await writer.commit(outcome.meta);
+    const manifest = await writer.commit(
+      outcome.meta,
+      target.confirmCommit === undefined ? {} : { confirm: target.confirmCommit },
+    );
     timings.commitMs = Date.now() - commitStarted;
     if (writer.copyError !== undefined) {
       // Committed all the same; only a later deletion of its manifest would go unnoticed.

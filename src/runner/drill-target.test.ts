@@ -153,12 +153,12 @@ describe("runDrillTarget and damaged snapshots", () => {
     const older = await backup(new Date(Date.now() - 2 * hour));
     const newest = await backup(new Date(Date.now() - hour));
     await rm(join(dir, "snapshots", "db", `${newest.id}.json`));
-    await expect(selectDrillSnapshot(repository, "db", "latest", "restoring")).rejects.toThrow(
+    await expect(selectDrillSnapshot(repository, "db", "latest", { verb: "restoring" })).rejects.toThrow(
       /manifest was deleted.*not restoring an older snapshot in its place/,
     );
-    await expect(selectDrillSnapshot(repository, "db", older.id, "restoring")).resolves.toMatchObject({
-      id: older.id,
-    });
+    await expect(
+      selectDrillSnapshot(repository, "db", older.id, { verb: "restoring" }),
+    ).resolves.toMatchObject({ manifest: { id: older.id } });
   });
 
   it("refuses to drill an older snapshot while the newest one's manifest is unreadable", async () => {

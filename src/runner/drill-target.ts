@@ -80,12 +80,15 @@ export async function runDrillTarget(
   // consequence ("pg_restore exited 1").
   const readErrors: string[] = [];
   try {
-    const manifest: SnapshotManifest = await selectDrillSnapshot(
-      input.repository,
-      input.job.name,
-      input.snapshot,
-    );
+    const selected = await selectDrillSnapshot(input.repository, input.job.name, input.snapshot, {
+      kind: input.job.kind,
+    });
+    const manifest: SnapshotManifest = selected.manifest;
     report.snapshot = manifest.id;
+    if (selected.warnings.length > 0) {
+      report.warnings = selected.warnings.map((warning) => redact(warning));
+      for (const warning of report.warnings) log.warn({ snapshot: manifest.id }, warning);
+    }
     report.backupAgeSeconds = Math.max(
       0,
       Math.round((now().getTime() - Date.parse(manifest.finishedAt)) / 1000),

@@ -70,12 +70,12 @@ export async function restoreSnapshot(
 ): Promise<RestoreOutcome> {
   const options = restoreOptions(input, context.env);
   // `latest` never quietly means "the newest one whose manifest survived" (see snapshot-check.ts).
-  const manifest: SnapshotManifest = await selectDrillSnapshot(
-    input.repository,
-    input.job.name,
-    input.snapshot,
-    "restoring",
-  );
+  const selected = await selectDrillSnapshot(input.repository, input.job.name, input.snapshot, {
+    verb: "restoring",
+    kind: input.job.kind,
+  });
+  const manifest: SnapshotManifest = selected.manifest;
+  for (const warning of selected.warnings) context.log.warn({ snapshot: manifest.id }, warning);
   const facts = await readFacts(input.repository, manifest, input.identities, input.kind.factsSchema);
   const engine = await input.kind.engine();
   return withScope(
@@ -108,7 +108,8 @@ export async function restoreSnapshot(
         snapshot: manifest.id,
         createdAt: manifest.createdAt,
         dryRun: input.dryRun,
-        plan: { steps: plan.steps, warnings: plan.warnings },
+        // What selection passed over (a forged newer manifest) belongs beside the plan's own warnings.
+        plan: { steps: plan.steps, warnings: [...selected.warnings, ...plan.warnings] },
       };
     },
     (what, error) => context.log.warn({ err: error }, `cleanup of ${what} failed`),

@@ -15,6 +15,7 @@ import {
   s3EndpointSchema,
   timezoneSchema,
 } from "./common.js";
+import { showValue } from "./show.js";
 
 export const localRepositorySchema = z.strictObject({
   type: z.literal("local"),
@@ -115,6 +116,37 @@ export const encryptionSchema = z
     }
   }, EVEN_WITH_FIELD_ERRORS);
 
+/** A signing public key as `backdrill keys signing-keygen` prints it (crypto/signing.ts). */
+export const signingPublicKeySchema = z.string().regex(/^ed25519:[A-Za-z0-9+/]{43}=$/, {
+  error: (iss) =>
+    `expected a signing public key like ed25519:<44 base64 characters> (printed by backdrill keys signing-keygen), got ${showValue(iss.input)}`,
+});
+
+export const signingSchema = z
+  .strictObject({
+    keyFile: absolutePathSchema.optional().meta({
+      description:
+        "Ed25519 private key (PKCS#8 PEM, mode 0600) the backup host signs every manifest and WAL record with; made by `backdrill keys signing-keygen --out FILE`. Only on the backup host.",
+    }),
+    publicKeys: z.array(signingPublicKeySchema).default([]).meta({
+      description:
+        "Public keys (ed25519:…) whose signatures drill, restore, verify, prune and status accept. The key of keyFile is trusted as well when that file is readable.",
+    }),
+  })
+  .superRefine((value, ctx) => {
+    if (value.keyFile === undefined && Array.isArray(value.publicKeys) && value.publicKeys.length === 0) {
+      ctx.addIssue({
+        code: "custom",
+        message:
+          "signing names no key: set keyFile (on the backup host) and/or publicKeys (on hosts that only read the repository)",
+      });
+    }
+  }, EVEN_WITH_FIELD_ERRORS)
+  .meta({
+    description:
+      "Signed snapshots: without them anyone who can write to the repository can forge a snapshot that drills and restores act on.",
+  });
+
 export const RETENTION_KEYS = [
   "keepLast",
   "keepHourly",
@@ -151,6 +183,7 @@ export const policySchema = z
     repository: repositorySchema,
     encryption: encryptionSchema,
     retention: retentionSchema,
+    signing: signingSchema.optional(),
     schedule: cronSchema.optional(),
     timezone: timezoneSchema.optional(),
     rpo: durationSchema.meta({
@@ -169,4 +202,5 @@ export type RepositoryConfig = z.infer<typeof repositorySchema>;
 export type ObjectLockConfig = z.infer<typeof objectLockSchema>;
 export type EncryptionConfig = z.infer<typeof encryptionSchema>;
 export type RetentionConfig = z.infer<typeof retentionSchema>;
+export type SigningConfig = z.infer<typeof signingSchema>;
 export type Policy = z.infer<typeof policySchema>;

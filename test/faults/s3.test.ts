@@ -116,16 +116,24 @@ let deadPid: number | undefined;
  * after the process exit, by giving it the pid of a process that has exited.
  */
 async function holderExited(prefix: string, job: string): Promise<boolean> {
-  const key = `${prefix}/locks/${job}.json`;
+  // The lock's state is its newest generation (src/repository/locks.ts).
+  const listing = await s3.send(
+    new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/locks/${job}/` }),
+  );
+  const key = (listing.Contents ?? [])
+    .map((object) => object.Key ?? "")
+    .sort()
+    .at(-1);
+  if (key === undefined) return false; // never taken: nothing to do
   let text: string;
   try {
     const object = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
     text = (await object.Body?.transformToString("utf8")) ?? "";
   } catch {
-    return false; // released: nothing to do
+    return false; // replaced meanwhile: nothing to do
   }
-  const record = JSON.parse(text) as { pid?: number };
-  if (record.pid !== process.pid) return false;
+  const record = JSON.parse(text) as { pid?: number; state?: string };
+  if (record.pid !== process.pid || record.state !== "held") return false;
   if (deadPid === undefined) {
     const child = execa("true");
     deadPid = child.pid;

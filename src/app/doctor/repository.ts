@@ -7,7 +7,12 @@
  * kernel (access(2)), never tried; bucket settings come from `prepareRepositoryBucket` with
  * `apply: false`, which only reports drift.
  */
-import { prepareRepositoryBucket, probeRepositoryConditionalWrites } from "../../repository/open.js";
+import {
+  prepareRepositoryBucket,
+  probeRepositoryConditionalWrites,
+  repositorySigning,
+} from "../../repository/open.js";
+import { UNSIGNED_POLICY_WARNING } from "../../config/describe.js";
 import { readRecipients } from "../../secrets/resolve.js";
 import type { LoadedJob, LoadedPolicy } from "../../config/types.js";
 import { IntegrityError, LockHeldError, UsageError } from "../../errors.js";
@@ -146,6 +151,7 @@ export function policyChecks(context: DoctorContext, policy: LoadedPolicy, write
     checks.push(...bucketChecks(context, policy, subject));
     if (writes) checks.push(conditionalWritesCheck(context, policy, subject));
   }
+  checks.push({ subject, name: "signing", run: () => signingCheck(policy) });
   checks.push({
     subject,
     name: "recipients",
@@ -155,6 +161,45 @@ export function policyChecks(context: DoctorContext, policy: LoadedPolicy, write
     },
   });
   return checks;
+}
+
+/**
+ * Signed snapshots: without `signing` a warning (anyone with write access to the repository can
+ * forge snapshots); with it, the key file is read (mode 0600, an Ed25519 key) when this host has
+ * one, and some key must be trusted.
+ */
+async function signingCheck(policy: LoadedPolicy): Promise<Finding> {
+  const signing = policy.policy.signing;
+  if (signing === undefined) {
+    return warn(
+      UNSIGNED_POLICY_WARNING,
+      "see docs/security.md (Signed snapshots); readers then list the public key in signing.publicKeys",
+    );
+  }
+  let signed;
+  try {
+    signed = await repositorySigning(policy, { sign: signing.keyFile !== undefined });
+  } catch (error) {
+    // A host that only reads the repository need not hold the key, if it trusts public keys.
+    if (!(error instanceof UsageError) || signing.publicKeys.length === 0) throw error;
+    return warn(
+      error.message,
+      "fine on a host that only reads the repository (it verifies with signing.publicKeys); the backup host needs the key",
+    );
+  }
+  const { trust, signer } = signed;
+  const trusted = trust.publicKeys?.size ?? 0;
+  if (signer === undefined)
+    return ok(`verifies with ${trusted} trusted public key(s); this host signs nothing`);
+  const listed = signing.publicKeys.includes(signer.publicKey)
+    ? ""
+    : `; its public key is not in signing.publicKeys (hosts that only read need it: ${signer.publicKey})`;
+  return listed === ""
+    ? ok(`signs with ${signing.keyFile} (${signer.publicKey}); ${trusted} trusted public key(s)`)
+    : warn(
+        `signs with ${signing.keyFile}${listed}`,
+        "add it to signing.publicKeys of the policy (or of the drills) wherever snapshots are read",
+      );
 }
 
 /** The policy's repository for a check that only reads from it; its own failure is reported once. */

@@ -42,6 +42,7 @@ export const pruneCommand = defineCommand({
         );
       }
       for (const damaged of job.damaged) context.print(`  keep    unreadable manifest ${damaged}`);
+      for (const refused of job.refused ?? []) context.print(`  keep    refused manifest: ${refused}`);
     }
     for (const entry of report.lifecycle) {
       const items = entry.items.map((item) => `${item.setting} ${item.status}: ${item.detail}`).join("; ");

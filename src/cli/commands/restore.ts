@@ -60,6 +60,12 @@ export const restoreCommand = defineCommand({
         })
         .option("dry-run", { type: "boolean", default: false, describe: "print the plan, touch nothing" })
         .option("force", { type: "boolean", default: false, describe: "restore over a non-empty target" })
+        .option("allow-unsigned", {
+          type: "boolean",
+          default: false,
+          describe:
+            "accept a snapshot without a signature although the policy configures signing (one written before signing was set up); a bad signature is still refused",
+        })
         .example("$0 restore task-db --to postgres://postgres@db2:5432 --dry-run", "see what would happen")
         .example(
           "$0 restore task-db --to postgres://postgres@db2:5432 --identity /secure/id.txt",
@@ -80,6 +86,7 @@ export const restoreCommand = defineCommand({
       identityFile: args.identity,
       dryRun: args["dry-run"],
       force: args.force,
+      allowUnsigned: args["allow-unsigned"],
       flags,
       log: context.log,
       signal: context.signal,

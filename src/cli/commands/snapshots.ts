@@ -17,6 +17,9 @@ export const snapshotsCommand = defineCommand({
     const config = await openConfig(context.configDir);
     const listing = await listSnapshots(config, args.job === undefined ? {} : { job: args.job });
     for (const problem of listing.damaged) context.log.warn({ problem }, "unreadable manifest");
+    // Refused manifests are not snapshots: named on stderr, never listed (and never acted on).
+    for (const entry of listing.refused) context.log.warn(entry.problem);
+    const failed = listing.damaged.length > 0 || listing.refused.some((entry) => !entry.unsigned);
     if (context.json) {
       context.printJson(
         listing.snapshots.map((snapshot) => ({
@@ -30,7 +33,7 @@ export const snapshotsCommand = defineCommand({
           artifacts: snapshot.artifacts.map(({ name, path, size, sha256 }) => ({ name, path, size, sha256 })),
         })),
       );
-      return listing.damaged.length === 0 ? 0 : 1;
+      return failed ? 1 : 0;
     }
     if (listing.snapshots.length === 0) context.print("no snapshots");
     else
@@ -43,6 +46,6 @@ export const snapshotsCommand = defineCommand({
         `${snapshot.id.padEnd(24)}  ${snapshot.job.padEnd(20)}  ${snapshot.kind.padEnd(16)}  ${snapshot.createdAt.padEnd(24)}  ${(bytes / 1048576).toFixed(1)} MiB`,
       );
     }
-    return listing.damaged.length === 0 ? 0 : 1;
+    return failed ? 1 : 0;
   },
 });

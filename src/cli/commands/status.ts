@@ -24,10 +24,11 @@ export const statusCommand = defineCommand({
           ? ""
           : `  size ${(job.size.newestBytes / 1048576).toFixed(1)} MiB (${job.size.changePercent >= 0 ? "+" : ""}${job.size.changePercent}%)`;
       context.print(
-        `${job.ok ? "ok      " : "BREACHED"}  ${job.job.padEnd(20)}  ${age} (RPO ${formatDuration(job.rpoSeconds)})${trend}` +
+        `${job.ok ? "ok      " : job.problems === undefined ? "BREACHED" : "PROBLEM "}  ${job.job.padEnd(20)}  ${age} (RPO ${formatDuration(job.rpoSeconds)})${trend}` +
           (job.running === null ? "" : `  running: ${job.running}`) +
           (job.error === undefined ? "" : `  ${job.error}`),
       );
+      for (const problem of job.problems ?? []) context.print(`    problem: ${problem}`);
     }
     for (const drill of report.drills) {
       if (drill.last === null) {

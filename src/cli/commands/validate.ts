@@ -1,5 +1,5 @@
 import { openConfig } from "../../app/config.js";
-import { describeConfig } from "../../config/describe.js";
+import { describeConfig, UNSIGNED_POLICY_WARNING } from "../../config/describe.js";
 import { defineCommand } from "../command.js";
 
 export const validateCommand = defineCommand({
@@ -20,6 +20,10 @@ export const validateCommand = defineCommand({
       });
     } else {
       context.print(describeConfig(config));
+    }
+    // Valid, but worth a line on stderr (exit 0): see docs/security.md (Signed snapshots).
+    for (const { file, policy } of config.policies.values()) {
+      if (policy.signing === undefined) context.log.warn(`${file}: ${UNSIGNED_POLICY_WARNING}`);
     }
     return 0;
   },

@@ -64,9 +64,10 @@ export const verifyCommand = defineCommand({
         );
       }
       printCopyWarnings(context.print, report.warnings);
+      printUnsignedWarnings(context.print, report.unsigned);
       for (const problem of report.problems) {
         context.print(
-          `DAMAGED: ${problem.job}/${problem.snapshot}${problem.artifact === undefined ? "" : ` artifact ${problem.artifact}`}: ${problem.problem}`,
+          `${problem.refused === true ? "REFUSED" : "DAMAGED"}: ${problem.job}/${problem.snapshot}${problem.artifact === undefined ? "" : ` artifact ${problem.artifact}`}: ${problem.problem}`,
         );
       }
     }
@@ -89,6 +90,19 @@ function printCopyWarnings(print: (line: string) => void, warnings: VerifyProble
       ids.length <= 3 ? ids.join(", ") : `${ids.slice(0, 3).join(", ")} and ${ids.length - 3} more`;
     print(
       `warning: ${ids.length} snapshot(s) of ${job} have no manifest copy (${shown}): written before backdrill kept copies, or the run was killed between the two writes; not damage`,
+    );
+  }
+}
+
+/** Unsigned manifests under signing, one line per job (a repository older than its signing key has many). */
+function printUnsignedWarnings(print: (line: string) => void, unsigned: VerifyProblem[]): void {
+  const byJob = new Map<string, string[]>();
+  for (const entry of unsigned) byJob.set(entry.job, [...(byJob.get(entry.job) ?? []), entry.snapshot]);
+  for (const [job, ids] of byJob) {
+    const shown =
+      ids.length <= 3 ? ids.join(", ") : `${ids.slice(0, 3).join(", ")} and ${ids.length - 3} more`;
+    print(
+      `warning: ${ids.length} snapshot(s) of ${job} are not signed (${shown}): written before signing was set up, or forged; never drilled, pruned or restored (restore one with --allow-unsigned)`,
     );
   }
 }

@@ -42,6 +42,12 @@ export const walCommand = defineCommand({
         type: "string",
         describe: "fetch: age identity file (default $BACKDRILL_IDENTITY_FILE)",
       })
+      .option("allow-unsigned", {
+        type: "boolean",
+        default: false,
+        describe:
+          "fetch: accept WAL files archived before signing was set up (no signed record); a bad signature is still refused",
+      })
       .option("once", { type: "boolean", default: false, describe: "ship: drain the spool once and exit" })
       .option("interval", { type: "string", default: "1s", describe: "ship: how often to look at the spool" })
       .example("$0 wal push task-wal %p", "archive_command")
@@ -59,6 +65,9 @@ export const walCommand = defineCommand({
         env: process.env,
         kind: "postgres-base",
         command: "wal push/fetch/ship",
+        // push and ship write records: signed with the policy's key (a fetch only reads them).
+        sign: args.action !== "fetch",
+        allowUnsigned: args["allow-unsigned"],
       });
       const job = { name: opened.loaded.job.name, repository: opened.repository, policy: opened.policy };
       return { job, close: opened.close };

@@ -10,13 +10,23 @@
  * pgBackRest does too (it puts the SHA-1 in the file name). A digest of a 16 MiB segment says
  * nothing usable about its content.
  *
- * Write protocol for `push` (commit point: the conditional create of the `.age` object):
- *   1. `.age` exists → compare with the digest: equal → already archived (success), different or
- *      missing digest → refuse.
- *   2. Otherwise write the digest (overwriting a digest a crashed attempt left behind: without its
- *      `.age` it describes nothing), then create `.age` with overwrite: false. If another writer
- *      created it meanwhile, compare again (step 1). After our create, re-read the digest and
- *      repair it if a concurrent writer of different content replaced it.
+ * The digest lives in a record (wal-record.ts): job, file name, plaintext sha256 and size,
+ * signed by the backup host when the policy configures signing; `fetch` acts only on a record
+ * it trusts. Archives of earlier versions hold a bare hex digest, read as an unsigned record.
+ *
+ * Write protocol for `push`: the record is the claim on the name, the ciphertext follows.
+ *   1. Read the record. None: create it (overwrite: false; a `.age` without any record is an
+ *      archive of unknown content: refuse). If another writer created it first, read again.
+ *      A record of different content: refuse. Of the same content: ours (or a concurrent or
+ *      crashed push of the same file).
+ *   2. Create `.age` (overwrite: false) unless it exists: a concurrent push of the same content
+ *      that stored it first is "already archived".
+ *   A record and its ciphertext therefore never disagree: the record is created once, never
+ *   replaced, before any ciphertext, and a push of different content is refused at the record
+ *   (before, the digest was overwritten and repaired afterwards, so a concurrent push of other
+ *   content could read our digest as its own and report "already archived" without storing it).
+ *   A crash between the two writes leaves a record without ciphertext: the retry, with the
+ *   same file, finds its own record and stores the ciphertext.
  * `push` resolves only once the backend reports the object durably stored (the local backend
  * fsyncs file and directory; S3 acknowledges after storing), which is PostgreSQL's contract.
  */
@@ -33,6 +43,7 @@ import { AlreadyExistsError, IntegrityError, NotFoundError, UsageError } from ".
 import { layout } from "../../repository/layout.js";
 import type { Repository } from "../../repository/repository.js";
 import { parseWalFileName, requireWalFileName, type WalFileName } from "./wal-name.js";
+import { parseWalRecord, renderWalRecord, trustedWalDigest, type StoredWalRecord } from "./wal-record.js";
 
 const CIPHER_SUFFIX = ".age";
 const DIGEST_SUFFIX = ".sha256";
@@ -75,30 +86,71 @@ export class WalArchive {
     return `${layout.walPrefix(this.job)}${name}${DIGEST_SUFFIX}`;
   }
 
-  /** The recorded plaintext sha256 of an archived file, or null when there is none. */
-  async digest(name: string): Promise<string | null> {
+  /** The stored record of a file (untrusted), or null when there is none. */
+  private async record(name: string): Promise<StoredWalRecord | null> {
     try {
-      const body = await text(await this.repository.backend.get(this.digestKey(name)));
-      return body.trim();
+      return parseWalRecord(await text(await this.repository.backend.get(this.digestKey(name))));
     } catch (error) {
       if (error instanceof NotFoundError) return null;
       throw error;
     }
   }
 
-  private async compareExisting(name: string, sha256: string): Promise<PushResult> {
-    const recorded = await this.digest(name);
-    if (recorded === sha256) return "already-archived";
-    throw new IntegrityError(
-      recorded === null
-        ? `WAL file ${name} is already archived for job ${this.job}, but without a digest, so it cannot be compared; refusing to overwrite it`
-        : `WAL file ${name} is already archived for job ${this.job} with different content; refusing to overwrite it`,
+  /** The recorded plaintext sha256 of an archived file, or null when there is none (or it is unreadable). */
+  async digest(name: string): Promise<string | null> {
+    const stored = await this.record(name);
+    if (stored === null || stored.form === "damaged") return null;
+    return stored.form === "legacy" ? stored.sha256 : stored.record.sha256;
+  }
+
+  private differentContent(name: string): IntegrityError {
+    return new IntegrityError(
+      `WAL file ${name} is already archived for job ${this.job} with different content; refusing to overwrite it`,
       {
         hint:
           "two clusters may be archiving into the same job, or a restored cluster reuses an old timeline; " +
           "give each cluster its own job, and check the archive before removing anything from it",
       },
     );
+  }
+
+  /** Step 1 of `push` (see the file comment): a record of our content exists when this returns. */
+  private async claim(name: string, sha256: string, size: number): Promise<void> {
+    const backend = this.repository.backend;
+    const body = renderWalRecord(
+      { format: 1, job: this.job, segment: name, sha256, size },
+      this.repository.signer,
+    );
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const existing = await this.record(name);
+      if (existing === null) {
+        if ((await backend.stat(this.cipherKey(name))) !== null) {
+          throw new IntegrityError(
+            `WAL file ${name} is already archived for job ${this.job}, but without a digest, so it cannot be compared; refusing to overwrite it`,
+          );
+        }
+        try {
+          await backend.put(this.digestKey(name), Readable.from([body]), {
+            overwrite: false,
+            contentLength: body.length,
+          });
+          return;
+        } catch (error) {
+          if (error instanceof AlreadyExistsError) continue; // another push claimed it: compare
+          throw error;
+        }
+      }
+      if (existing.form === "damaged") {
+        throw new IntegrityError(
+          `WAL file ${name} of job ${this.job} has an unreadable record (${existing.problem}); refusing to archive over it`,
+          { hint: `check ${this.digestKey(name)} in the repository: a person must decide what it is` },
+        );
+      }
+      const recorded = existing.form === "legacy" ? existing.sha256 : existing.record.sha256;
+      if (recorded !== sha256) throw this.differentContent(name);
+      return;
+    }
+    throw new IntegrityError(`WAL file ${name} of job ${this.job}: its record keeps changing; try again`);
   }
 
   /**
@@ -113,15 +165,10 @@ export class WalArchive {
     if (recipients.length === 0) throw new UsageError("no age recipients: cannot encrypt the WAL file");
     const name = options.name ?? path.basename(file);
     requireWalFileName(name);
-    const { sha256 } = await digestFile(file, options.signal);
+    const { sha256, size } = await digestFile(file, options.signal);
     const backend = this.repository.backend;
-    if ((await backend.stat(this.cipherKey(name))) !== null) return this.compareExisting(name, sha256);
-
-    const digestBody = Buffer.from(`${sha256}\n`);
-    await backend.put(this.digestKey(name), Readable.from([digestBody]), {
-      overwrite: true,
-      contentLength: digestBody.length,
-    });
+    await this.claim(name, sha256, size);
+    if ((await backend.stat(this.cipherKey(name))) !== null) return "already-archived";
     const source = createReadStream(file, options.signal === undefined ? {} : { signal: options.signal });
     const cipher = source.pipe(createEncryptStream(recipients));
     source.on("error", (error) => cipher.destroy(error));
@@ -131,16 +178,9 @@ export class WalArchive {
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
     } catch (error) {
-      if (error instanceof AlreadyExistsError) return this.compareExisting(name, sha256);
+      // A concurrent push of the same content (the record says so) stored it first.
+      if (error instanceof AlreadyExistsError) return "already-archived";
       throw error;
-    }
-    // A concurrent push of different content may have replaced the digest between our two
-    // writes; the ciphertext is ours, so the digest must be too.
-    if ((await this.digest(name)) !== sha256) {
-      await backend.put(this.digestKey(name), Readable.from([digestBody]), {
-        overwrite: true,
-        contentLength: digestBody.length,
-      });
     }
     return "stored";
   }
@@ -167,11 +207,13 @@ export class WalArchive {
       if (error instanceof NotFoundError) return false;
       throw error;
     }
-    const expected = await this.digest(name);
+    const expected = await this.trustedDigest(name);
     const hash = createHash("sha256");
+    let size = 0;
     const tap = new Transform({
       transform(chunk: Buffer, _encoding, callback) {
         hash.update(chunk);
+        size += chunk.length;
         callback(null, chunk);
       },
     });
@@ -185,7 +227,10 @@ export class WalArchive {
         options.signal === undefined ? {} : { signal: options.signal },
       );
       const actual = hash.digest("hex");
-      if (expected !== null && expected !== actual) {
+      if (
+        expected !== null &&
+        (expected.sha256 !== actual || (expected.size !== null && expected.size !== size))
+      ) {
         throw new IntegrityError(
           `WAL file ${name} of job ${this.job} does not match its recorded digest (stored under the wrong name, or damaged)`,
         );
@@ -196,6 +241,29 @@ export class WalArchive {
       throw error;
     }
     return true;
+  }
+
+  /**
+   * What `fetch` checks the decrypted file against: the record's digest if this reader trusts the
+   * record (wal-record.ts); null (unchecked, as before records existed) only without signing and
+   * without any record. With signing, a file without a trusted record is refused.
+   */
+  private async trustedDigest(name: string): Promise<{ sha256: string; size: number | null } | null> {
+    const trust = this.repository.trust;
+    const stored = await this.record(name);
+    if (stored === null) {
+      if (trust.publicKeys === null || trust.allowUnsigned) return null;
+      throw new IntegrityError(
+        `WAL file ${name} of job ${this.job} has no record, and signing is configured; refusing to use it`,
+      );
+    }
+    const judged = trustedWalDigest(stored, { job: this.job, segment: name }, trust);
+    if (!judged.ok) {
+      throw new IntegrityError(`WAL file ${name} of job ${this.job}: ${judged.problem}; refusing to use it`, {
+        hint: "check who can write to the repository; an archive made before signing was set up needs --allow-unsigned",
+      });
+    }
+    return { sha256: judged.sha256, size: judged.size };
   }
 
   /** Every archived file, sorted by name (segments of one timeline in WAL order). */

@@ -18,6 +18,7 @@ import { generateIdentity } from "../../../src/crypto/keys.js";
 import { createLogger } from "../../../src/log/logger.js";
 import { parseTextfile } from "../../../src/ops/metrics.js";
 import { Repository } from "../../../src/repository/repository.js";
+import { inspectLock } from "../../../src/repository/locks.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 
 const root = resolve(import.meta.dirname, "../../..");
@@ -310,6 +311,6 @@ describe("backdrill schedule (child process)", () => {
     expect(await exited).toBe(0);
     expect(stderr).toContain("SIGTERM received");
     // No lock was left behind by the interrupted scheduler.
-    expect(await repository.backend.stat("locks/mq.json")).toBeNull();
+    expect(await inspectLock(repository, "mq")).toEqual({ state: "free" });
   }, 90_000);
 });
