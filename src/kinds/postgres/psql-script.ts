@@ -16,6 +16,7 @@
  * `:name`, `:'name'` and `:"name"` (psql variable interpolation) are refused for the same reason:
  * psql lexes a variable's value again.
  */
+import { printable } from "../facts-values.js";
 
 export interface ScriptProblem {
   line: number;
@@ -48,7 +49,7 @@ export function findMetaCommand(script: string): ScriptProblem | undefined {
       i += 1;
       continue;
     }
-    if (c === "\\") return { line, problem: `psql meta-command ${JSON.stringify(metaWord(script, i))}` };
+    if (c === "\\") return { line, problem: `psql meta-command ${printable(metaWord(script, i))}` };
     if (c === "-" && at(1) === "-") {
       const end = script.indexOf("\n", i);
       i = end < 0 ? n : end;
@@ -137,7 +138,7 @@ export function findMetaCommand(script: string): ScriptProblem | undefined {
         continue;
       }
       if (next === "'" || next === '"' || /[A-Za-z_{]/.test(next)) {
-        return { line, problem: `psql variable interpolation ${JSON.stringify(script.slice(i, i + 20).split(/\s/)[0])}` };
+        return { line, problem: `psql variable interpolation ${printable(script.slice(i, i + 20).split(/\s/)[0] ?? ":")}` };
       }
     }
     i += 1;
