@@ -114,10 +114,10 @@ describe("hostile postgres-dump snapshots", () => {
       });
       const before = await databases();
       const result = await world.restore(IMAGE_JOB, forged.id, target());
-      expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/databases\.0\.name: .*would be read by libpq as a connection string/);
       expect(decoy.connections()).toBe(0);
       expect(await databases()).toEqual(before);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/databases\.0\.name: .*would be read by libpq as a connection string/);
     },
     SLOW,
   );
@@ -136,9 +136,9 @@ describe("hostile postgres-dump snapshots", () => {
         image: postgresImage(),
         checks: NO_CHECKS,
       });
+      expect(decoy.connections()).toBe(0);
       expect(report.ok).toBe(false);
       expect(report.error).toMatch(/would be read by libpq as a connection string/);
-      expect(decoy.connections()).toBe(0);
     },
     SLOW,
   );
@@ -152,11 +152,11 @@ describe("hostile postgres-dump snapshots", () => {
         facts: facts({ databases: [], globals: "globals.sql", major: 15 }),
       });
       const result = await world.restore(HOST_JOB, forged.id, target());
-      expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/globals\.sql line 2: psql meta-command \\!/);
       expect(await exists(canary)).toBe(false);
       const roles = await server.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'hostile_a'", "postgres");
       expect(roles.trim()).toBe("0");
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/globals\.sql line 2: psql meta-command \\!/);
     },
     SLOW,
   );
@@ -175,9 +175,9 @@ describe("hostile postgres-dump snapshots", () => {
         image: postgresImage(),
         checks: NO_CHECKS,
       });
+      expect(await exists(canary)).toBe(false);
       expect(report.ok).toBe(false);
       expect(report.error).toMatch(/globals\.sql line 1: psql meta-command \\o/);
-      expect(await exists(canary)).toBe(false);
     },
     SLOW,
   );
@@ -196,9 +196,9 @@ describe("hostile postgres-dump snapshots", () => {
         image: postgresImage(),
         checks: NO_CHECKS,
       });
+      expect(await exists(canary)).toBe(false);
       expect(report.ok).toBe(false);
       expect(report.error).toMatch(/psql meta-command \\!/);
-      expect(await exists(canary)).toBe(false);
     },
     SLOW,
   );
@@ -213,9 +213,9 @@ describe("hostile postgres-dump snapshots", () => {
         facts: facts({ databases: [], globals: "globals.sql" }),
       });
       const result = await world.restore(IMAGE_JOB, forged.id, target());
+      expect(decoy.connections()).toBe(0);
       expect(result.code, result.stderr).toBe(1);
       expect(result.stderr).toMatch(/psql meta-command \\connect/);
-      expect(decoy.connections()).toBe(0);
     },
     SLOW,
   );
@@ -228,9 +228,9 @@ describe("hostile postgres-dump snapshots", () => {
         facts: facts({ databases: [{ name: "swapped", artifact: "globals.sql" }], globals: "globals.sql" }),
       });
       const result = await world.restore(IMAGE_JOB, forged.id, target(), ["--no-globals"]);
+      expect(await databases()).not.toContain("swapped");
       expect(result.code, result.stderr).toBe(1);
       expect(result.stderr).toMatch(/databases\.0\.artifact: names an artifact that another entry uses too/);
-      expect(await databases()).not.toContain("swapped");
     },
     SLOW,
   );
@@ -243,9 +243,9 @@ describe("hostile postgres-dump snapshots", () => {
         facts: facts({ databases: [{ name: "phantom", artifact: "other.dump" }] }),
       });
       const result = await world.restore(IMAGE_JOB, forged.id, target());
+      expect(await databases()).not.toContain("phantom");
       expect(result.code, result.stderr).toBe(1);
       expect(result.stderr).toMatch(/name artifact "other\.dump" \(databases\.0\.artifact\), which the manifest does not list/);
-      expect(await databases()).not.toContain("phantom");
     },
     SLOW,
   );
