@@ -63,12 +63,17 @@ export async function startDecoy(host = "127.0.0.1"): Promise<Decoy> {
   };
 }
 
-/** What a forged snapshot holds: artifacts by name, the facts, the manifest meta. */
+/**
+ * What a forged snapshot holds: artifacts by name, the facts, the manifest meta. Facts may be a
+ * function of the snapshot's id (known before the commit), as a backup's facts are.
+ */
 export interface Forgery {
   artifacts?: Record<string, Buffer | string>;
   facts: unknown;
   meta?: ManifestMeta;
 }
+
+export type FactsOf = (id: string) => unknown;
 
 export interface HostileWorld {
   config: FaultConfig;
@@ -113,7 +118,9 @@ export async function hostileWorld(prefix: string): Promise<HostileWorld> {
         for (const [name, content] of Object.entries(forgery.artifacts ?? {})) {
           await writer.addArtifact(name, Readable.from([Buffer.from(content)]));
         }
-        await writer.addJson(FACTS_ARTIFACT, forgery.facts);
+        const facts: unknown =
+          typeof forgery.facts === "function" ? (forgery.facts as FactsOf)(writer.id) : forgery.facts;
+        await writer.addJson(FACTS_ARTIFACT, facts);
         const manifest = await writer.commit(forgery.meta ?? {});
         // Snapshot ids have second resolution: the next forgery must sort after this one.
         await new Promise((resolve) => setTimeout(resolve, 1100));
