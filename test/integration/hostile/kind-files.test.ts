@@ -4,18 +4,33 @@
  * whose user or host is an ssh option (`-oProxyCommand=…`, which ssh would run), and a per-file
  * manifest whose paths leave the tree. Refused; the target stays empty and no command ran.
  */
-import { mkdir, rm, writeFile } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import path from "node:path";
-import { createHash, randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sshdImage } from "../../support/images.js";
-import { entries, exists, hostileWorld, SLOW, type HostileWorld } from "./kind-support.js";
+import { entries, hostileWorld, SLOW, type HostileWorld } from "./kind-support.js";
+
+const exec = promisify(execFile);
 
 const LOCAL_JOB = "files-local";
 const REMOTE_JOB = "files-remote";
 let world: HostileWorld;
 let destination: string;
 let source: string;
+/**
+ * A PATH whose `ssh` records its arguments, one per line, then runs the real one: the witness
+ * that no option-looking login reached ssh. (This host's OpenSSH refuses the host name that then
+ * follows, so ProxyCommand itself would not run here; older ones do run it.)
+ */
+let shimPath: string;
+let sshLog: string;
+
+async function sshArguments(): Promise<string[]> {
+  return (await readFile(sshLog, "utf8").catch(() => "")).split("\n");
+}
 
 function facts(id: string, over: Record<string, unknown> = {}): unknown {
   return {
@@ -65,6 +80,16 @@ beforeAll(async () => {
   const key = path.join(world.config.root, "id_ed25519");
   await writeFile(key, "not a key\n", { mode: 0o600 });
   await world.writeJob({ name: LOCAL_JOB, kind: "files", source, destination });
+  const shim = path.join(world.config.root, "shim");
+  await mkdir(shim, { recursive: true });
+  sshLog = path.join(world.config.root, "ssh-arguments.log");
+  const realSsh = (await exec("sh", ["-c", "command -v ssh"])).stdout.trim();
+  await writeFile(
+    path.join(shim, "ssh"),
+    `#!/bin/sh\nprintf '%s\\n' "$@" >> '${sshLog}'\nexec '${realSsh}' "$@"\n`,
+    { mode: 0o755 },
+  );
+  shimPath = `${shim}:${process.env.PATH ?? "/usr/bin:/bin"}`;
   await world.writeJob({
     name: REMOTE_JOB,
     kind: "files",
@@ -133,46 +158,37 @@ describe("hostile files snapshots", () => {
   );
 
   it(
-    "restore: a destination user that is an ssh option (-oProxyCommand=…) is refused; ssh never runs it",
+    "restore: a destination user that is an ssh option (-oProxyCommand=…) is refused; ssh never sees it",
     async () => {
-      const canary = `hostile-canary-${randomBytes(4).toString("hex")}`;
-      // ProxyCommand runs in backdrill's working directory; user names cannot hold a "/".
-      const planted = path.join(process.cwd(), `${canary}@x`);
-      try {
-        const forged = await world.forge(REMOTE_JOB, "files", {
-          artifacts: { "files.jsonl": `${entry("a.txt", "plain")}\n` },
-          facts: (id: string) => facts(id, { destination: `-oProxyCommand=touch\${IFS}${canary}@x:/srv/backup` }),
-        });
-        const to = path.join(world.config.root, "restore-proxy");
-        const result = await world.restore(REMOTE_JOB, forged.id, to);
-        expect(await exists(planted)).toBe(false);
-        expect(await entries(to)).toEqual([]);
-        expect(result.code, result.stderr).toBe(1);
-        expect(result.stderr).toMatch(/destination: not a destination/);
-      } finally {
-        await rm(planted, { force: true });
-      }
+      const forged = await world.forge(REMOTE_JOB, "files", {
+        artifacts: { "files.jsonl": `${entry("a.txt", "plain")}\n` },
+        facts: (id: string) => facts(id, { destination: "-oProxyCommand=touch${IFS}canary@x:/srv/backup" }),
+      });
+      const to = path.join(world.config.root, "restore-proxy");
+      const result = await world.restore(REMOTE_JOB, forged.id, to, [], { PATH: shimPath });
+      expect(await sshArguments()).not.toContain("-oProxyCommand=touch${IFS}canary@x");
+      expect(await entries(to)).toEqual([]);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(/destination: not a destination/);
     },
     SLOW,
   );
 
   it(
-    "drill: a destination host that is an ssh option is refused before any container; ssh never runs it",
+    "drill: a destination host that is an ssh option is refused before any container; ssh never sees it",
     async () => {
-      const canary = `hostile-canary-${randomBytes(4).toString("hex")}`;
-      const planted = path.join(process.cwd(), canary);
-      try {
-        const forged = await world.forge(REMOTE_JOB, "files", {
-          artifacts: { "files.jsonl": `${entry("a.txt", "plain")}\n` },
-          facts: (id: string) => facts(id, { destination: `-oProxyCommand=touch\${IFS}${canary}:/srv/backup` }),
-        });
-        const { target } = await world.drill("files-proxy", { job: REMOTE_JOB, snapshot: forged.id, image: sshdImage() });
-        expect(await exists(planted)).toBe(false);
-        expect(target.ok).toBe(false);
-        expect(target.error).toMatch(/destination: not a destination/);
-      } finally {
-        await rm(planted, { force: true });
-      }
+      const forged = await world.forge(REMOTE_JOB, "files", {
+        artifacts: { "files.jsonl": `${entry("a.txt", "plain")}\n` },
+        facts: (id: string) => facts(id, { destination: "-oProxyCommand=touch${IFS}canary:/srv/backup" }),
+      });
+      const { target } = await world.drill(
+        "files-proxy",
+        { job: REMOTE_JOB, snapshot: forged.id, image: sshdImage() },
+        { PATH: shimPath },
+      );
+      expect(await sshArguments()).not.toContain("-oProxyCommand=touch${IFS}canary");
+      expect(target.ok).toBe(false);
+      expect(target.error).toMatch(/destination: not a destination/);
     },
     SLOW,
   );
