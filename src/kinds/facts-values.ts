@@ -32,16 +32,7 @@ export function plainText(max: number): z.ZodString {
     .refine((value) => !CONTROL_CHARACTERS.test(value), { error: "contains control characters" });
 }
 
-/**
- * Text from a snapshot made safe to print on a terminal or put on one line of a report: control
- * characters (an ANSI escape that rewrites the screen, a line break that forges a line) become
- * visible `\u001b` escapes. For names inside artifacts (queue names, object keys) that no schema
- * can hold to a charset.
- */
-export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
+export { printable } from "../util/printable.js";
 
 /** A lowercase hex sha256. */
 export const sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, { error: "not a sha256 (64 hex digits)" });
