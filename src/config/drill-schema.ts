@@ -77,13 +77,10 @@ export const drillSchema = z
       .default("reports")
       .meta({ description: "Where reports go; relative paths are relative to the config directory." }),
     targets: z.array(drillTargetSchema).min(1),
-    pull: z
-      .enum(["never", "missing", "always"])
-      .default("never")
-      .meta({
-        description:
-          "Whether the drill may pull images (targets' image and the jobs' tools.image): never (default: a missing image fails the target, naming it), missing, or always.",
-      }),
+    pull: z.enum(["never", "missing", "always"]).default("never").meta({
+      description:
+        "Whether the drill may pull images (targets' image and the jobs' tools.image): never (default: a missing image fails the target, naming it), missing, or always.",
+    }),
     metricsFile: absolutePathSchema.optional().meta({
       description:
         "Prometheus textfile (node_exporter textfile collector) updated after each drill run. BACKDRILL_METRICS_FILE overrides it.",

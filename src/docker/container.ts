@@ -135,7 +135,13 @@ async function startFailure(options: StartDrillContainerOptions, error: unknown)
   const detail = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
   const drillImage = await imagePresent(options.image);
   if (drillImage === false) {
-    return missingImageError(options.image, `drill image ${options.image}`, options.pull ?? "never", detail, error);
+    return missingImageError(
+      options.image,
+      `drill image ${options.image}`,
+      options.pull ?? "never",
+      detail,
+      error,
+    );
   }
   // Testcontainers starts its reaper before the first container; its pull failing reads like the
   // drill image's (an HTTP 500 from the registry), so look at the reaper's image too.
@@ -168,7 +174,10 @@ export function missingImageError(
   detail?: string,
   cause?: unknown,
 ): OperationError {
-  const why = pull === "never" ? "(backdrill does not pull it: pull: never)" : `and could not be pulled (${detail ?? "pull failed"})`;
+  const why =
+    pull === "never"
+      ? "(backdrill does not pull it: pull: never)"
+      : `and could not be pulled (${detail ?? "pull failed"})`;
   return new OperationError(
     `${what} is not on this host ${why}: docker pull ${image}, or build it here ` +
       `(docker build -t ${image} DIR) or copy it from another host (docker save there, docker load here)` +

@@ -25,7 +25,9 @@ describe("writeContainedFile", () => {
     const victim = path.join(dir, "victim");
     await writeFile(victim, "keep\n");
     await symlink(victim, path.join(dir, "link.conf"));
-    await expect(writeContainedFile(dir, "link.conf", "x", { append: true })).rejects.toThrow(/is a symbolic link/);
+    await expect(writeContainedFile(dir, "link.conf", "x", { append: true })).rejects.toThrow(
+      /is a symbolic link/,
+    );
     await expect(writeContainedFile(dir, "link.conf", "x")).rejects.toThrow(/is a symbolic link/);
     expect(await readFile(victim, "utf8")).toBe("keep\n");
   });

@@ -1,7 +1,14 @@
 /** The shared building blocks of the facts schemas and the facts-against-manifest checks. */
 import { describe, expect, it } from "vitest";
 import type { ArtifactReader } from "./contract.js";
-import { artifactNameSchema, containedPathSchema, isContainedPath, plainText, printable, requireArtifacts } from "./facts-values.js";
+import {
+  artifactNameSchema,
+  containedPathSchema,
+  isContainedPath,
+  plainText,
+  printable,
+  requireArtifacts,
+} from "./facts-values.js";
 import { dbConninfo, literalPattern, pgDatabaseNameProblem, pgNameProblem } from "./postgres/names.js";
 
 const reader = (names: string[]): ArtifactReader =>
@@ -12,12 +19,14 @@ const reader = (names: string[]): ArtifactReader =>
 describe("facts building blocks", () => {
   it("artifact names are one safe path component", () => {
     expect(artifactNameSchema.safeParse("task.dump").success).toBe(true);
-    for (const bad of ["../x", "a/b", ".hidden", "", "x y"]) expect(artifactNameSchema.safeParse(bad).success).toBe(false);
+    for (const bad of ["../x", "a/b", ".hidden", "", "x y"])
+      expect(artifactNameSchema.safeParse(bad).success).toBe(false);
   });
 
   it("contained paths never leave the tree", () => {
     expect(isContainedPath("uploads/a b/ü.txt")).toBe(true);
-    for (const bad of ["/etc/passwd", "a/../../b", "..", "a//b", "./a", "a\0b", ""]) expect(isContainedPath(bad)).toBe(false);
+    for (const bad of ["/etc/passwd", "a/../../b", "..", "a//b", "./a", "a\0b", ""])
+      expect(isContainedPath(bad)).toBe(false);
     expect(containedPathSchema.safeParse("a/../b").success).toBe(false);
   });
 
@@ -28,8 +37,12 @@ describe("facts building blocks", () => {
   });
 
   it("requireArtifacts names the field of an artifact the manifest does not list", () => {
-    expect(() => requireArtifacts(reader(["task.dump"]), [{ name: "task.dump", field: "databases.0.artifact" }])).not.toThrow();
-    expect(() => requireArtifacts(reader(["task.dump"]), [{ name: "other.dump", field: "databases.0.artifact" }])).toThrow(
+    expect(() =>
+      requireArtifacts(reader(["task.dump"]), [{ name: "task.dump", field: "databases.0.artifact" }]),
+    ).not.toThrow();
+    expect(() =>
+      requireArtifacts(reader(["task.dump"]), [{ name: "other.dump", field: "databases.0.artifact" }]),
+    ).toThrow(
       'snapshot task-db/20261128T021500Z-3f9a1c: its facts name artifact "other.dump" (databases.0.artifact), which the manifest does not list; refusing to use it',
     );
   });

@@ -46,10 +46,9 @@ export function isContainedPath(value: string): boolean {
   return value.split("/").every((segment) => segment !== "" && segment !== "." && segment !== "..");
 }
 
-export const containedPathSchema = z
-  .string()
-  .max(4096)
-  .refine(isContainedPath, { error: "not a relative path inside the tree (absolute, '..', or empty segment)" });
+export const containedPathSchema = z.string().max(4096).refine(isContainedPath, {
+  error: "not a relative path inside the tree (absolute, '..', or empty segment)",
+});
 
 /**
  * Every artifact the facts name is in the snapshot's manifest. A name that is not is a forged or
@@ -62,7 +61,10 @@ export function requireArtifacts(
   const present = new Set(artifacts.snapshot.artifacts.map((artifact) => artifact.name));
   for (const { name, field } of wanted) {
     if (!present.has(name)) {
-      throw hostileSnapshot(artifacts, `its facts name artifact ${JSON.stringify(name)} (${field}), which the manifest does not list`);
+      throw hostileSnapshot(
+        artifacts,
+        `its facts name artifact ${JSON.stringify(name)} (${field}), which the manifest does not list`,
+      );
     }
   }
 }

@@ -50,7 +50,10 @@ const pgDump = {
 describe("postgres-dump facts", () => {
   it("accept a backup's facts, a database name with a space included", () => {
     ok(pgDumpFactsSchema, pgDump);
-    ok(pgDumpFactsSchema, { ...pgDump, databases: [{ ...database, name: "Q3 reports", artifact: "db-0123456789abcdef.dump" }] });
+    ok(pgDumpFactsSchema, {
+      ...pgDump,
+      databases: [{ ...database, name: "Q3 reports", artifact: "db-0123456789abcdef.dump" }],
+    });
   });
 
   it.each([
@@ -60,7 +63,10 @@ describe("postgres-dump facts", () => {
     ["an artifact path", { artifact: "../other/task.dump" }],
     ["the globals artifact as a dump", { artifact: "globals.sql" }],
     ["a newline in a table name", { tables: [{ schema: "app", name: "a\nb", rows: 1 }] }],
-    ["a sequence value that is not a number", { sequences: [{ schema: "a", name: "s", lastValue: "1; DROP", increment: "1" }] }],
+    [
+      "a sequence value that is not a number",
+      { sequences: [{ schema: "a", name: "s", lastValue: "1; DROP", increment: "1" }] },
+    ],
   ])("refuse %s", (_what, change) => {
     refused(pgDumpFactsSchema, { ...pgDump, databases: [{ ...database, ...change }] });
   });
@@ -79,7 +85,15 @@ describe("postgres-dump facts", () => {
 });
 
 describe("postgres-base facts", () => {
-  const base = { kind: "postgres-base", superuser: "postgres", databases: ["postgres"], walSegmentSize: 16777216, startLsn: "0/2000028", stopLsn: "0/2000138", timeline: 1 };
+  const base = {
+    kind: "postgres-base",
+    superuser: "postgres",
+    databases: ["postgres"],
+    walSegmentSize: 16777216,
+    startLsn: "0/2000028",
+    stopLsn: "0/2000138",
+    timeline: 1,
+  };
   it("accept a backup's facts and refuse a role that is an option, LSNs that are not, odd segment sizes", () => {
     ok(baseBackupFactsSchema, base);
     refused(baseBackupFactsSchema, { ...base, superuser: "-cfoo" });
@@ -95,7 +109,20 @@ describe("postgres-base facts", () => {
 });
 
 describe("files facts and entries", () => {
-  const facts = { format: 1, destination: "/srv/backup", snapshotDir: "20261128T021500Z-3f9a1c", linkDest: null, files: 1, dirs: 0, symlinks: 0, other: 0, bytes: 1, hashedFiles: 1, hashedBytes: 1, exclude: [] };
+  const facts = {
+    format: 1,
+    destination: "/srv/backup",
+    snapshotDir: "20261128T021500Z-3f9a1c",
+    linkDest: null,
+    files: 1,
+    dirs: 0,
+    symlinks: 0,
+    other: 0,
+    bytes: 1,
+    hashedFiles: 1,
+    hashedBytes: 1,
+    exclude: [],
+  };
   it("accept a backup's facts and refuse option-looking logins, '..' and odd snapshot dirs", () => {
     ok(filesFactsSchema, facts);
     ok(filesFactsSchema, { ...facts, destination: "backup@nas.example:/srv/backup" });
@@ -113,7 +140,8 @@ describe("files facts and entries", () => {
   });
 
   it("refuse manifest entries whose path leaves the tree", () => {
-    const line = (path: string) => JSON.stringify({ path, type: "file", size: 0, mtime: "x", mode: "0644", uid: 0, gid: 0 });
+    const line = (path: string) =>
+      JSON.stringify({ path, type: "file", size: 0, mtime: "x", mode: "0644", uid: 0, gid: 0 });
     expect(parseEntryLine(line("a/b.txt"), 1).path).toBe("a/b.txt");
     expect(() => parseEntryLine(line("../../etc/shadow"), 7)).toThrow(/line 7 is not a file entry \(path:/);
     expect(() => parseEntryLine(line("/etc/shadow"), 1)).toThrow(/not a file entry/);
@@ -121,20 +149,42 @@ describe("files facts and entries", () => {
 });
 
 describe("s3-bucket facts and entries", () => {
-  const facts = { format: 1, bucket: "task-files", prefix: "", objects: 1, bytes: 1, copied: true, setup: [], listedAt: "2026-11-28T02:15:00Z" };
+  const facts = {
+    format: 1,
+    bucket: "task-files",
+    prefix: "",
+    objects: 1,
+    bytes: 1,
+    copied: true,
+    setup: [],
+    listedAt: "2026-11-28T02:15:00Z",
+  };
   it("refuse a bucket that is not a bucket name, and entries whose copy is not an object artifact", () => {
     ok(s3BucketFactsSchema, facts);
     refused(s3BucketFactsSchema, { ...facts, bucket: "../x" });
     const entry = { key: "a", versionId: "v", etag: "e", size: 1, lastModified: "x" };
-    expect(parseObjectLine(JSON.stringify({ ...entry, artifact: "obj-0000001" }), 1).artifact).toBe("obj-0000001");
-    expect(() => parseObjectLine(JSON.stringify({ ...entry, artifact: "facts.json" }), 2)).toThrow(/not an object artifact/);
-    expect(() => parseObjectLine(JSON.stringify({ ...entry, sha256: "x" }), 3)).toThrow(/not an object entry/);
+    expect(parseObjectLine(JSON.stringify({ ...entry, artifact: "obj-0000001" }), 1).artifact).toBe(
+      "obj-0000001",
+    );
+    expect(() => parseObjectLine(JSON.stringify({ ...entry, artifact: "facts.json" }), 2)).toThrow(
+      /not an object artifact/,
+    );
+    expect(() => parseObjectLine(JSON.stringify({ ...entry, sha256: "x" }), 3)).toThrow(
+      /not an object entry/,
+    );
   });
 });
 
 describe("rabbitmq facts", () => {
   it("refuse control characters in names and artifacts that are paths", () => {
-    const facts = { kind: "rabbitmq", version: 1, server: { version: "4.0.5", product: null, managementVersion: null, clusterName: null }, artifact: "definitions.json", counts: { users: 0, vhosts: 0, globalParameters: 0, perVhost: {} }, classicMirroring: [] };
+    const facts = {
+      kind: "rabbitmq",
+      version: 1,
+      server: { version: "4.0.5", product: null, managementVersion: null, clusterName: null },
+      artifact: "definitions.json",
+      counts: { users: 0, vhosts: 0, globalParameters: 0, perVhost: {} },
+      classicMirroring: [],
+    };
     ok(rabbitmqFactsSchema, facts);
     refused(rabbitmqFactsSchema, { ...facts, artifact: "../definitions.json" });
     refused(rabbitmqFactsSchema, { ...facts, server: { ...facts.server, version: "4\n## passed" } });
@@ -143,7 +193,19 @@ describe("rabbitmq facts", () => {
 
 describe("symfony-secrets facts, bundle and PHP", () => {
   const recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
-  const facts = { kind: "symfony-secrets", version: 1, environment: "prod", artifact: "vault.escrow", secrets: ["A"], count: 1, publicKeyFingerprint: `sha256:${"a".repeat(64)}`, keySource: "env", files: ["prod.list.php"], unlisted: [], escrowRecipients: [recipient] };
+  const facts = {
+    kind: "symfony-secrets",
+    version: 1,
+    environment: "prod",
+    artifact: "vault.escrow",
+    secrets: ["A"],
+    count: 1,
+    publicKeyFingerprint: `sha256:${"a".repeat(64)}`,
+    keySource: "env",
+    files: ["prod.list.php"],
+    unlisted: [],
+    escrowRecipients: [recipient],
+  };
   it("refuse environments and file names that leave the directory or break PHP", () => {
     ok(symfonySecretsFactsSchema, facts);
     refused(symfonySecretsFactsSchema, { ...facts, environment: "../x" });
@@ -154,10 +216,21 @@ describe("symfony-secrets facts, bundle and PHP", () => {
 
   it("decodeBundle refuses an environment or file name Symfony would not write", () => {
     const bundle = (environment: string, name = "prod.list.php") =>
-      Buffer.from(JSON.stringify({ format: "backdrill-symfony-vault", version: 1, environment, keySource: "env", files: [{ name, mode: 384, data: "" }], key: Buffer.alloc(64).toString("base64") }));
+      Buffer.from(
+        JSON.stringify({
+          format: "backdrill-symfony-vault",
+          version: 1,
+          environment,
+          keySource: "env",
+          files: [{ name, mode: 384, data: "" }],
+          key: Buffer.alloc(64).toString("base64"),
+        }),
+      );
     expect(decodeBundle(bundle("prod")).environment).toBe("prod");
     expect(() => decodeBundle(bundle("../x"))).toThrow(/not a Symfony environment name/);
     expect(() => decodeBundle(bundle("prod", "a/b"))).toThrow(/unsafe file/);
-    expect(() => renderDecryptionKeyFile("prod\n?><?php system('id');", new Uint8Array(64))).toThrow(/no PHP is written/);
+    expect(() => renderDecryptionKeyFile("prod\n?><?php system('id');", new Uint8Array(64))).toThrow(
+      /no PHP is written/,
+    );
   });
 });

@@ -59,7 +59,7 @@ describe("secrets inside JSON, and child output kept out of webhooks", () => {
 
   it("replaces a registered child output (a tool's stderr) and leaves the rest", async () => {
     const { registerChildOutput, withoutChildOutput } = await import("./redact.js");
-    const stderr = 'ERROR: duplicate key value\nDETAIL: Key (email)=(alice@example.com) already exists.';
+    const stderr = "ERROR: duplicate key value\nDETAIL: Key (email)=(alice@example.com) already exists.";
     registerChildOutput(stderr);
     const message = `backup of task FAILED: pg_restore exited with code 1: ${stderr}`;
     expect(withoutChildOutput(message)).toBe(

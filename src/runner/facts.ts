@@ -19,7 +19,8 @@ export function parseFacts<F>(
   if (parsed.success) return parsed.data;
   const first = parsed.error.issues[0];
   // Paths hold keys from the facts themselves: printed with control characters escaped.
-  const where = first === undefined ? "" : ` (${printable(first.path.join(".")) || "(root)"}: ${first.message})`;
+  const where =
+    first === undefined ? "" : ` (${printable(first.path.join(".")) || "(root)"}: ${first.message})`;
   throw new IntegrityError(
     `snapshot ${manifest.job}/${manifest.id}: its facts are not ${manifest.kind} facts this version understands${where}; refusing to use them`,
     {

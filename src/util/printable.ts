@@ -4,6 +4,6 @@
  * a line) become visible `\u001b` escapes; everything else is left as it is.
  */
 export function printable(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  const control = /[\u0000-\u001f\u007f-\u009f]/g; // eslint-disable-line no-control-regex
+  return text.replace(control, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }

@@ -132,12 +132,16 @@ export class RemotePlace implements Place {
   ): Promise<{ stdout: string; exitCode: number }> {
     try {
       // `--`: whatever the login looks like, ssh never reads it as an option.
-      const result = await run("ssh", [...sshOptions(this.endpoint), "--", sshLogin(this.endpoint), command], {
-        description: `ssh ${sshLogin(this.endpoint)} (${what})`,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.input === undefined ? {} : { input: options.input }),
-        okExitCodes: options.okExitCodes ?? [0],
-      });
+      const result = await run(
+        "ssh",
+        [...sshOptions(this.endpoint), "--", sshLogin(this.endpoint), command],
+        {
+          description: `ssh ${sshLogin(this.endpoint)} (${what})`,
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+          ...(options.input === undefined ? {} : { input: options.input }),
+          okExitCodes: options.okExitCodes ?? [0],
+        },
+      );
       return { stdout: result.stdout, exitCode: result.exitCode };
     } catch (error) {
       throw new OperationError(error instanceof Error ? error.message : String(error), {

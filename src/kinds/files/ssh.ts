@@ -28,7 +28,9 @@ export function sshLogin(endpoint: SshEndpoint): string {
   // parseDestination already refuses these; a second line because ssh and rsync would take a
   // leading `-` for an option (rsync's -e command cannot carry a `--`).
   if (host.startsWith("-") || endpoint.user?.startsWith("-") === true) {
-    throw new UsageError(`ssh login ${JSON.stringify(`${endpoint.user ?? ""}@${host}`)} starts with "-"; refusing`);
+    throw new UsageError(
+      `ssh login ${JSON.stringify(`${endpoint.user ?? ""}@${host}`)} starts with "-"; refusing`,
+    );
   }
   return endpoint.user === undefined ? host : `${endpoint.user}@${host}`;
 }

@@ -93,7 +93,12 @@ export function readBaseMeta(meta: Record<string, unknown>, snapshot: string): B
     parseWalFileName(startWalFile)?.kind !== "segment" ||
     !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/.test(stopTime) ||
     Number.isNaN(Date.parse(stopTime)) ||
-    (walSegmentSize !== undefined && walSegmentSize !== null && (typeof walSegmentSize !== "number" || !Number.isInteger(walSegmentSize) || walSegmentSize < 1 << 20 || walSegmentSize > 1 << 30))
+    (walSegmentSize !== undefined &&
+      walSegmentSize !== null &&
+      (typeof walSegmentSize !== "number" ||
+        !Number.isInteger(walSegmentSize) ||
+        walSegmentSize < 1 << 20 ||
+        walSegmentSize > 1 << 30))
   ) {
     throw new IntegrityError(
       `snapshot ${snapshot}: its manifest's start/stop LSN, timeline, WAL file or stop time are not what a base backup records; refusing to use it`,

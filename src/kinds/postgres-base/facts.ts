@@ -41,7 +41,11 @@ export function checkAgainstManifest(
   meta: { startLsn: string; stopLsn: string; timeline: number },
 ): void {
   const same = (a: string, b: string) => a.toUpperCase() === b.toUpperCase();
-  if (!same(facts.startLsn, meta.startLsn) || !same(facts.stopLsn, meta.stopLsn) || facts.timeline !== meta.timeline) {
+  if (
+    !same(facts.startLsn, meta.startLsn) ||
+    !same(facts.stopLsn, meta.stopLsn) ||
+    facts.timeline !== meta.timeline
+  ) {
     throw hostileSnapshot(
       artifacts,
       `its facts describe the backup ${facts.startLsn}–${facts.stopLsn} on timeline ${facts.timeline}, its manifest ${meta.startLsn}–${meta.stopLsn} on timeline ${meta.timeline}`,

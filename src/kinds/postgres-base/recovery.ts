@@ -69,7 +69,8 @@ export function describeTarget(target: RecoveryTarget): string {
  * break cannot be quoted at all and is refused: it would start a setting of its own.
  */
 export function confValue(value: string): string {
-  if (/[\r\n\0]/.test(value)) throw new UsageError(`a recovery setting cannot hold a line break: ${JSON.stringify(value)}`);
+  if (/[\r\n\0]/.test(value))
+    throw new UsageError(`a recovery setting cannot hold a line break: ${JSON.stringify(value)}`);
   return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 }
 

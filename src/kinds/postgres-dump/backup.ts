@@ -113,9 +113,12 @@ export async function backupPostgresDump(
     if (problem !== undefined) {
       throw inJob(
         `job ${job.name}`,
-        new OperationError(`database ${JSON.stringify(database)} ${problem}; backdrill cannot restore it safely`, {
-          hint: "rename the database (ALTER DATABASE … RENAME TO …), or list the databases to back up in databases:",
-        }),
+        new OperationError(
+          `database ${JSON.stringify(database)} ${problem}; backdrill cannot restore it safely`,
+          {
+            hint: "rename the database (ALTER DATABASE … RENAME TO …), or list the databases to back up in databases:",
+          },
+        ),
       );
     }
   }

@@ -85,7 +85,11 @@ export const pgDumpFactsSchema = z
     const artifacts = new Set<string>(facts.globalsArtifact === null ? [] : [facts.globalsArtifact]);
     facts.databases.forEach((database, index) => {
       if (names.has(database.name)) {
-        ctx.addIssue({ code: "custom", path: ["databases", index, "name"], message: "names a database twice" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["databases", index, "name"],
+          message: "names a database twice",
+        });
       }
       if (artifacts.has(database.artifact)) {
         ctx.addIssue({

@@ -14,7 +14,10 @@ export const postgresDumpJobSchema = z
         databaseNameSchema.superRefine((value, ctx) => {
           const problem = pgDatabaseNameProblem(value);
           if (problem !== undefined) {
-            ctx.addIssue({ code: "custom", message: `database name ${problem}; backdrill cannot restore it safely` });
+            ctx.addIssue({
+              code: "custom",
+              message: `database name ${problem}; backdrill cannot restore it safely`,
+            });
           }
         }),
       )

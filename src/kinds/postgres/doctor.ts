@@ -293,7 +293,8 @@ export function postgresServerChecks(
         let endpoint: Pick<PgEndpoint, "host" | "sslmode">;
         if ("urlEnv" in connection) {
           const dsn = context.env[connection.urlEnv];
-          if (dsn === undefined || dsn === "") throw new SkipCheck(`${connection.urlEnv} is not set (see connection)`);
+          if (dsn === undefined || dsn === "")
+            throw new SkipCheck(`${connection.urlEnv} is not set (see connection)`);
           const parsed = parseDsn(dsn, `job ${job.name}: ${connection.urlEnv}`);
           endpoint = { host: parsed.host, sslmode: parsed.sslmode ?? connection.sslmode };
         } else {
@@ -302,7 +303,10 @@ export function postgresServerChecks(
         const problem = tlsWarning(endpoint);
         return problem === undefined
           ? ok(`sslmode ${endpoint.sslmode ?? "prefer (default)"} to ${endpoint.host}`)
-          : warn(problem, "set connection.sslmode: verify-full (with the server's CA in PGSSLROOTCERT or ~/.postgresql/root.crt)");
+          : warn(
+              problem,
+              "set connection.sslmode: verify-full (with the server's CA in PGSSLROOTCERT or ~/.postgresql/root.crt)",
+            );
       },
     },
   ];

@@ -38,7 +38,8 @@ export function pgDatabaseNameProblem(name: string): string | undefined {
 function nameSchema(problem: (name: string) => string | undefined): z.ZodString {
   return z.string().superRefine((value, ctx) => {
     const found = problem(value);
-    if (found !== undefined) ctx.addIssue({ code: "custom", message: `name ${JSON.stringify(value)} ${found}` });
+    if (found !== undefined)
+      ctx.addIssue({ code: "custom", message: `name ${JSON.stringify(value)} ${found}` });
   });
 }
 

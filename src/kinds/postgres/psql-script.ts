@@ -138,7 +138,10 @@ export function findMetaCommand(script: string): ScriptProblem | undefined {
         continue;
       }
       if (next === "'" || next === '"' || /[A-Za-z_{]/.test(next)) {
-        return { line, problem: `psql variable interpolation ${printable(script.slice(i, i + 20).split(/\s/)[0] ?? ":")}` };
+        return {
+          line,
+          problem: `psql variable interpolation ${printable(script.slice(i, i + 20).split(/\s/)[0] ?? ":")}`,
+        };
       }
     }
     i += 1;

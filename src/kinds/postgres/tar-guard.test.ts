@@ -3,18 +3,16 @@
  * and against hand-made hostile ones: every member that could land or point outside the target,
  * or be a special file, fails the stream; everything a base backup or a dump holds passes.
  */
-import { execFile } from "node:child_process";
 import { mkdir, mkdtemp, readdir, rm, symlink, writeFile, link } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TarGuard, uncontainedPath, type TarGuardOptions } from "./tar-guard.js";
 import { unpackInto } from "./tar.js";
+import { run, spawnStream } from "../../exec/process.js";
 
-const exec = promisify(execFile);
 let work: string;
 
 beforeAll(async () => {
@@ -27,11 +25,11 @@ afterAll(async () => {
 const OPTIONS: TarGuardOptions = { what: "the test archive", allowSymlinks: true, allowHardLinks: true };
 
 async function tarOf(dir: string, args: string[] = []): Promise<Buffer> {
-  const { stdout } = await exec("tar", ["-C", dir, ...args, "-cf", "-", "."], {
-    encoding: "buffer",
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return stdout;
+  const tar = spawnStream("tar", ["-C", dir, ...args, "-cf", "-", "."], { description: "tar" });
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar.stdout) chunks.push(chunk as Buffer);
+  await tar.done;
+  return Buffer.concat(chunks);
 }
 
 async function guard(archive: Buffer, options: TarGuardOptions = OPTIONS): Promise<number> {
@@ -39,9 +37,7 @@ async function guard(archive: Buffer, options: TarGuardOptions = OPTIONS): Promi
   // Small chunks: headers split across chunks must parse the same.
   const chunks = [];
   for (let i = 0; i < archive.length; i += 333) chunks.push(archive.subarray(i, i + 333));
-  await pipeline(Readable.from(chunks), stage, async function* (source) {
-    for await (const chunk of source) void chunk;
-  });
+  await pipeline(Readable.from(chunks), stage, new Writable({ write: (_chunk, _encoding, done) => done() }));
   return stage.members;
 }
 
@@ -112,7 +108,9 @@ describe("TarGuard over archives GNU tar writes", () => {
     const dir = path.join(work, "out");
     await mkdir(dir);
     await symlink("/etc/passwd", path.join(dir, "postgresql.auto.conf"));
-    await expect(guard(await tarOf(dir))).rejects.toThrow(/symbolic link to "\/etc\/passwd", which is absolute/);
+    await expect(guard(await tarOf(dir))).rejects.toThrow(
+      /symbolic link to "\/etc\/passwd", which is absolute/,
+    );
     const dir2 = path.join(work, "up");
     await mkdir(dir2);
     await symlink("../../victim", path.join(dir2, "recovery.signal"));
@@ -122,19 +120,23 @@ describe("TarGuard over archives GNU tar writes", () => {
   it("refuses FIFOs (and any special file)", async () => {
     const dir = path.join(work, "fifo");
     await mkdir(dir);
-    await exec("mkfifo", [path.join(dir, "pipe")]);
+    await run("mkfifo", [path.join(dir, "pipe")]);
     await expect(guard(await tarOf(dir))).rejects.toThrow(/tar type "6"/);
   });
 
   it("refuses absolute names and '..' in names, also from a pax path record", async () => {
-    await expect(guard(archive(header("/etc/cron.d/x", "0")))).rejects.toThrow(/"\/etc\/cron.d\/x" is absolute/);
+    await expect(guard(archive(header("/etc/cron.d/x", "0")))).rejects.toThrow(
+      /"\/etc\/cron.d\/x" is absolute/,
+    );
     await expect(guard(archive(header("a/../../x", "0")))).rejects.toThrow(/contains '\.\.'/);
     const record = " path=../escape\n";
     const pax = `${record.length + String(record.length + 2).length}${record}`;
     const body = Buffer.alloc(512);
     body.write(pax);
     await expect(
-      guard(archive(header("PaxHeader/x", "x", { size: Buffer.byteLength(pax) }), body, header("harmless", "0"))),
+      guard(
+        archive(header("PaxHeader/x", "x", { size: Buffer.byteLength(pax) }), body, header("harmless", "0")),
+      ),
     ).rejects.toThrow(/"\.\.\/escape" contains '\.\.'/);
   });
 
@@ -154,7 +156,11 @@ describe("unpackInto", () => {
   it("unpacks nothing past a hostile member, and nothing outside the directory", async () => {
     const target = path.join(work, "target");
     await mkdir(target);
-    const hostile = archive(header("ok.txt", "0"), header("evil", "2", { link: "/tmp" }), header("evil/x", "0"));
+    const hostile = archive(
+      header("ok.txt", "0"),
+      header("evil", "2", { link: "/tmp" }),
+      header("evil/x", "0"),
+    );
     const controller = new AbortController();
     await expect(
       unpackInto(target, Readable.from([hostile]), controller.signal, "the test archive", {

@@ -84,9 +84,12 @@ export class TarGuard extends Transform {
   }
 
   private refuse(problem: string): IntegrityError {
-    return new IntegrityError(`${this.options.what} is not a safe tar archive: ${problem}; nothing was unpacked from it after that point`, {
-      hint: "the snapshot was altered or not written by backdrill: restore another snapshot",
-    });
+    return new IntegrityError(
+      `${this.options.what} is not a safe tar archive: ${problem}; nothing was unpacked from it after that point`,
+      {
+        hint: "the snapshot was altered or not written by backdrill: restore another snapshot",
+      },
+    );
   }
 
   private parse(chunk: Buffer): void {
@@ -94,7 +97,8 @@ export class TarGuard extends Transform {
     while (offset < chunk.length && !this.ended) {
       if (this.dataLeft > 0) {
         const take = Math.min(this.dataLeft, chunk.length - offset);
-        if (this.meta !== undefined) this.meta.chunks.push(Buffer.from(chunk.subarray(offset, offset + take)));
+        if (this.meta !== undefined)
+          this.meta.chunks.push(Buffer.from(chunk.subarray(offset, offset + take)));
         this.dataLeft -= take;
         offset += take;
         if (this.dataLeft === 0 && this.meta !== undefined) this.endMeta();
@@ -162,25 +166,33 @@ export class TarGuard extends Transform {
         size = 0;
         break;
       case "2": {
-        if (!this.options.allowSymlinks) throw this.refuse(`${where} is a symbolic link (to ${JSON.stringify(link)})`);
+        if (!this.options.allowSymlinks)
+          throw this.refuse(`${where} is a symbolic link (to ${JSON.stringify(link)})`);
         const badLink = uncontainedPath(link);
         if (badLink !== undefined || link === "") {
-          throw this.refuse(`${where} is a symbolic link to ${JSON.stringify(link)}, which ${badLink ?? "is empty"}`);
+          throw this.refuse(
+            `${where} is a symbolic link to ${JSON.stringify(link)}, which ${badLink ?? "is empty"}`,
+          );
         }
         size = 0;
         break;
       }
       case "1": {
-        if (!this.options.allowHardLinks) throw this.refuse(`${where} is a hard link (to ${JSON.stringify(link)})`);
+        if (!this.options.allowHardLinks)
+          throw this.refuse(`${where} is a hard link (to ${JSON.stringify(link)})`);
         const badLink = uncontainedPath(link);
         if (badLink !== undefined || link === "") {
-          throw this.refuse(`${where} is a hard link to ${JSON.stringify(link)}, which ${badLink ?? "is empty"}`);
+          throw this.refuse(
+            `${where} is a hard link to ${JSON.stringify(link)}, which ${badLink ?? "is empty"}`,
+          );
         }
         size = 0;
         break;
       }
       default:
-        throw this.refuse(`${where} is of tar type ${JSON.stringify(type)} (a device, FIFO or other special file)`);
+        throw this.refuse(
+          `${where} is of tar type ${JSON.stringify(type)} (a device, FIFO or other special file)`,
+        );
     }
     this.members += 1;
     this.beginData(size);
@@ -226,7 +238,10 @@ function checksumOk(block: Buffer): boolean {
 }
 
 function parseOctal(field: Buffer): number | undefined {
-  const text = field.toString("latin1").replace(/[\0 ]+$/, "").replace(/^ +/, "");
+  const text = field
+    .toString("latin1")
+    .replace(/[\0 ]+$/, "")
+    .replace(/^ +/, "");
   if (text === "") return 0;
   if (!/^[0-7]+$/.test(text)) return undefined;
   return Number.parseInt(text, 8);
@@ -252,7 +267,8 @@ function parsePax(data: Buffer): Array<[string, string]> | undefined {
     const space = data.indexOf(0x20, offset);
     if (space < 0) return undefined;
     const length = Number(data.subarray(offset, space).toString("latin1"));
-    if (!Number.isInteger(length) || length <= space - offset || offset + length > data.length) return undefined;
+    if (!Number.isInteger(length) || length <= space - offset || offset + length > data.length)
+      return undefined;
     const record = data.subarray(space + 1, offset + length);
     if (record[record.length - 1] !== 0x0a) return undefined;
     const text = record.subarray(0, record.length - 1).toString("utf8");

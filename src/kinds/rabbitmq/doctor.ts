@@ -36,7 +36,11 @@ export function rabbitmqDoctor(
           );
         }
         const plain = plainHttpWarning(job.url);
-        if (plain !== undefined) return warn(`${what} (administrator); ${plain}`, "use the https:// management URL (tls: { caFile } for a private CA)");
+        if (plain !== undefined)
+          return warn(
+            `${what} (administrator); ${plain}`,
+            "use the https:// management URL (tls: { caFile } for a private CA)",
+          );
         return ok(`${what} (administrator)`);
       },
     },

@@ -33,7 +33,11 @@ export type S3BucketFacts = z.output<typeof s3BucketFactsSchema>;
  * versions come from is the job's (facts naming another bucket would have a restore copy that
  * bucket's objects with the job's credentials into the target).
  */
-export function checkS3Facts(facts: S3BucketFacts, artifacts: ArtifactReader, job: { name: string; bucket: string }): void {
+export function checkS3Facts(
+  facts: S3BucketFacts,
+  artifacts: ArtifactReader,
+  job: { name: string; bucket: string },
+): void {
   if (facts.bucket !== job.bucket) {
     throw hostileSnapshot(
       artifacts,

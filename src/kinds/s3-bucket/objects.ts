@@ -61,13 +61,19 @@ export function currentVersions(versions: readonly ObjectVersion[]): ObjectEntry
 
 const entrySchema = z.object({
   // S3 keys are at most 1024 bytes of UTF-8; they only ever go into S3 requests.
-  key: z.string().min(1).refine((key) => Buffer.byteLength(key, "utf8") <= 1024, { error: "longer than 1024 bytes" }),
+  key: z
+    .string()
+    .min(1)
+    .refine((key) => Buffer.byteLength(key, "utf8") <= 1024, { error: "longer than 1024 bytes" }),
   versionId: plainText(1024),
   etag: plainText(256),
   size: z.number().int().nonnegative(),
   lastModified: plainText(64),
   /** Only the per-object artifacts the backup writes (`obj-0000001`), never another artifact. */
-  artifact: z.string().regex(/^obj-\d{7,}$/, { error: "not an object artifact (obj-NNNNNNN)" }).optional(),
+  artifact: z
+    .string()
+    .regex(/^obj-\d{7,}$/, { error: "not an object artifact (obj-NNNNNNN)" })
+    .optional(),
   sha256: sha256HexSchema.optional(),
 });
 

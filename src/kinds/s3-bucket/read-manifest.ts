@@ -14,6 +14,8 @@ export async function readObjectEntries(
 /** The per-object artifacts the entries name, for requireArtifacts (before anything is uploaded). */
 export function objectArtifacts(entries: readonly ObjectEntry[]): Array<{ name: string; field: string }> {
   return entries.flatMap((entry, index) =>
-    entry.artifact === undefined ? [] : [{ name: entry.artifact, field: `${OBJECTS_ARTIFACT} line ${index + 1}` }],
+    entry.artifact === undefined
+      ? []
+      : [{ name: entry.artifact, field: `${OBJECTS_ARTIFACT} line ${index + 1}` }],
   );
 }

@@ -76,9 +76,12 @@ export function decodeBundle(bytes: Buffer): EscrowBundle {
   const seen = new Set<string>();
   const files = json.files.map((file) => {
     if (typeof file.name !== "string" || !VAULT_FILE_NAME.test(file.name) || file.name.startsWith(".")) {
-      throw new IntegrityError(`the escrow bundle names an unsafe file: ${JSON.stringify(file.name)}; refusing it`);
+      throw new IntegrityError(
+        `the escrow bundle names an unsafe file: ${JSON.stringify(file.name)}; refusing it`,
+      );
     }
-    if (seen.has(file.name)) throw new IntegrityError(`the escrow bundle holds ${file.name} twice; refusing it`);
+    if (seen.has(file.name))
+      throw new IntegrityError(`the escrow bundle holds ${file.name} twice; refusing it`);
     seen.add(file.name);
     return {
       name: file.name,

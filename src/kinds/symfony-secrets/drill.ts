@@ -59,7 +59,9 @@ export function drillSymfonySecrets(
         checkBundleAgainstFacts(opened, facts, context.artifacts);
       } catch (error) {
         bundle = undefined;
-        return [{ name: "escrow opens", ok: false, detail: error instanceof Error ? error.message : String(error) }];
+        return [
+          { name: "escrow opens", ok: false, detail: error instanceof Error ? error.message : String(error) },
+        ];
       }
       return [
         {

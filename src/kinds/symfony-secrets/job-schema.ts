@@ -39,7 +39,11 @@ export const symfonySecretsJobSchema = z
   })
   .superRefine((value, ctx) => {
     requireOneOf(value, ["decryptionKeyEnv", "decryptionKeyFile"], ctx, { optional: true });
-    if (value.environment === undefined && typeof value.vault === "string" && !SYMFONY_ENVIRONMENT.test(basename(value.vault))) {
+    if (
+      value.environment === undefined &&
+      typeof value.vault === "string" &&
+      !SYMFONY_ENVIRONMENT.test(basename(value.vault))
+    ) {
       ctx.addIssue({
         code: "custom",
         path: ["environment"],

@@ -20,6 +20,6 @@ export const symfonyEnvironmentSchema = z
   .string()
   .regex(SYMFONY_ENVIRONMENT, { error: "not a Symfony environment name (letters, digits, _ . -)" });
 
-export const vaultFileNameSchema = z
-  .string()
-  .regex(VAULT_FILE_NAME, { error: "not a vault file name (one path component of letters, digits, _ . @ + -)" });
+export const vaultFileNameSchema = z.string().regex(VAULT_FILE_NAME, {
+  error: "not a vault file name (one path component of letters, digits, _ . @ + -)",
+});

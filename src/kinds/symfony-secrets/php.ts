@@ -469,7 +469,9 @@ export function renderDecryptionKeyFile(environment: string, keypair: Uint8Array
   // The environment goes into a `//` comment: a line break or `?>` there would end the comment
   // (or PHP mode) and make the rest code. Only Symfony environment names get in.
   if (!SYMFONY_ENVIRONMENT.test(environment)) {
-    throw new IntegrityError(`${JSON.stringify(environment)} is not a Symfony environment name; no PHP is written for it`);
+    throw new IntegrityError(
+      `${JSON.stringify(environment)} is not a Symfony environment name; no PHP is written for it`,
+    );
   }
   const b64 = Buffer.from(keypair).toString("base64");
   return `<?php // ${environment}.decrypt.private on ${phpDate(date)}\n\n// SYMFONY_DECRYPTION_SECRET=${b64}\nreturn ${phpStringLiteral(keypair)};\n`;

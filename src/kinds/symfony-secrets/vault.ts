@@ -163,7 +163,6 @@ export function fingerprintOf(publicKey: Uint8Array): string {
   return `sha256:${createHash("sha256").update(publicKey).digest("hex")}`;
 }
 
-
 /**
  * The names `<env>.list.php` gives Symfony, natural order, or why it cannot be read. No list.php
  * is what a vault holds after `secrets:generate-keys` and before the first `secrets:set`; Symfony

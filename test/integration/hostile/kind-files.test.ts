@@ -117,7 +117,9 @@ describe("hostile files snapshots", () => {
       const result = await world.restore(LOCAL_JOB, forged.id, to);
       expect(await entries(to)).toEqual([]);
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/its facts say it was made to .*secret-tree, but job files-local's destination is/);
+      expect(result.stderr).toMatch(
+        /its facts say it was made to .*secret-tree, but job files-local's destination is/,
+      );
     },
     SLOW,
   );
@@ -152,7 +154,9 @@ describe("hostile files snapshots", () => {
       const result = await world.restore(LOCAL_JOB, forged.id, to);
       expect(await entries(to)).toEqual([]);
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/files\.jsonl line 1 is not a file entry \(path: not a relative path inside the tree/);
+      expect(result.stderr).toMatch(
+        /files\.jsonl line 1 is not a file entry \(path: not a relative path inside the tree/,
+      );
     },
     SLOW,
   );

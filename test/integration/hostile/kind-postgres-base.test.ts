@@ -66,7 +66,13 @@ beforeAll(async () => {
   await world.writeJob({
     name: JOB,
     kind: "postgres-base",
-    connection: { host: "127.0.0.1", port: 1, user: "replicator", passwordEnv: PG_PASSWORD_ENV, sslmode: "disable" },
+    connection: {
+      host: "127.0.0.1",
+      port: 1,
+      user: "replicator",
+      passwordEnv: PG_PASSWORD_ENV,
+      sslmode: "disable",
+    },
     tools: { image: postgresImage() },
   });
 }, SLOW);
@@ -91,7 +97,9 @@ describe("hostile postgres-base snapshots", () => {
       const result = await world.restore(JOB, forged.id, to);
       expect(await readFile(victim, "utf8")).toBe("original content\n");
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/member "\.\/postgresql\.auto\.conf" is a symbolic link to ".*victim\.conf", which is absolute/);
+      expect(result.stderr).toMatch(
+        /member "\.\/postgresql\.auto\.conf" is a symbolic link to ".*victim\.conf", which is absolute/,
+      );
     },
     SLOW,
   );
@@ -112,7 +120,9 @@ describe("hostile postgres-base snapshots", () => {
       const result = await world.restore(JOB, forged.id, to);
       expect(await readFile(victim, "utf8")).toBe("must survive\n");
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/member "\.\/recovery\.signal" is a symbolic link to .*, which contains '\.\.'/);
+      expect(result.stderr).toMatch(
+        /member "\.\/recovery\.signal" is a symbolic link to .*, which contains '\.\.'/,
+      );
     },
     SLOW,
   );
@@ -130,7 +140,9 @@ describe("hostile postgres-base snapshots", () => {
       const result = await world.restore(JOB, forged.id, to);
       expect(await entries(to)).toEqual([]);
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/its facts describe the backup 0\/1000028–0\/1000100 on timeline 1, its manifest 0\/2000028–0\/2000138/);
+      expect(result.stderr).toMatch(
+        /its facts describe the backup 0\/1000028–0\/1000100 on timeline 1, its manifest 0\/2000028–0\/2000138/,
+      );
     },
     SLOW,
   );

@@ -93,7 +93,12 @@ beforeAll(async () => {
     passwordEnv: PG_PASSWORD_ENV,
     sslmode: "disable",
   };
-  await world.writeJob({ name: IMAGE_JOB, kind: "postgres-dump", connection, tools: { image: postgresImage() } });
+  await world.writeJob({
+    name: IMAGE_JOB,
+    kind: "postgres-dump",
+    connection,
+    tools: { image: postgresImage() },
+  });
   await world.writeJob({ name: HOST_JOB, kind: "postgres-dump", connection, tools: { binDir: HOST_BIN } });
 }, SLOW);
 
@@ -153,7 +158,10 @@ describe("hostile postgres-dump snapshots", () => {
       });
       const result = await world.restore(HOST_JOB, forged.id, target());
       expect(await exists(canary)).toBe(false);
-      const roles = await server.psql("SELECT count(*) FROM pg_roles WHERE rolname = 'hostile_a'", "postgres");
+      const roles = await server.psql(
+        "SELECT count(*) FROM pg_roles WHERE rolname = 'hostile_a'",
+        "postgres",
+      );
       expect(roles.trim()).toBe("0");
       expect(result.code, result.stderr).toBe(1);
       expect(result.stderr).toMatch(/globals\.sql line 2: psql meta-command \\!/);
@@ -245,7 +253,9 @@ describe("hostile postgres-dump snapshots", () => {
       const result = await world.restore(IMAGE_JOB, forged.id, target());
       expect(await databases()).not.toContain("phantom");
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/name artifact "other\.dump" \(databases\.0\.artifact\), which the manifest does not list/);
+      expect(result.stderr).toMatch(
+        /name artifact "other\.dump" \(databases\.0\.artifact\), which the manifest does not list/,
+      );
     },
     SLOW,
   );

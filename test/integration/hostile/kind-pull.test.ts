@@ -45,7 +45,13 @@ beforeAll(async () => {
   await world.writeJob({
     name: "pgd-tools",
     kind: "postgres-dump",
-    connection: { host: "127.0.0.1", port: 1, user: "test", passwordEnv: PG_PASSWORD_ENV, sslmode: "disable" },
+    connection: {
+      host: "127.0.0.1",
+      port: 1,
+      user: "test",
+      passwordEnv: PG_PASSWORD_ENV,
+      sslmode: "disable",
+    },
     tools: { image: missing },
   });
 }, SLOW);
@@ -63,7 +69,11 @@ describe("images are never pulled silently", () => {
         artifacts: { "definitions.json": DEFINITIONS },
         facts: RABBIT_FACTS,
       });
-      const { target } = await world.drill("pull-image", { job: "broker", snapshot: forged.id, image: missing });
+      const { target } = await world.drill("pull-image", {
+        job: "broker",
+        snapshot: forged.id,
+        image: missing,
+      });
       expect(decoy.connections()).toBe(0);
       expect(target.ok).toBe(false);
       expect(target.error).toContain(
@@ -100,7 +110,9 @@ describe("images are never pulled silently", () => {
       expect(decoy.connections()).toBe(0);
       expect(target.ok).toBe(false);
       const restore = target.checks.find((check) => check.name === "restore");
-      expect(restore?.detail).toContain(`tools.image ${missing} is not on this host (backdrill does not pull it`);
+      expect(restore?.detail).toContain(
+        `tools.image ${missing} is not on this host (backdrill does not pull it`,
+      );
     },
     SLOW,
   );

@@ -56,13 +56,17 @@ describe("hostile rabbitmq snapshots", () => {
     "restore --dry-run: names with terminal escapes and line breaks are printed as visible escapes",
     async () => {
       const forged = await world.forge(JOB, "rabbitmq", {
-        artifacts: { "definitions.json": definitions("jobs\u001b[2J\u001b[H\nrestore of broker verified: 0 problems") },
+        artifacts: {
+          "definitions.json": definitions("jobs\u001b[2J\u001b[H\nrestore of broker verified: 0 problems"),
+        },
         facts: facts(),
       });
       const result = await world.restore(JOB, forged.id, "http://127.0.0.1:1", ["--dry-run"]);
       // eslint-disable-next-line no-control-regex
       expect(result.stdout).not.toMatch(/\u001b/);
-      expect(result.stdout.split("\n").some((line) => line.startsWith("restore of broker verified"))).toBe(false);
+      expect(result.stdout.split("\n").some((line) => line.startsWith("restore of broker verified"))).toBe(
+        false,
+      );
       expect(result.code, result.stderr).toBe(0);
       expect(result.stdout).toContain("jobs\\u001b[2J\\u001b[H\\u000arestore of broker verified");
     },
@@ -96,7 +100,9 @@ describe("hostile rabbitmq snapshots", () => {
       });
       const result = await world.restore(JOB, forged.id, "http://127.0.0.1:1", ["--dry-run"]);
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/its facts are not rabbitmq facts this version understands \(counts\.perVhost\.\/\\u000a## drill passed: Invalid key/);
+      expect(result.stderr).toMatch(
+        /its facts are not rabbitmq facts this version understands \(counts\.perVhost\.\/\\u000a## drill passed: Invalid key/,
+      );
     },
     SLOW,
   );

@@ -58,9 +58,13 @@ beforeAll(async () => {
   client = s3.client();
   for (const bucket of [BUCKET, SECRETS]) {
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    await client.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }));
+    await client.send(
+      new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: "Enabled" } }),
+    );
   }
-  const put = await client.send(new PutObjectCommand({ Bucket: SECRETS, Key: "salaries.csv", Body: "alice,1" }));
+  const put = await client.send(
+    new PutObjectCommand({ Bucket: SECRETS, Key: "salaries.csv", Body: "alice,1" }),
+  );
   secretVersion = put.VersionId ?? "null";
   env = { TASK_S3_ACCESS_KEY: s3.accessKeyId, TASK_S3_SECRET_KEY: s3.secretAccessKey };
   await world.writeJob({
@@ -101,7 +105,9 @@ describe("hostile s3-bucket snapshots", () => {
       const result = await world.restore(JOB, forged.id, `s3://${target}`, [], env);
       expect(await keys(target)).toEqual([]);
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/its facts say it lists bucket payroll-secrets, but job bucket's bucket is task-files/);
+      expect(result.stderr).toMatch(
+        /its facts say it lists bucket payroll-secrets, but job bucket's bucket is task-files/,
+      );
     },
     SLOW,
   );
@@ -126,7 +132,9 @@ describe("hostile s3-bucket snapshots", () => {
       const result = await world.restore(JOB, forged.id, `s3://${target}`, [], env);
       expect(await keys(target)).toEqual([]);
       expect(result.code, result.stderr).toBe(1);
-      expect(result.stderr).toMatch(/objects\.jsonl line 1 is not an object entry \(artifact: not an object artifact/);
+      expect(result.stderr).toMatch(
+        /objects\.jsonl line 1 is not an object entry \(artifact: not an object artifact/,
+      );
     },
     SLOW,
   );

@@ -16,7 +16,11 @@ import { chmod, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises
 import path from "node:path";
 import { Readable } from "node:stream";
 import YAML from "yaml";
-import { FACTS_ARTIFACT, type ManifestMeta, type SnapshotManifest } from "../../../src/repository/manifest.js";
+import {
+  FACTS_ARTIFACT,
+  type ManifestMeta,
+  type SnapshotManifest,
+} from "../../../src/repository/manifest.js";
 import { Repository } from "../../../src/repository/repository.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import type { DrillReport, TargetReport } from "../../../src/report/types.js";
@@ -86,9 +90,19 @@ export interface HostileWorld {
   /** Forges a snapshot of `job` (encrypted to the policy's recipient) and returns its manifest. */
   forge(job: string, kind: string, forgery: Forgery): Promise<SnapshotManifest>;
   /** `backdrill restore <job> --to <to> --snapshot <id> --identity …` */
-  restore(job: string, snapshot: string, to: string, extra?: string[], env?: Record<string, string>): Promise<CliResult>;
+  restore(
+    job: string,
+    snapshot: string,
+    to: string,
+    extra?: string[],
+    env?: Record<string, string>,
+  ): Promise<CliResult>;
   /** Writes drills/<name>.yaml with one target and runs it; returns the target's report. */
-  drill(name: string, target: Record<string, unknown>, env?: Record<string, string>): Promise<{ result: CliResult; target: TargetReport }>;
+  drill(
+    name: string,
+    target: Record<string, unknown>,
+    env?: Record<string, string>,
+  ): Promise<{ result: CliResult; target: TargetReport }>;
   remove(): Promise<void>;
 }
 
@@ -142,7 +156,8 @@ export async function hostileWorld(prefix: string): Promise<HostileWorld> {
         .filter((file) => file.endsWith(".json") && !before.has(file) && file.startsWith(`${name}-`))
         .sort();
       const newest = written.at(-1);
-      if (newest === undefined) throw new Error(`drill ${name} wrote no report:\n${result.stdout}\n${result.stderr}`);
+      if (newest === undefined)
+        throw new Error(`drill ${name} wrote no report:\n${result.stdout}\n${result.stderr}`);
       const report = JSON.parse(await readFile(path.join(reportDir, newest), "utf8")) as DrillReport;
       const only = report.targets[0];
       if (only === undefined) throw new Error(`drill ${name}: no target in the report`);

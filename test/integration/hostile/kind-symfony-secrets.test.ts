@@ -18,13 +18,20 @@ let escrowRecipient: string;
 let escrowIdentityFile: string;
 
 /** The inner escrow layer as the backup writes it, with whatever environment and files we like. */
-async function escrow(environment: string, files: Array<{ name: string; data: string }> = []): Promise<Buffer> {
+async function escrow(
+  environment: string,
+  files: Array<{ name: string; data: string }> = [],
+): Promise<Buffer> {
   const json = {
     format: "backdrill-symfony-vault",
     version: 1,
     environment,
     keySource: "file",
-    files: files.map((file) => ({ name: file.name, mode: 0o600, data: Buffer.from(file.data).toString("base64") })),
+    files: files.map((file) => ({
+      name: file.name,
+      mode: 0o600,
+      data: Buffer.from(file.data).toString("base64"),
+    })),
     key: randomBytes(64).toString("base64"),
   };
   const stream = encryptBundle(Buffer.from(JSON.stringify(json)), [escrowRecipient]);
