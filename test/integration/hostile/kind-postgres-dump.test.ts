@@ -259,4 +259,35 @@ describe("hostile postgres-dump snapshots", () => {
     },
     SLOW,
   );
+  it(
+    "backup: a discovered database whose name is no artifact name (a space) gets a safe artifact name, and restores",
+    async () => {
+      await server.psql('CREATE DATABASE "Q3 reports"', "postgres");
+      await server.psql("CREATE TABLE r (id int); INSERT INTO r VALUES (1)", "Q3 reports");
+      const backup = await world.cli(["backup", IMAGE_JOB], { [PG_PASSWORD_ENV]: PASSWORD });
+      expect(backup.code, backup.stderr).toBe(0);
+      const listed = await world.cli(["snapshots", IMAGE_JOB, "--json"]);
+      const snapshots = JSON.parse(listed.stdout) as Array<{
+        id: string;
+        artifacts: Array<{ name: string }>;
+      }>;
+      const newest = snapshots.at(-1);
+      expect(newest?.artifacts.map((artifact) => artifact.name)).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(/^db-[0-9a-f]{16}\.dump$/),
+          "task.dump",
+          "globals.sql",
+        ]),
+      );
+      await server.psql('DROP DATABASE "Q3 reports"', "postgres");
+      const restored = await world.restore(IMAGE_JOB, newest?.id ?? "latest", target(), [
+        "--database",
+        "Q3 reports",
+        "--no-globals",
+      ]);
+      expect(restored.code, restored.stderr).toBe(0);
+      expect((await server.psql("SELECT count(*) FROM r", "Q3 reports")).trim()).toBe("1");
+    },
+    SLOW,
+  );
 });
