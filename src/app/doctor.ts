@@ -26,7 +26,8 @@ import type { KindDoctorContext } from "../kinds/contract.js";
 import { kindOf } from "../kinds/registry.js";
 import { summarize, type CheckResult, type DoctorReport } from "../preflight/report.js";
 import { lockCheck, policyChecks } from "./doctor/repository.js";
-import { fail, ok, runChecks, type CheckSpec } from "../preflight/runner.js";
+import { fail, ok, runChecks, warn, type CheckSpec } from "../preflight/runner.js";
+import { WEBHOOK_ENV, webhookWarning } from "../ops/webhook.js";
 
 export { formatReport, summarize } from "../preflight/report.js";
 export type { CheckResult, CheckStatus, DoctorReport, Finding } from "../preflight/report.js";
@@ -195,6 +196,18 @@ async function plan(
     },
     ...(await secretChecks(config, selection, options)),
   ];
+  if ((context.env[WEBHOOK_ENV] ?? "").trim() !== "") {
+    specs.push({
+      subject: "webhook",
+      name: "webhook",
+      run: async () => {
+        const problem = webhookWarning(context.env);
+        return problem === undefined
+          ? ok(`${WEBHOOK_ENV} set (https or this host)`)
+          : warn(problem, `use the https:// URL of the monitoring service`);
+      },
+    });
+  }
   // A drill host holds read-only repository credentials: nothing there writes.
   for (const policy of selection.policies)
     specs.push(...policyChecks(context, policy, options.scope !== "drill"));

@@ -76,7 +76,8 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
               {
                 job: loadedJob.job,
                 jobFile: loadedJob.file,
-                target,
+                // The drill's pull setting travels with each target to the kind (images, tools).
+                target: { ...target, pull: drill.pull },
                 kind,
                 repository,
                 snapshot: target.snapshot,

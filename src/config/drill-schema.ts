@@ -89,6 +89,10 @@ export const drillSchema = z
         description:
           "Signing public keys this drill trusts on top of its jobs' policies' signing.publicKeys; with any, unsigned snapshots are refused.",
       }),
+    pull: z.enum(["never", "missing", "always"]).default("never").meta({
+      description:
+        "Whether the drill may pull images (targets' image and the jobs' tools.image): never (default: a missing image fails the target, naming it), missing, or always.",
+    }),
     metricsFile: absolutePathSchema.optional().meta({
       description:
         "Prometheus textfile (node_exporter textfile collector) updated after each drill run. BACKDRILL_METRICS_FILE overrides it.",

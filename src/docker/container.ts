@@ -18,6 +18,9 @@ import type { WaitStrategy } from "testcontainers/build/wait-strategies/wait-str
 import { OperationError, UsageError } from "../errors.js";
 import type { Scope } from "../lifecycle/scope.js";
 
+/** A drill's `pull:` setting (config/drill-schema.ts): whether images may be pulled, and when. */
+export type PullPolicy = "never" | "missing" | "always";
+
 export const DRILL_LABEL = "backdrill.drill";
 export const DRILL_LABELS: Readonly<Record<string, string>> = { [DRILL_LABEL]: "true" };
 export const LOOPBACK = "127.0.0.1";
@@ -94,6 +97,11 @@ export interface StartDrillContainerOptions {
   startupTimeoutMs?: number;
   /** Further configuration of the container before start (health checks, tmpfs, ...). */
   configure?: (container: GenericContainer) => void;
+  /**
+   * The drill's `pull:` setting. `never` (the default): an image that is not on the host fails
+   * with one line naming it, nothing is pulled; `missing`: pulled when absent; `always`: pulled.
+   */
+  pull?: PullPolicy;
 }
 
 /** Starts a labelled, loopback-only container owned by `scope`; a clear error if it cannot. */
@@ -111,6 +119,11 @@ export async function startDrillContainer(
   if (options.wait !== undefined) container.withWaitStrategy(options.wait((await testcontainers()).Wait));
   container.withStartupTimeout(options.startupTimeoutMs ?? 180_000);
   options.configure?.(container);
+  const pull = options.pull ?? "never";
+  if (pull === "never" && (await imagePresent(options.image)) === false) {
+    throw missingImageError(options.image, `drill image ${options.image}`, "never");
+  }
+  if (pull === "always") container.withPullPolicy((await testcontainers()).PullPolicy.alwaysPull());
   let started: StartedTestContainer;
   try {
     started = await container.start();
@@ -130,11 +143,12 @@ async function startFailure(options: StartDrillContainerOptions, error: unknown)
   const detail = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, " ").trim();
   const drillImage = await imagePresent(options.image);
   if (drillImage === false) {
-    return new OperationError(
-      `drill image ${options.image} is not on this host and could not be pulled (${detail}): ` +
-        `docker pull ${options.image}, or build it here (docker build -t ${options.image} DIR) ` +
-        `or copy it from another host (docker save there, docker load here)`,
-      { cause: error },
+    return missingImageError(
+      options.image,
+      `drill image ${options.image}`,
+      options.pull ?? "never",
+      detail,
+      error,
     );
   }
   // Testcontainers starts its reaper before the first container; its pull failing reads like the
@@ -157,8 +171,31 @@ async function startFailure(options: StartDrillContainerOptions, error: unknown)
   });
 }
 
+/**
+ * One line for an image that is not on this host: what needs it, and the ways to get it there.
+ * With `pull: never` nothing was tried; otherwise the pull failed (`detail` says why).
+ */
+export function missingImageError(
+  image: string,
+  what: string,
+  pull: PullPolicy,
+  detail?: string,
+  cause?: unknown,
+): OperationError {
+  const why =
+    pull === "never"
+      ? "(backdrill does not pull it: pull: never)"
+      : `and could not be pulled (${detail ?? "pull failed"})`;
+  return new OperationError(
+    `${what} is not on this host ${why}: docker pull ${image}, or build it here ` +
+      `(docker build -t ${image} DIR) or copy it from another host (docker save there, docker load here)` +
+      (pull === "never" ? "; or set pull: missing in the drill" : ""),
+    { cause },
+  );
+}
+
 /** Whether the engine has the image; undefined when it cannot be asked (then nothing is blamed on it). */
-async function imagePresent(image: string): Promise<boolean | undefined> {
+export async function imagePresent(image: string): Promise<boolean | undefined> {
   try {
     const { getContainerRuntimeClient, ImageName } = await testcontainers();
     return await (await getContainerRuntimeClient()).image.exists(ImageName.fromString(image));

@@ -91,3 +91,43 @@ describe("never a reason-less message", () => {
     expect(error.message).toBe("no-such-command-h4 not found on PATH: install it, or fix PATH");
   });
 });
+
+describe("the child's environment", () => {
+  it("holds the allow-listed variables and what the caller passes, none of backdrill's secrets", async () => {
+    const { childEnv } = await import("./process.js");
+    const env = childEnv(
+      { PGPASSWORD: "for-this-child", HOME: undefined },
+      {
+        PATH: "/usr/bin:/bin",
+        HOME: "/root",
+        LANG: "C.UTF-8",
+        LC_ALL: "C",
+        TZ: "UTC",
+        DOCKER_HOST: "unix:///run/docker.sock",
+        TASK_DB_PASSWORD: "production-secret",
+        AWS_SECRET_ACCESS_KEY: "aws-secret",
+        BACKDRILL_WEBHOOK_URL: "https://hc-ping.com/key",
+        PGPASSWORD: "inherited",
+      },
+    );
+    expect(env).toEqual({
+      PATH: "/usr/bin:/bin",
+      LANG: "C.UTF-8",
+      LC_ALL: "C",
+      TZ: "UTC",
+      DOCKER_HOST: "unix:///run/docker.sock",
+      PGPASSWORD: "for-this-child",
+    });
+  });
+
+  it("a real child sees no secret of backdrill's environment", async () => {
+    process.env.BACKDRILL_TEST_SECRET_ENV = "should-not-leak-4f2a";
+    try {
+      const result = await run("env", [], { env: { GIVEN: "yes" } });
+      expect(result.stdout).toContain("GIVEN=yes");
+      expect(result.stdout).not.toContain("should-not-leak-4f2a");
+    } finally {
+      delete process.env.BACKDRILL_TEST_SECRET_ENV;
+    }
+  });
+});

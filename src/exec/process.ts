@@ -7,12 +7,41 @@ import { stat } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
 import { execa, type ResultPromise } from "execa";
 import { BackdrillError, MissingToolError, OperationError } from "../errors.js";
-import { redact } from "../log/redact.js";
+import { redact, registerChildOutput } from "../log/redact.js";
 import { missingToolMessage } from "./host-tools.js";
+
+/**
+ * What a child inherits of backdrill's own environment: where to find programs and files, the
+ * locale and time zone, and how to reach the Docker engine and an ssh agent. Nothing else: the
+ * environment backdrill runs with holds every job's secrets (database and S3 passwords, the
+ * webhook URL), and a child (pg_restore, rsync, ssh and the ProxyCommand it may run, a docker
+ * CLI, psql) needs none of them; what a child does need (PGPASSWORD, …) is passed in `env`.
+ */
+const INHERITED_ENV =
+  /^(?:PATH|HOME|USER|LOGNAME|LANG|LANGUAGE|LC_[A-Z_]+|TZ|TMPDIR|TERM|LD_LIBRARY_PATH|XDG_RUNTIME_DIR|SSH_AUTH_SOCK|DOCKER_(?:HOST|CONTEXT|CONFIG|CERT_PATH|TLS_VERIFY|API_VERSION)|PGSSL(?:ROOTCERT|CERT|KEY|CRL|CRLDIR))$/;
+
+/** The allow-listed part of `parent`, with `extra` over it (an undefined value removes a name). */
+export function childEnv(
+  extra: Record<string, string | undefined> = {},
+  parent: NodeJS.ProcessEnv = process.env,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(parent)) {
+    if (value !== undefined && INHERITED_ENV.test(name)) env[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
+  return env;
+}
 
 export interface ProcessOptions {
   cwd?: string;
-  /** Extra environment for the child; merged over process.env. Put secrets here, never in argv. */
+  /**
+   * Environment for the child, over the allow-listed part of process.env (childEnv). Put
+   * secrets here, never in argv.
+   */
   env?: Record<string, string | undefined>;
   /** Abort kills the child (SIGTERM, then SIGKILL after `killGraceMs`). */
   signal?: AbortSignal;
@@ -42,7 +71,10 @@ function describe(file: string, args: readonly string[], options: ProcessOptions
 
 function tail(text: string): string {
   const trimmed = text.trim();
-  return redact(trimmed.length > STDERR_TAIL ? `...${trimmed.slice(-STDERR_TAIL)}` : trimmed);
+  const shown = redact(trimmed.length > STDERR_TAIL ? `...${trimmed.slice(-STDERR_TAIL)}` : trimmed);
+  // Remembered so webhook bodies can leave it out (it may quote row values).
+  registerChildOutput(shown);
+  return shown;
 }
 
 export function processError(
@@ -108,7 +140,8 @@ export async function run(
   const ok = options.okExitCodes ?? [0];
   const result = await execa(file, args, {
     cwd: options.cwd,
-    env: options.env,
+    env: childEnv(options.env),
+    extendEnv: false,
     input: options.input,
     cancelSignal: options.signal,
     timeout: options.timeoutMs,
@@ -166,7 +199,8 @@ export function spawnStream(
   const stdinOption = options.stdin ?? "ignore";
   const child: ResultPromise = execa(file, args, {
     cwd: options.cwd,
-    env: options.env,
+    env: childEnv(options.env),
+    extendEnv: false,
     cancelSignal: options.signal,
     timeout: options.timeoutMs,
     forceKillAfterDelay: options.killGraceMs ?? 5000,

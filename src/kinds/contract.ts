@@ -17,6 +17,7 @@
  */
 import type { Readable } from "node:stream";
 import type * as z from "zod";
+import type { PullPolicy } from "../docker/container.js";
 import type { Logger } from "../log/logger.js";
 import type { Scope } from "../lifecycle/scope.js";
 import type { CheckSpec } from "../preflight/runner.js";
@@ -53,8 +54,8 @@ export interface FieldIssue {
   message: string;
 }
 
-/** How a drill pulls images; see schema/drill-target.ts. */
-export type PullPolicy = "never" | "missing" | "always";
+/** How a drill pulls images: the drill's `pull:` setting (config/drill-schema.ts). */
+export type { PullPolicy };
 
 /** The drill target fields every kind shares. */
 export interface TargetBase {
@@ -62,6 +63,11 @@ export interface TargetBase {
   snapshot: string;
   image?: string | undefined;
   rto?: string | undefined;
+  /**
+   * The drill's `pull:` setting, copied onto each target by the drill use case; absent means
+   * `never`. Applies to the target's image and to the job's `tools.image`.
+   */
+  pull?: PullPolicy | undefined;
 }
 
 /** A drill target field only some kinds take, with the reason shown when another kind has it. */

@@ -47,3 +47,24 @@ describe("redact", () => {
     });
   });
 });
+
+describe("secrets inside JSON, and child output kept out of webhooks", () => {
+  it("masks a secret whose JSON form escapes quotes and backslashes", () => {
+    const secret = 'pa"ss\\word';
+    registerSecret(secret);
+    const json = JSON.stringify({ error: `login with ${secret} failed` });
+    expect(json).not.toContain(secret);
+    expect(redact(json)).toBe('{"error":"login with *** failed"}');
+  });
+
+  it("replaces a registered child output (a tool's stderr) and leaves the rest", async () => {
+    const { registerChildOutput, withoutChildOutput } = await import("./redact.js");
+    const stderr = "ERROR: duplicate key value\nDETAIL: Key (email)=(alice@example.com) already exists.";
+    registerChildOutput(stderr);
+    const message = `backup of task FAILED: pg_restore exited with code 1: ${stderr}`;
+    expect(withoutChildOutput(message)).toBe(
+      "backup of task FAILED: pg_restore exited with code 1: [the tool's messages: see the log]",
+    );
+    expect(withoutChildOutput("nothing from a tool")).toBe("nothing from a tool");
+  });
+});

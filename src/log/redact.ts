@@ -23,11 +23,40 @@ export function registerSecret(value: string | undefined | null): void {
   // which no per-secret form matches: the Authorization pattern below masks it.
   const encoded = encodeURIComponent(trimmed);
   if (encoded !== trimmed) registered.add(encoded);
+  // Inside JSON (a --json error, a tool's JSON output) `"` and `\` arrive escaped.
+  const json = JSON.stringify(trimmed).slice(1, -1);
+  if (json !== trimmed) registered.add(json);
 }
 
 /** For tests only: forget registered secrets. */
 export function clearRegisteredSecrets(): void {
   registered.clear();
+  childOutputs.length = 0;
+}
+
+/**
+ * What child processes wrote to stderr, as error messages quote it (exec/process.ts). Kept so a
+ * message bound for outside the host (a webhook body) can leave it out: pg_restore and psql quote
+ * failing rows ("Key (email)=(…) already exists"), which belong in the log, not in a monitoring
+ * service. Only the most recent outputs are kept; a message quotes its own child's.
+ */
+const childOutputs: string[] = [];
+const MAX_CHILD_OUTPUTS = 64;
+const MIN_CHILD_OUTPUT = 8;
+
+export function registerChildOutput(text: string): void {
+  if (text.length < MIN_CHILD_OUTPUT) return;
+  childOutputs.push(text);
+  if (childOutputs.length > MAX_CHILD_OUTPUTS) childOutputs.shift();
+}
+
+/** `text` with every registered child output replaced by a pointer to the log. */
+export function withoutChildOutput(text: string): string {
+  let out = text;
+  for (const output of [...childOutputs].sort((a, b) => b.length - a.length)) {
+    if (out.includes(output)) out = out.split(output).join("[the tool's messages: see the log]");
+  }
+  return out;
 }
 
 const PATTERNS: Array<[RegExp, string]> = [

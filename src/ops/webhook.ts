@@ -15,7 +15,8 @@
  */
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
-import { redact, registerSecret } from "../log/redact.js";
+import { redact, registerSecret, withoutChildOutput } from "../log/redact.js";
+import { isLocalHost } from "../util/local-host.js";
 
 export const WEBHOOK_ENV = "BACKDRILL_WEBHOOK_URL";
 const TIMEOUT_MS = 10_000;
@@ -59,7 +60,8 @@ export interface PingOptions {
 /** Sends one ping, retrying transient failures. Resolves true if delivered; never rejects. */
 export async function ping(base: URL, event: PingEvent, options: PingOptions): Promise<boolean> {
   const url = pingUrl(base, event);
-  const body = redact(options.body ?? "").slice(0, MAX_BODY);
+  // Child processes' stderr stays in the log: it can quote row values (pg_restore, psql).
+  const body = redact(withoutChildOutput(options.body ?? "")).slice(0, MAX_BODY);
   let problem = "";
   for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
     try {
@@ -101,4 +103,14 @@ export async function pingIfConfigured(
     return;
   }
   if (url !== undefined) await ping(url, event, options);
+}
+
+/**
+ * Why the configured webhook URL deserves a warning (doctor), or undefined: plain `http://` to
+ * another host sends the ping URL (a credential) and the bodies unencrypted.
+ */
+export function webhookWarning(env: NodeJS.ProcessEnv): string | undefined {
+  const url = webhookUrl(env, "doctor");
+  if (url === undefined || url.protocol !== "http:" || isLocalHost(url.hostname)) return undefined;
+  return `${WEBHOOK_ENV} is plain http:// to ${url.host}: the ping URL (a credential) and the run summaries travel unencrypted`;
 }

@@ -5,6 +5,7 @@
  */
 import type * as z from "zod";
 import { IntegrityError } from "../errors.js";
+import { printable } from "../util/printable.js";
 import type { SnapshotManifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
 
@@ -17,7 +18,9 @@ export function parseFacts<F>(
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const first = parsed.error.issues[0];
-  const where = first === undefined ? "" : ` (${first.path.join(".") || "(root)"}: ${first.message})`;
+  // Paths hold keys from the facts themselves: printed with control characters escaped.
+  const where =
+    first === undefined ? "" : ` (${printable(first.path.join(".")) || "(root)"}: ${first.message})`;
   throw new IntegrityError(
     `snapshot ${manifest.job}/${manifest.id}: its facts are not ${manifest.kind} facts this version understands${where}; refusing to use them`,
     {

@@ -19,7 +19,7 @@ import { OperationError } from "../../errors.js";
 import { run } from "../../exec/process.js";
 import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import { locateDestination } from "./destination.js";
-import type { FilesFacts } from "./facts.js";
+import { checkFilesFacts, type FilesFacts } from "./facts.js";
 import type { FilesTarget } from "./target.js";
 import { RemotePlace } from "./place.js";
 import { joinRemote } from "./snapshot-dirs.js";
@@ -35,6 +35,7 @@ const RESTORE_DIR = "/restore";
 export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFacts>): DrillPhases {
   const { job, target, scope, signal, log, facts } = context;
   const image = requireDrillImage(target, job.name, "backdrill/sshd-rsync");
+  checkFilesFacts(facts, context.artifacts, job);
   const source = locateDestination({ ...job, destination: facts.destination });
   const snapshotDir = joinRemote(source.root, facts.snapshotDir);
   let drillHost: RemotePlace | undefined;
@@ -61,6 +62,7 @@ export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFac
         what: `files drill host for ${job.name}`,
         scope,
         signal,
+        pull: target.pull ?? "never",
         env: { SSH_USER: ENTRYPOINT_USER, SSH_AUTHORIZED_KEY: publicKey },
         ports: [SSH_PORT],
         wait: (wait) => wait.forAll([wait.forLogMessage(/Server listening/), wait.forListeningPorts()]),

@@ -4,6 +4,9 @@
  * line, sorted by path), not in the facts, so a tree of a million files is streamed rather than
  * parsed as one JSON document.
  */
+import * as z from "zod";
+import { containedPathSchema, sha256HexSchema } from "../facts-values.js";
+
 export const FILES_MANIFEST_ARTIFACT = "files.jsonl";
 
 export type EntryType = "file" | "dir" | "symlink" | "other";
@@ -68,7 +71,26 @@ export function byPath<T extends { path: string }>(a: T, b: T): number {
   return a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
 }
 
-/** Parses one line of files.jsonl; throws naming the line when it is not an entry. */
+const entrySchema = z.object({
+  path: containedPathSchema,
+  type: z.enum(["file", "dir", "symlink", "other"]),
+  size: z.number().int().nonnegative(),
+  mtime: z.string().max(64),
+  mode: z.string().regex(/^[0-7]{4}$/),
+  uid: z.number().int().nonnegative(),
+  gid: z.number().int().nonnegative(),
+  sha256: sha256HexSchema.optional(),
+  target: z
+    .string()
+    .max(4096)
+    .refine((value) => !value.includes("\0"))
+    .optional(),
+});
+
+/**
+ * Parses one line of files.jsonl; throws naming the line when it is not an entry. Paths are
+ * joined to the restored tree to hash and compare files, so each must stay inside it.
+ */
 export function parseEntryLine(line: string, lineNumber: number): FileEntry {
   let value: unknown;
   try {
@@ -76,14 +98,14 @@ export function parseEntryLine(line: string, lineNumber: number): FileEntry {
   } catch {
     throw new Error(`${FILES_MANIFEST_ARTIFACT} line ${lineNumber} is not JSON`);
   }
-  const entry = value as Partial<FileEntry>;
-  if (
-    typeof entry.path !== "string" ||
-    typeof entry.type !== "string" ||
-    typeof entry.size !== "number" ||
-    typeof entry.mode !== "string"
-  ) {
-    throw new Error(`${FILES_MANIFEST_ARTIFACT} line ${lineNumber} is not a file entry`);
+  const parsed = entrySchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined ? "" : ` (${issue.path.join(".")}: ${issue.message})`;
+    throw new Error(`${FILES_MANIFEST_ARTIFACT} line ${lineNumber} is not a file entry${where}`);
   }
-  return entry as FileEntry;
+  const entry: FileEntry = { ...parsed.data } as FileEntry;
+  if (entry.sha256 === undefined) delete entry.sha256;
+  if (entry.target === undefined) delete entry.target;
+  return entry;
 }

@@ -7,15 +7,30 @@ import { jobBaseShape } from "../../schema/job-base.js";
 export type Destination =
   { type: "local"; path: string } | { type: "remote"; user: string | undefined; host: string; path: string };
 
-const REMOTE = /^(?:([^@\s:/]+)@)?([^@\s:/]+|\[[0-9a-fA-F:]+\]):(\/.*)$/;
+/**
+ * User and host reach ssh's command line as one argument (`user@host`), and rsync's: neither may
+ * start with `-` (ssh would read `-oProxyCommand=…@host` as an option and run it), and both are
+ * held to the characters user and host names have. IPv6 addresses go in brackets.
+ */
+const REMOTE =
+  /^(?:([A-Za-z0-9_][A-Za-z0-9._-]{0,63})@)?([A-Za-z0-9_](?:[A-Za-z0-9._-]{0,252})|\[[0-9a-fA-F:.]+\]):(\/.*)$/;
 
-/** `/abs/path` or `[user@]host:/abs/path` (rsync's own spelling); undefined when neither. */
+/** Why a path is not a plain absolute path: `..` segments and control characters are refused. */
+function pathProblem(path: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return path.split("/").includes("..") || /[\u0000-\u001f\u007f]/.test(path);
+}
+
+/**
+ * `/abs/path` or `[user@]host:/abs/path` (rsync's own spelling); undefined when neither. The same
+ * rule reads a job's destination, a restore's `--to` and the destination in a snapshot's facts.
+ */
 export function parseDestination(text: string): Destination | undefined {
-  if (text.startsWith("/")) return { type: "local", path: text };
+  if (text.startsWith("/")) return pathProblem(text) ? undefined : { type: "local", path: text };
   const match = REMOTE.exec(text);
   if (match === null) return undefined;
   const [, user, host, path] = match;
-  if (host === undefined || path === undefined) return undefined;
+  if (host === undefined || path === undefined || pathProblem(path)) return undefined;
   return { type: "remote", user, host, path };
 }
 

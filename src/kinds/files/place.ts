@@ -131,12 +131,17 @@ export class RemotePlace implements Place {
     options: { signal?: AbortSignal | undefined; input?: string | Buffer; okExitCodes?: number[] } = {},
   ): Promise<{ stdout: string; exitCode: number }> {
     try {
-      const result = await run("ssh", [...sshOptions(this.endpoint), sshLogin(this.endpoint), command], {
-        description: `ssh ${sshLogin(this.endpoint)} (${what})`,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.input === undefined ? {} : { input: options.input }),
-        okExitCodes: options.okExitCodes ?? [0],
-      });
+      // `--`: whatever the login looks like, ssh never reads it as an option.
+      const result = await run(
+        "ssh",
+        [...sshOptions(this.endpoint), "--", sshLogin(this.endpoint), command],
+        {
+          description: `ssh ${sshLogin(this.endpoint)} (${what})`,
+          ...(options.signal === undefined ? {} : { signal: options.signal }),
+          ...(options.input === undefined ? {} : { input: options.input }),
+          okExitCodes: options.okExitCodes ?? [0],
+        },
+      );
       return { stdout: result.stdout, exitCode: result.exitCode };
     } catch (error) {
       throw new OperationError(error instanceof Error ? error.message : String(error), {
@@ -230,6 +235,7 @@ export class RemotePlace implements Place {
       "ssh",
       [
         ...sshOptions(this.endpoint),
+        "--",
         sshLogin(this.endpoint),
         `cd -- ${shellQuote(dir)} && xargs -0 -r sha256sum -z --`,
       ],

@@ -16,7 +16,7 @@ import type { FilesJob } from "./job-schema.js";
 import { OperationError, UsageError } from "../../errors.js";
 import type { RestoreContext, RestorePlan } from "../contract.js";
 import { locateDestination, locateTarget, type Located } from "./destination.js";
-import type { FilesFacts } from "./facts.js";
+import { checkFilesFacts, type FilesFacts } from "./facts.js";
 import type { FilesRestoreOptions } from "./restore-options.js";
 import { joinRemote } from "./snapshot-dirs.js";
 import { copyTree, needsStaging } from "./transfer.js";
@@ -34,6 +34,7 @@ export interface FilesRestorePlan {
 
 export async function planFilesRestore(context: FilesRestoreContext): Promise<RestorePlan<FilesRestorePlan>> {
   const { job, facts, options, signal } = context;
+  checkFilesFacts(facts, context.artifacts, job);
   const source = locateDestination({ ...job, destination: facts.destination });
   const snapshotDir = joinRemote(source.root, facts.snapshotDir);
   const target = locateTarget(context.to, {

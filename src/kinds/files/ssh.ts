@@ -25,11 +25,19 @@ export interface SshEndpoint {
 /** `user@host` (or `host`) for ssh; IPv6 brackets removed, ssh does not want them. */
 export function sshLogin(endpoint: SshEndpoint): string {
   const host = endpoint.host.replace(/^\[(.*)\]$/, "$1");
+  // parseDestination already refuses these; a second line because ssh and rsync would take a
+  // leading `-` for an option (rsync's -e command cannot carry a `--`).
+  if (host.startsWith("-") || endpoint.user?.startsWith("-") === true) {
+    throw new UsageError(
+      `ssh login ${JSON.stringify(`${endpoint.user ?? ""}@${host}`)} starts with "-"; refusing`,
+    );
+  }
   return endpoint.user === undefined ? host : `${endpoint.user}@${host}`;
 }
 
 /** rsync's spelling of a remote path: `user@host:/path` (IPv6 hosts in brackets). */
 export function rsyncRemote(endpoint: SshEndpoint, path: string): string {
+  sshLogin(endpoint);
   const bare = endpoint.host.replace(/^\[(.*)\]$/, "$1");
   const host = bare.includes(":") ? `[${bare}]` : bare;
   return `${endpoint.user === undefined ? "" : `${endpoint.user}@`}${host}:${path}`;

@@ -22,7 +22,7 @@ import path from "node:path";
 import type { StartedTestContainer } from "testcontainers";
 import { makePrivateTempDir } from "../../fs/private-temp-dir.js";
 import { requireDrillImage, startDrillContainer } from "../../docker/container.js";
-import { OperationError, UsageError } from "../../errors.js";
+import { IntegrityError, OperationError, UsageError } from "../../errors.js";
 import { run } from "../../exec/process.js";
 import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import { packDirectory } from "../postgres/tar.js";
@@ -35,7 +35,8 @@ import {
   resolveTarget,
   type RecoveryTarget,
 } from "./recovery.js";
-import type { BaseBackupFacts } from "./facts.js";
+import { checkAgainstManifest, type BaseBackupFacts } from "./facts.js";
+import { requireArtifacts } from "../facts-values.js";
 import type { PostgresBaseTarget } from "./target.js";
 import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
 import type { ArchivedWal } from "./wal-archive.js";
@@ -65,6 +66,12 @@ export interface BaseMeta {
   walSegmentSize: number;
 }
 
+const LSN = /^[0-9A-F]{1,8}\/[0-9A-F]{1,8}$/i;
+
+/**
+ * The manifest meta is plaintext in the repository: every value is checked for its shape before
+ * it reaches recovery settings (postgresql.auto.conf, `-c` arguments) or WAL arithmetic.
+ */
 export function readBaseMeta(meta: Record<string, unknown>, snapshot: string): BaseMeta {
   const { startLsn, stopLsn, timeline, startWalFile, stopTime, walSegmentSize } = meta;
   if (
@@ -76,6 +83,26 @@ export function readBaseMeta(meta: Record<string, unknown>, snapshot: string): B
   ) {
     throw new UsageError(
       `snapshot ${snapshot} is not a postgres-base snapshot (its manifest has no start/stop LSN)`,
+    );
+  }
+  if (
+    !LSN.test(startLsn) ||
+    !LSN.test(stopLsn) ||
+    !Number.isInteger(timeline) ||
+    timeline < 1 ||
+    parseWalFileName(startWalFile)?.kind !== "segment" ||
+    !/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/.test(stopTime) ||
+    Number.isNaN(Date.parse(stopTime)) ||
+    (walSegmentSize !== undefined &&
+      walSegmentSize !== null &&
+      (typeof walSegmentSize !== "number" ||
+        !Number.isInteger(walSegmentSize) ||
+        walSegmentSize < 1 << 20 ||
+        walSegmentSize > 1 << 30))
+  ) {
+    throw new IntegrityError(
+      `snapshot ${snapshot}: its manifest's start/stop LSN, timeline, WAL file or stop time are not what a base backup records; refusing to use it`,
+      { hint: "the manifest was altered in the repository: restore another snapshot" },
     );
   }
   return {
@@ -236,6 +263,8 @@ export function drillPostgresBase(
   const image = requireDrillImage(target, job.name, "pgvector/pgvector:pg17");
   const snapshot = context.artifacts.snapshot;
   const meta = readBaseMeta(snapshot.meta, snapshot.id);
+  checkAgainstManifest(facts, context.artifacts, meta);
+  requireArtifacts(context.artifacts, [{ name: BASE_ARTIFACT, field: "the base backup" }]);
   const superuser = facts.superuser;
   const wal = walSourceFor(context.repository, job.name, context.identities);
   let archived: ArchivedWal[] = [];
@@ -268,6 +297,7 @@ export function drillPostgresBase(
         what: `drill PostgreSQL (PITR of ${job.name})`,
         scope,
         signal,
+        pull: target.pull ?? "never",
         env: { PGDATA },
         configure: (builder) => {
           builder

@@ -63,9 +63,15 @@ export function describeTarget(target: RecoveryTarget): string {
   }
 }
 
-/** Quotes a value for postgresql.conf / `-c`: single quotes doubled. */
+/**
+ * Quotes a value for postgresql.conf: single quotes doubled and backslashes doubled (the file's
+ * parser reads `\'` as an escaped quote, so a lone backslash could end the value early). A line
+ * break cannot be quoted at all and is refused: it would start a setting of its own.
+ */
 export function confValue(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
+  if (/[\r\n\0]/.test(value))
+    throw new UsageError(`a recovery setting cannot hold a line break: ${JSON.stringify(value)}`);
+  return `'${value.replace(/\\/g, "\\\\").replace(/'/g, "''")}'`;
 }
 
 /** The recovery GUCs for `target` with `restoreCommand`, as name → raw value. */

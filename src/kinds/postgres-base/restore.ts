@@ -6,7 +6,7 @@
  * the server: the operator starts it with their service manager and watches it; the plan lists
  * the exact steps.
  */
-import { chmod, mkdir, readdir, writeFile, appendFile } from "node:fs/promises";
+import { chmod, mkdir, readdir } from "node:fs/promises";
 import path from "node:path";
 import { UsageError } from "../../errors.js";
 import type { RestoreContext, RestorePlan } from "../contract.js";
@@ -19,7 +19,9 @@ import {
   resolveTarget,
   type RecoveryTarget,
 } from "./recovery.js";
-import type { BaseBackupFacts } from "./facts.js";
+import { checkAgainstManifest, type BaseBackupFacts } from "./facts.js";
+import { requireArtifacts } from "../facts-values.js";
+import { writeContainedFile } from "../../fs/contained-files.js";
 import type { PostgresBaseRestoreOptions } from "./restore-options.js";
 import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
 
@@ -50,6 +52,8 @@ export interface Layout {
 function layoutFor(context: PgBaseRestoreContext): Layout {
   const { job, options } = context;
   const meta = readBaseMeta(context.artifacts.snapshot.meta, context.artifacts.snapshot.id);
+  checkAgainstManifest(context.facts, context.artifacts, meta);
+  requireArtifacts(context.artifacts, [{ name: BASE_ARTIFACT, field: "the base backup" }]);
   // Without --at: replay everything archived (no target; PostgreSQL promotes at the end).
   const target = resolveTarget(options.at ?? "latest", {
     stopLsn: meta.stopLsn,
@@ -111,20 +115,24 @@ export async function applyPostgresBaseRestore(
   await mkdir(layout.dir, { recursive: true, mode: 0o700 });
   await chmod(layout.dir, 0o700);
   const { signal } = context;
+  // The tar passes a guard first (postgres/tar-guard.ts): nothing outside the data directory, no
+  // link out of it, no device. A data directory may hold symlinks inside itself.
   await unpackInto(
     layout.dir,
     await context.artifacts.open(BASE_ARTIFACT, { signal }),
     signal,
     "the base backup",
+    { symlinks: true, hardLinks: true },
   );
-  await writeFile(path.join(layout.dir, "recovery.signal"), "", { mode: 0o600 });
+  // The unpacked tree came from the snapshot: our own two writes never follow a link it left.
+  await writeContainedFile(layout.dir, "recovery.signal", "");
   const lines = [
     "",
     `# backdrill restore of ${context.job.name} snapshot ${context.artifacts.snapshot.id}, ${new Date().toISOString()}`,
     ...layout.settings.map(([name, value]) => `${name} = ${confValue(value)}`),
     "",
   ];
-  await appendFile(path.join(layout.dir, "postgresql.auto.conf"), lines.join("\n"), { mode: 0o600 });
+  await writeContainedFile(layout.dir, "postgresql.auto.conf", lines.join("\n"), { append: true });
   context.log.info(
     { dir: layout.dir, target: describeTarget(layout.target) },
     "data directory laid out for recovery",

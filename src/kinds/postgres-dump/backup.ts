@@ -12,6 +12,7 @@
  * Any failure becomes an OperationError naming the job and the database; the runner then
  * commits no manifest, so a half-made snapshot never exists.
  */
+import { createHash } from "node:crypto";
 import path from "node:path";
 import { inJob, OperationError } from "../../errors.js";
 import type { BackupContext, BackupOutcome } from "../contract.js";
@@ -30,11 +31,22 @@ import { packDirectory } from "../postgres/tar.js";
 import { PgTools, type ToolVersion } from "../postgres/tools.js";
 import { DEFAULT_CHECKSUM_MAX_ROWS, type PgDumpJobInput } from "./types.js";
 import { makeWorkDir } from "./workdir.js";
+import { ARTIFACT_NAME_PATTERN } from "../facts-values.js";
+import { dbConninfo, pgDatabaseNameProblem } from "../postgres/names.js";
 
 export const GLOBALS_ARTIFACT = "globals.sql";
 
+/**
+ * The artifact of one database: `<name>.dump` / `<name>.tar` when the name is a valid artifact
+ * name, else `db-<first 16 hex of sha256(name)>.dump`. Database names may hold spaces and any
+ * other character; artifact names may not (they are repository keys). The facts record which
+ * artifact holds which database, so the mapping only has to be unique within a snapshot.
+ */
 export function artifactName(database: string, format: "custom" | "directory"): string {
-  return `${database}${format === "custom" ? ".dump" : ".tar"}`;
+  const suffix = format === "custom" ? ".dump" : ".tar";
+  const plain = `${database}${suffix}`;
+  if (ARTIFACT_NAME_PATTERN.test(plain) && !plain.startsWith("db-")) return plain;
+  return `db-${createHash("sha256").update(database, "utf8").digest("hex").slice(0, 16)}${suffix}`;
 }
 
 async function discoverDatabases(
@@ -94,6 +106,22 @@ export async function backupPostgresDump(
     throw inJob(`job ${job.name}, database ${probeDatabase}`, error);
   }
   if (databases.length === 0) throw inJob(`job ${job.name}`, new OperationError("no database to back up"));
+  // A name libpq would read as a connection string could not be restored safely (postgres/names.ts):
+  // say so before anything is dumped, naming the database.
+  for (const database of databases) {
+    const problem = pgDatabaseNameProblem(database);
+    if (problem !== undefined) {
+      throw inJob(
+        `job ${job.name}`,
+        new OperationError(
+          `database ${JSON.stringify(database)} ${problem}; backdrill cannot restore it safely`,
+          {
+            hint: "rename the database (ALTER DATABASE … RENAME TO …), or list the databases to back up in databases:",
+          },
+        ),
+      );
+    }
+  }
 
   const against = `the server ${describeEndpoint(endpoint)} (${info.version})`;
   let pgDump: ToolVersion;
@@ -182,7 +210,8 @@ async function dumpGlobals(
     "--globals-only",
     "--no-password",
     "-l",
-    database,
+    // pg_dumpall reads -l as a connection string when it looks like one: name it literally.
+    dbConninfo(database),
     ...(rolePasswords ? [] : ["--no-role-passwords"]),
   ];
   const controller = linkedController(context.signal);

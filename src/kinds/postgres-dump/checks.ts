@@ -3,6 +3,7 @@
  * same queries (tables.ts) the backup used on the source; the comparisons are pure functions so
  * their wording is unit-tested without a server.
  */
+import { literalPattern } from "../postgres/names.js";
 import type pg from "pg";
 import type { CheckResult } from "../contract.js";
 import { connectClient, errorText, libpqEnv, type PgEndpoint } from "../postgres/connection.js";
@@ -233,7 +234,8 @@ export async function runAmcheck(
     try {
       const result = await tools.run(
         "pg_amcheck",
-        ["--no-password", "--install-missing", `--database=${database}`],
+        // --database takes a pattern: double quotes make it match exactly this name.
+        ["--no-password", "--install-missing", `--database=${literalPattern(database)}`],
         {
           env: libpqEnv(target, database),
           signal,

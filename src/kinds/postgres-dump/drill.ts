@@ -27,8 +27,9 @@ import {
   type RestoredDatabase,
 } from "./checks.js";
 import type { PgDumpFacts } from "./facts.js";
-import { createDatabase, loadDatabase, restoreGlobals } from "./load.js";
-import { startSandbox, type Sandbox } from "./sandbox.js";
+import { createDatabase, loadDatabase, readGlobals, restoreGlobals } from "./load.js";
+import { psqlInSandbox, SANDBOX_PORT, SANDBOX_SUPERUSER, startSandbox, type Sandbox } from "./sandbox.js";
+import { requireArtifacts } from "../facts-values.js";
 import { PgTools } from "../postgres/tools.js";
 import type { PostgresDumpTarget } from "./target.js";
 import type { PgDumpJobInput } from "./types.js";
@@ -38,21 +39,41 @@ export function drillPostgresDump(
 ): DrillPhases {
   const { job, target, log, signal, scope, facts } = context;
   const image = requireDrillImage(target, job.name, "pgvector/pgvector:pg17");
-  const tools = new PgTools(job.tools, scope, context.configDir);
+  const pull = target.pull ?? "never";
+  // Every artifact the facts name must be in this very snapshot (a swapped or forged one is not).
+  requireArtifacts(context.artifacts, [
+    ...(facts.globalsArtifact === null ? [] : [{ name: facts.globalsArtifact, field: "globalsArtifact" }]),
+    ...facts.databases.map((db, index) => ({ name: db.artifact, field: `databases.${index}.artifact` })),
+  ]);
   const checks = target.checks ?? {};
   let sandbox: Sandbox | undefined;
+  let tools: PgTools | undefined;
+  let globalsSql: { sql: string; skipped: number } | null = null;
   const restoredNames: string[] = [];
 
   return {
     async sandbox() {
-      sandbox = await startSandbox(image, scope, signal).catch((error: unknown) => {
+      // The globals are SQL for psql: checked before anything starts, so a snapshot whose globals
+      // hold anything else (psql meta-commands) fails the target without a container.
+      if (facts.globalsArtifact !== null) {
+        globalsSql = await readGlobals(context.artifacts, facts.globalsArtifact, SANDBOX_SUPERUSER, signal);
+      }
+      sandbox = await startSandbox(image, scope, signal, pull).catch((error: unknown) => {
         throw inJob(`job ${job.name}`, error);
+      });
+      // The job's own client tools, as a real restore would use them; a tools.image container
+      // joins the sandbox's network only (not the host's), so all it can reach is the sandbox.
+      tools = new PgTools(job.tools, scope, context.configDir, {
+        pull,
+        sandbox: { containerId: sandbox.containerId, port: SANDBOX_PORT },
       });
       log.info({ job: job.name, image }, "postgres-dump drill: sandbox up");
     },
 
     async restore() {
-      if (sandbox === undefined) throw new OperationError("postgres-dump drill: restore before sandbox");
+      if (sandbox === undefined || tools === undefined) {
+        throw new OperationError("postgres-dump drill: restore before sandbox");
+      }
       const endpoint = sandbox.endpoint;
       const problems: string[] = [];
       const notes: string[] = [];
@@ -70,13 +91,12 @@ export function drillPostgresDump(
       }
       if (toolsOk && facts.globalsArtifact !== null) {
         try {
-          const globals = await restoreGlobals(
-            tools,
-            endpoint,
-            context.artifacts,
-            facts.globalsArtifact,
-            signal,
-          );
+          // psql runs inside the sandbox container, never on the drill host: even SQL that is
+          // let through can only act on the throwaway server.
+          const globals =
+            globalsSql === null
+              ? { errors: [], tolerated: [] }
+              : await restoreGlobals(psqlInSandbox(sandbox, signal), globalsSql, facts.globalsArtifact);
           problems.push(...globals.errors.map((error) => `${facts.globalsArtifact}: ${error}`));
           if (globals.tolerated.length > 0) notes.push(`ignored: ${globals.tolerated.join("; ")}`);
         } catch (error) {
@@ -128,7 +148,9 @@ export function drillPostgresDump(
     },
 
     async checks() {
-      if (sandbox === undefined) throw new OperationError("postgres-dump drill: checks before sandbox");
+      if (sandbox === undefined || tools === undefined) {
+        throw new OperationError("postgres-dump drill: checks before sandbox");
+      }
       const endpoint = sandbox.endpoint;
       const results: CheckResult[] = [];
       const wantRowCounts = checks.rowCounts ?? true;

@@ -14,6 +14,8 @@
 import type pg from "pg";
 import { z } from "zod";
 import { OperationError } from "../../errors.js";
+import { artifactNameSchema, plainText } from "../facts-values.js";
+import { MAX_NAME_BYTES, pgDatabaseNameSchema, pgNameSchema } from "../postgres/names.js";
 import { connectClient, errorText, type PgEndpoint } from "../postgres/connection.js";
 import {
   listExtensions,
@@ -25,48 +27,81 @@ import {
 
 export const FACTS_VERSION = 1;
 
+// Every name below reaches SQL (quoted as an identifier or bound as a parameter), a client tool
+// or a report; facts come from the repository, so each is held to what a real catalog can hold
+// (postgres/names.ts) and every artifact it names must be in the snapshot (drill, restore).
 const tableSchema = z.object({
-  schema: z.string(),
-  name: z.string(),
-  partitionOf: z.string().optional(),
+  schema: pgNameSchema,
+  name: pgNameSchema,
+  /** `schema.table` of the partitioned root, shown in diffs. */
+  partitionOf: plainText(2 * MAX_NAME_BYTES + 1).optional(),
   rows: z.number().int().nonnegative(),
-  checksum: z.string().optional(),
+  checksum: plainText(200).optional(),
 });
 
+/** bigint as text (sequence values do not fit a JS number). */
+const bigintText = z.string().regex(/^-?\d{1,20}$/, { error: "not an integer" });
+
 const sequenceSchema = z.object({
-  schema: z.string(),
-  name: z.string(),
-  lastValue: z.string().nullable(),
-  increment: z.string(),
+  schema: pgNameSchema,
+  name: pgNameSchema,
+  lastValue: bigintText.nullable(),
+  increment: bigintText,
 });
 
 const databaseSchema = z.object({
-  name: z.string(),
-  encoding: z.string(),
-  owner: z.string(),
+  name: pgDatabaseNameSchema,
+  /** Goes into CREATE DATABASE … ENCODING '…'. */
+  encoding: z.string().regex(/^[A-Za-z0-9_]{1,32}$/, { error: "not an encoding name like UTF8" }),
+  owner: z.union([z.literal(""), pgNameSchema]),
   sizeBytes: z.number().nonnegative(),
   tables: z.array(tableSchema),
   sequences: z.array(sequenceSchema),
-  extensions: z.record(z.string(), z.string()),
+  extensions: z.record(pgNameSchema, plainText(64)),
   /** The artifact holding this database's dump. */
-  artifact: z.string(),
+  artifact: artifactNameSchema,
 });
 
-export const pgDumpFactsSchema = z.object({
-  kind: z.literal("postgres-dump"),
-  version: z.literal(FACTS_VERSION),
-  server: z.object({ version: z.string(), versionNum: z.number().int() }),
-  pgDumpVersion: z.string(),
-  pgDumpMajor: z.number().int(),
-  format: z.enum(["custom", "directory"]),
-  /** Artifact with `pg_dumpall --globals-only`, or null when globals were not backed up. */
-  globalsArtifact: z.string().nullable(),
-  /** False when roles were dumped with --no-role-passwords (backup user not a superuser). */
-  rolePasswords: z.boolean(),
-  checksumAlgorithm: z.string(),
-  checksumMaxRows: z.number().int().nonnegative(),
-  databases: z.array(databaseSchema),
-});
+export const pgDumpFactsSchema = z
+  .object({
+    kind: z.literal("postgres-dump"),
+    version: z.literal(FACTS_VERSION),
+    server: z.object({ version: plainText(200), versionNum: z.number().int() }),
+    pgDumpVersion: plainText(200),
+    pgDumpMajor: z.number().int(),
+    format: z.enum(["custom", "directory"]),
+    /** Artifact with `pg_dumpall --globals-only`, or null when globals were not backed up. */
+    globalsArtifact: artifactNameSchema.nullable(),
+    /** False when roles were dumped with --no-role-passwords (backup user not a superuser). */
+    rolePasswords: z.boolean(),
+    checksumAlgorithm: plainText(64),
+    checksumMaxRows: z.number().int().nonnegative(),
+    databases: z.array(databaseSchema),
+  })
+  .superRefine((facts, ctx) => {
+    // One database per name and one artifact per database: a snapshot that restores two
+    // databases from one dump, or one database twice, was not written by a backup.
+    const names = new Set<string>();
+    const artifacts = new Set<string>(facts.globalsArtifact === null ? [] : [facts.globalsArtifact]);
+    facts.databases.forEach((database, index) => {
+      if (names.has(database.name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["databases", index, "name"],
+          message: "names a database twice",
+        });
+      }
+      if (artifacts.has(database.artifact)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["databases", index, "artifact"],
+          message: "names an artifact that another entry uses too",
+        });
+      }
+      names.add(database.name);
+      artifacts.add(database.artifact);
+    });
+  });
 
 export type DatabaseFacts = z.infer<typeof databaseSchema>;
 export type PgDumpFacts = z.infer<typeof pgDumpFactsSchema>;

@@ -2,6 +2,7 @@
 import * as z from "zod";
 import { connectionSchema, toolsSchema } from "../postgres/config-schema.js";
 import { databaseNameSchema, jobBaseShape } from "../../schema/job-base.js";
+import { pgDatabaseNameProblem } from "../postgres/names.js";
 
 export const postgresDumpJobSchema = z
   .strictObject({
@@ -9,7 +10,17 @@ export const postgresDumpJobSchema = z
     kind: z.literal("postgres-dump"),
     connection: connectionSchema,
     databases: z
-      .array(databaseNameSchema)
+      .array(
+        databaseNameSchema.superRefine((value, ctx) => {
+          const problem = pgDatabaseNameProblem(value);
+          if (problem !== undefined) {
+            ctx.addIssue({
+              code: "custom",
+              message: `database name ${problem}; backdrill cannot restore it safely`,
+            });
+          }
+        }),
+      )
       .min(1)
       .optional()
       .meta({ description: "Databases to dump. Omit: every database except templates." }),

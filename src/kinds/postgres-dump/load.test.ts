@@ -48,12 +48,12 @@ describe("pgRestoreArgs", () => {
   it("streams the custom format and runs the directory format in parallel", () => {
     expect(pgRestoreArgs("task", { format: "custom", jobs: 4, noOwner: false })).toEqual([
       "--no-password",
-      "--dbname=task",
+      "--dbname=dbname='task'",
       "--format=custom",
     ]);
     expect(pgRestoreArgs("task", { format: "directory", jobs: 2, noOwner: true }, "/tmp/x")).toEqual([
       "--no-password",
-      "--dbname=task",
+      "--dbname=dbname='task'",
       "--no-owner",
       "--no-privileges",
       "--format=directory",

@@ -11,7 +11,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Readable } from "node:stream";
 import type pg from "pg";
-import { OperationError } from "../../errors.js";
+import { IntegrityError, OperationError } from "../../errors.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import type { ArtifactReader } from "../contract.js";
 import { connectClient, errorText, libpqEnv, type PgEndpoint } from "../postgres/connection.js";
@@ -21,6 +21,8 @@ import { quoteIdent } from "./tables.js";
 import { unpackInto } from "../postgres/tar.js";
 import type { PgTools } from "../postgres/tools.js";
 import { makeWorkDir } from "./workdir.js";
+import { dbConninfo } from "../postgres/names.js";
+import { findMetaCommand } from "../postgres/psql-script.js";
 
 /** Globals are a few KB of SQL; anything near this is not a globals dump. */
 const MAX_GLOBALS_BYTES = 64 * 1024 * 1024;
@@ -82,27 +84,58 @@ export interface GlobalsOutcome {
   skippedLines: number;
 }
 
-/** Runs the globals SQL with psql against the `postgres` database of the target. */
-export async function restoreGlobals(
-  tools: PgTools,
-  target: PgEndpoint,
+/** Runs a psql script (`psql -f -`, the script on stdin) somewhere; resolves with psql's stderr. */
+export type PsqlScriptRunner = (sql: string, description: string) => Promise<{ stderr: string }>;
+
+export const PSQL_SCRIPT_ARGS = ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=0", "-f", "-"] as const;
+
+/** psql from the job's client tools, against the `postgres` database of `target` (a restore). */
+export function psqlWithTools(tools: PgTools, target: PgEndpoint, signal: AbortSignal): PsqlScriptRunner {
+  return (sql, description) =>
+    tools.run("psql", PSQL_SCRIPT_ARGS, {
+      env: libpqEnv(target, target.database),
+      signal,
+      input: sql,
+      description,
+    });
+}
+
+/**
+ * The globals SQL with the connecting role's lines dropped, or an error naming the artifact and
+ * line when it holds anything but SQL (psql-script.ts): it never reaches psql then.
+ */
+export async function readGlobals(
   artifacts: ArtifactReader,
   artifact: string,
+  role: string,
   signal: AbortSignal,
-): Promise<GlobalsOutcome> {
+): Promise<{ sql: string; skipped: number }> {
   const text = await readAll(await artifacts.open(artifact, { signal }), MAX_GLOBALS_BYTES).catch(
     (error: unknown) => {
       throw artifactError(artifact, error);
     },
   );
-  const { sql, skipped } = withoutRole(text, target.user);
-  const result = await tools.run("psql", ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=0", "-f", "-"], {
-    env: libpqEnv(target, target.database),
-    signal,
-    input: sql,
-    description: `psql restoring ${artifact}`,
-  });
-  return { ...classifyPsqlErrors(result.stderr), skippedLines: skipped };
+  const filtered = withoutRole(text, role);
+  const found = findMetaCommand(filtered.sql);
+  if (found !== undefined) {
+    throw new IntegrityError(
+      `artifact ${artifact} line ${found.line}: ${found.problem}; a globals dump is SQL only, so it is not run`,
+      {
+        hint: "the snapshot was altered or not written by pg_dumpall: restore another snapshot, or restore without roles (--no-globals)",
+      },
+    );
+  }
+  return filtered;
+}
+
+/** Runs checked globals SQL (from readGlobals) with psql (`run`) against the target's `postgres`. */
+export async function restoreGlobals(
+  run: PsqlScriptRunner,
+  globals: { sql: string; skipped: number },
+  artifact: string,
+): Promise<GlobalsOutcome> {
+  const result = await run(globals.sql, `psql restoring ${artifact}`);
+  return { ...classifyPsqlErrors(result.stderr), skippedLines: globals.skipped };
 }
 
 export async function databaseExists(client: pg.Client, name: string): Promise<boolean> {
@@ -177,7 +210,9 @@ export function pgRestoreArgs(
   options: Omit<LoadDatabaseOptions, "signal" | "scope">,
   dir?: string,
 ): string[] {
-  const args = ["--no-password", `--dbname=${database}`];
+  // pg_restore restores only with --dbname, and reads a value with `=` or a URI as a whole
+  // connection string: the name goes in as a quoted conninfo, so it is only ever a name.
+  const args = ["--no-password", `--dbname=${dbConninfo(database)}`];
   if (options.noOwner) args.push("--no-owner", "--no-privileges");
   if (options.format === "directory") {
     args.push("--format=directory", `--jobs=${Math.max(1, options.jobs)}`, dir ?? "<unpacked directory>");

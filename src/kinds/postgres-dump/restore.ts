@@ -38,8 +38,12 @@ import {
   dropDatabase,
   loadDatabase,
   pgRestoreArgs,
+  PSQL_SCRIPT_ARGS,
+  psqlWithTools,
+  readGlobals,
   restoreGlobals,
 } from "./load.js";
+import { requireArtifacts } from "../facts-values.js";
 import { hasUserRelations } from "./tables.js";
 import { PgTools } from "../postgres/tools.js";
 import type { PgDumpJobInput } from "./types.js";
@@ -57,6 +61,8 @@ export interface PgDumpRestorePlan {
   /** Database to connect to for CREATE DATABASE and globals. */
   maintenance: PgEndpoint;
   globals: string | null;
+  /** The globals SQL, read and checked while planning (it holds role password hashes: never printed). */
+  globalsSql: { sql: string; skipped: number } | null;
   placements: Placement[];
 }
 
@@ -103,6 +109,7 @@ function resolve(context: PgDumpRestoreContext): PgDumpRestorePlan {
     target,
     maintenance: { ...target, database: maintenanceDb },
     globals: skipGlobals ? null : facts.globalsArtifact,
+    globalsSql: null,
     placements,
   };
 }
@@ -118,6 +125,24 @@ export async function planPostgresDumpRestore(
   let resolved: PgDumpRestorePlan;
   try {
     resolved = resolve(context);
+    // Every artifact the plan uses must be in this very snapshot (a swapped or forged one is not).
+    requireArtifacts(context.artifacts, [
+      ...(resolved.globals === null ? [] : [{ name: resolved.globals, field: "globalsArtifact" }]),
+      ...resolved.placements.map((p) => ({
+        name: p.source.artifact,
+        field: `databases.${context.facts.databases.indexOf(p.source)}.artifact`,
+      })),
+    ]);
+    // The globals are SQL for psql: read (in memory) and checked now, so --dry-run already says
+    // when they hold anything else, and nothing is changed on the target before that is known.
+    if (resolved.globals !== null) {
+      resolved.globalsSql = await readGlobals(
+        context.artifacts,
+        resolved.globals,
+        resolved.maintenance.user,
+        context.signal,
+      );
+    }
   } catch (error) {
     throw inJob(`job ${context.job.name}`, error);
   }
@@ -146,11 +171,11 @@ export async function planPostgresDumpRestore(
     `target server ${redactedDsn(maintenance, maintenance.database)} (client tools: ${tools.describe()})`,
   );
   if (globals !== null) {
-    const psql = tools.display("psql", ["-X", "-q", "--no-password", "-v", "ON_ERROR_STOP=0", "-f", "-"], {
+    const psql = tools.display("psql", PSQL_SCRIPT_ARGS, {
       env: libpqEnv(maintenance, maintenance.database),
     });
     steps.push(
-      `restore roles and tablespaces: ${psql} < ${globals} (decrypted in memory; CREATE/ALTER ROLE ${target.user} skipped so the connecting role keeps its password)`,
+      `restore roles and tablespaces: ${psql} < ${globals} (decrypted in memory and refused if it holds anything but SQL, such as psql meta-commands; CREATE/ALTER ROLE ${target.user} skipped so the connecting role keeps its password)`,
     );
     warnings.push(
       `${globals} creates the backed-up roles and resets the attributes and passwords of those that already exist (skip with --no-globals)`,
@@ -193,7 +218,7 @@ export async function applyPostgresDumpRestore(
   plan: RestorePlan<PgDumpRestorePlan>,
 ): Promise<void> {
   const { job, log, signal, scope, facts } = context;
-  const { target, maintenance, globals, placements } = plan.data;
+  const { target, maintenance, globals, globalsSql, placements } = plan.data;
   const tools = new PgTools(job.tools, scope, context.configDir);
   const where = describeEndpoint(target);
 
@@ -242,9 +267,9 @@ export async function applyPostgresDumpRestore(
 
   // ---- restore ------------------------------------------------------------------------------
   const problems: string[] = [];
-  if (globals !== null) {
+  if (globals !== null && globalsSql !== null) {
     try {
-      const outcome = await restoreGlobals(tools, maintenance, context.artifacts, globals, signal);
+      const outcome = await restoreGlobals(psqlWithTools(tools, maintenance, signal), globalsSql, globals);
       problems.push(...outcome.errors.map((error) => `${globals}: ${error}`));
       log.info({ job: job.name, tolerated: outcome.tolerated.length }, "restore: globals restored");
     } catch (error) {

@@ -15,9 +15,14 @@ import { LOOPBACK, startDrillContainer } from "../../docker/container.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import { registerSecret } from "../../log/redact.js";
 import { connectClient, type PgEndpoint } from "../postgres/connection.js";
+import type { PullPolicy } from "../../docker/container.js";
+import { run } from "../../exec/process.js";
+import { PSQL_SCRIPT_ARGS, type PsqlScriptRunner } from "./load.js";
 
 export const SANDBOX_SUPERUSER = "backdrill_drill";
-const POSTGRES_PORT = 5432;
+/** The server's port inside the sandbox container. */
+export const SANDBOX_PORT = 5432;
+const POSTGRES_PORT = SANDBOX_PORT;
 const STARTUP_TIMEOUT_MS = 180_000;
 const SHM_BYTES = 512 * 1024 * 1024;
 
@@ -28,13 +33,19 @@ export interface Sandbox {
   image: string;
 }
 
-export async function startSandbox(image: string, scope: Scope, signal: AbortSignal): Promise<Sandbox> {
+export async function startSandbox(
+  image: string,
+  scope: Scope,
+  signal: AbortSignal,
+  pull: PullPolicy = "never",
+): Promise<Sandbox> {
   const password = randomBytes(18).toString("base64url");
   registerSecret(password);
   const started = await startDrillContainer({
     image,
     what: "drill PostgreSQL",
     scope,
+    pull,
     signal,
     env: { POSTGRES_USER: SANDBOX_SUPERUSER, POSTGRES_PASSWORD: password, POSTGRES_DB: "postgres" },
     ports: [POSTGRES_PORT],
@@ -64,4 +75,34 @@ export async function startSandbox(image: string, scope: Scope, signal: AbortSig
   const client = await connectClient(endpoint, "postgres");
   await client.end();
   return { endpoint, containerId: started.getId(), image };
+}
+
+/**
+ * psql inside the sandbox container (`docker exec`), over its own loopback as the sandbox
+ * superuser: scripts from a snapshot (the globals) never run a client on the drill host or with
+ * any network but the sandbox's. The password is the sandbox's throwaway one, passed by name.
+ */
+export function psqlInSandbox(sandbox: Sandbox, signal: AbortSignal): PsqlScriptRunner {
+  return (sql, description) =>
+    run(
+      "docker",
+      [
+        "exec",
+        "-i",
+        "-e",
+        "PGPASSWORD",
+        sandbox.containerId,
+        "psql",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        String(SANDBOX_PORT),
+        "-U",
+        SANDBOX_SUPERUSER,
+        "-d",
+        "postgres",
+        ...PSQL_SCRIPT_ARGS,
+      ],
+      { env: { PGPASSWORD: sandbox.endpoint.password ?? "" }, input: sql, signal, description },
+    );
 }

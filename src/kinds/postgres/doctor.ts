@@ -12,12 +12,14 @@ import {
   connectClient,
   describeEndpoint,
   errorText,
+  parseDsn,
   resolveEndpoint,
   type PgEndpoint,
 } from "./connection.js";
 import { PgTools, type PgTool } from "./tools.js";
 import type { Finding } from "../../preflight/report.js";
 import { fail, ok, shared, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
+import { isLocalHost } from "../../util/local-host.js";
 import type { JobSource, KindDoctorContext } from "../contract.js";
 
 /** What the shared checks read of a PostgreSQL job. */
@@ -177,6 +179,25 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
   }
 }
 
+/**
+ * Why the connection's TLS setting deserves a warning, or undefined: to another host, anything
+ * but verify-ca/verify-full either sends the password and data in plain text (disable, allow,
+ * and prefer when the server or a man in the middle declines TLS) or does not check whom it
+ * talks to (require).
+ */
+export function tlsWarning(endpoint: Pick<PgEndpoint, "host" | "sslmode">): string | undefined {
+  if (isLocalHost(endpoint.host)) return undefined;
+  const mode = endpoint.sslmode ?? "prefer";
+  if (mode === "verify-ca" || mode === "verify-full") return undefined;
+  const what =
+    mode === "disable"
+      ? "no TLS: the password and the data travel in plain text"
+      : mode === "require"
+        ? "TLS without checking the server's certificate: anyone in the path can pose as the server"
+        : "TLS only if offered, unverified: a man in the middle can decline it and read everything, or pose as the server";
+  return `sslmode ${mode}${endpoint.sslmode === undefined ? " (the default)" : ""} to ${endpoint.host}: ${what}`;
+}
+
 /** Values of `NAME=value` assignments in a command line could be credentials; never shown. */
 export function maskAssignments(command: string): string {
   return command.replace(/\b([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|'[^']*'|\S+)/g, "$1=***");
@@ -263,6 +284,31 @@ export function postgresServerChecks(
       },
     },
     { subject, name: "client tools", run: (signal) => toolsCheck(context, job, tool, server, signal) },
+    {
+      subject,
+      name: "TLS",
+      run: async () => {
+        // Host and sslmode only: no password needed (its absence is the connection check's).
+        const connection = job.connection;
+        let endpoint: Pick<PgEndpoint, "host" | "sslmode">;
+        if ("urlEnv" in connection) {
+          const dsn = context.env[connection.urlEnv];
+          if (dsn === undefined || dsn === "")
+            throw new SkipCheck(`${connection.urlEnv} is not set (see connection)`);
+          const parsed = parseDsn(dsn, `job ${job.name}: ${connection.urlEnv}`);
+          endpoint = { host: parsed.host, sslmode: parsed.sslmode ?? connection.sslmode };
+        } else {
+          endpoint = { host: connection.host, sslmode: connection.sslmode };
+        }
+        const problem = tlsWarning(endpoint);
+        return problem === undefined
+          ? ok(`sslmode ${endpoint.sslmode ?? "prefer (default)"} to ${endpoint.host}`)
+          : warn(
+              problem,
+              "set connection.sslmode: verify-full (with the server's CA in PGSSLROOTCERT or ~/.postgresql/root.crt)",
+            );
+      },
+    },
   ];
   return { checks, server };
 }

@@ -38,4 +38,20 @@ describe("PgTools.invocation", () => {
     const { args } = tools.invocation("pg_dump", ["--file=/tmp/w/dump"], { env: {}, mounts: ["/tmp/w"] });
     expect(args).toEqual(expect.arrayContaining(["-v", "/tmp/w:/tmp/w", "--user"]));
   });
+
+  it("never pulls an image unless told to, and says so on the command line", () => {
+    const never = new PgTools({ image: "img" }, new Scope(), "/config");
+    expect(never.invocation("psql", [], { env: {} }).args).toContain("--pull=never");
+    const missing = new PgTools({ image: "img" }, new Scope(), "/config", { pull: "missing" });
+    expect(missing.invocation("psql", [], { env: {} }).args).toContain("--pull=missing");
+  });
+
+  it("in a drill's sandbox, joins the sandbox's network only", () => {
+    const tools = new PgTools({ image: "img" }, new Scope(), "/config", {
+      sandbox: { containerId: "abc123", port: 5432 },
+    });
+    const { args } = tools.invocation("pg_restore", [], { env });
+    expect(args).toEqual(expect.arrayContaining(["--network", "container:abc123"]));
+    expect(args).not.toContain("host");
+  });
 });

@@ -17,6 +17,7 @@ import type { Scope } from "../../lifecycle/scope.js";
 import { run, spawnStream, type RunResult, type StreamingProcess } from "../../exec/process.js";
 import type { Readable } from "node:stream";
 import type { Tools as ToolsConfig } from "./config-schema.js";
+import { imagePresent, missingImageError, type PullPolicy } from "../../docker/container.js";
 
 export type PgTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_amcheck" | "pg_basebackup";
 
@@ -57,15 +58,44 @@ export function parseToolVersion(output: string): ToolVersion | undefined {
   return { major: Number(match[1]), text: match[0].replace(/^\(PostgreSQL\)\s+/, "") };
 }
 
+export interface PgToolsOptions {
+  /**
+   * Whether `tools.image` may be pulled: a backup and a restore never pull (`never`, the
+   * default); a drill follows its `pull:` setting. `docker run --pull=…` says so explicitly,
+   * so an absent image fails with one line instead of a silent pull.
+   */
+  pull?: PullPolicy;
+  /**
+   * A drill's sandbox: tool containers join that container's network namespace
+   * (`--network container:<id>`) and reach its server on 127.0.0.1:`port`, instead of the host's
+   * network. They then see the sandbox and nothing else, and hold only its throwaway password.
+   */
+  sandbox?: { containerId: string; port: number };
+}
+
 export class PgTools {
   /** One probe per PgTools: every tool of one image or binDir comes from the same PostgreSQL build. */
   private probed: Promise<ToolVersion> | undefined;
+  private readonly pull: PullPolicy;
 
   constructor(
     readonly config: ToolsConfig,
     private readonly scope: Scope,
     private readonly configDir: string,
-  ) {}
+    private readonly options: PgToolsOptions = {},
+  ) {
+    this.pull = options.pull ?? "never";
+  }
+
+  /**
+   * The libpq environment a tool gets: in a sandbox's network namespace the server is on
+   * 127.0.0.1 at its container port, whatever host port Docker published it on.
+   */
+  private toolEnv(env: Record<string, string>): Record<string, string> {
+    const sandbox = this.options.sandbox;
+    if (sandbox === undefined || !("image" in this.config)) return env;
+    return { ...env, PGHOST: "127.0.0.1", PGPORT: String(sandbox.port) };
+  }
 
   /** `image pgvector/pgvector:pg17` or `binDir /usr/lib/postgresql/17/bin`, for messages. */
   describe(): string {
@@ -83,7 +113,18 @@ export class PgTools {
     options: Pick<ToolOptions, "env" | "mounts">,
   ): Invocation {
     if ("binDir" in this.config) return { file: path.join(this.binDir(), tool), args: [...args] };
-    const docker = ["run", "--rm", "-i", "--network", "host", "--label", TOOL_CONTAINER_LABEL];
+    const sandbox = this.options.sandbox;
+    const network = sandbox === undefined ? "host" : `container:${sandbox.containerId}`;
+    const docker = [
+      "run",
+      "--rm",
+      "-i",
+      `--pull=${this.pull}`,
+      "--network",
+      network,
+      "--label",
+      TOOL_CONTAINER_LABEL,
+    ];
     for (const name of Object.keys(options.env).sort()) docker.push("-e", name);
     if (options.mounts !== undefined && options.mounts.length > 0) {
       // Files the tool writes must belong to us, so we can read and delete them afterwards.
@@ -112,9 +153,10 @@ export class PgTools {
     args: readonly string[],
     options: ToolOptions & { stdin?: "pipe" | "ignore" | Readable; stdout?: "pipe" | "ignore" },
   ): StreamingProcess {
-    const { file, args: argv, name } = this.named(this.invocation(tool, args, options));
+    const env = this.toolEnv(options.env);
+    const { file, args: argv, name } = this.named(this.invocation(tool, args, { ...options, env }));
     const child = spawnStream(file, argv, {
-      env: options.env,
+      env,
       signal: options.signal,
       description: options.description,
       stdin: options.stdin ?? "ignore",
@@ -130,9 +172,10 @@ export class PgTools {
     args: readonly string[],
     options: ToolOptions & { input?: string; okExitCodes?: number[] },
   ): Promise<RunResult> {
-    const { file, args: argv, name } = this.named(this.invocation(tool, args, options));
+    const env = this.toolEnv(options.env);
+    const { file, args: argv, name } = this.named(this.invocation(tool, args, { ...options, env }));
     const result = run(file, argv, {
-      env: options.env,
+      env,
       signal: options.signal,
       description: options.description,
       input: options.input,
@@ -229,6 +272,19 @@ export class PgTools {
             description: `${tool} --version (${this.describe()})`,
           }),
         )
+        .catch(async (error: unknown) => {
+          // `docker run --pull=never` of an absent image: one line naming it and how to get it.
+          if ("image" in this.config && (await imagePresent(this.config.image)) === false) {
+            throw missingImageError(
+              this.config.image,
+              `tools.image ${this.config.image}`,
+              this.pull,
+              error instanceof Error ? error.message : String(error),
+              error,
+            );
+          }
+          throw error;
+        })
         .then((result) => {
           const parsed = parseToolVersion(result.stdout);
           if (parsed === undefined) {

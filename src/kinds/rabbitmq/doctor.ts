@@ -3,7 +3,8 @@
  * the user may export definitions (administrator tag). Read-only.
  */
 import type { RabbitmqJob } from "./job-schema.js";
-import { fail, ok, type CheckSpec } from "../../preflight/runner.js";
+import { fail, ok, warn, type CheckSpec } from "../../preflight/runner.js";
+import { plainHttpWarning } from "./config.js";
 import type { JobSource, KindDoctorContext } from "../contract.js";
 import { resolveEndpoint as rabbitEndpoint, serverInfo } from "./backup.js";
 import { getJson } from "./http.js";
@@ -34,6 +35,12 @@ export function rabbitmqDoctor(
             `rabbitmqctl set_user_tags ${job.user} administrator`,
           );
         }
+        const plain = plainHttpWarning(job.url);
+        if (plain !== undefined)
+          return warn(
+            `${what} (administrator); ${plain}`,
+            "use the https:// management URL (tls: { caFile } for a private CA)",
+          );
         return ok(`${what} (administrator)`);
       },
     },

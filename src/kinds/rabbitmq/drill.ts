@@ -56,9 +56,11 @@ export function drillRabbitmq(
 
   return {
     async sandbox() {
-      sandbox = await startRabbitSandbox(image, scope, signal).catch((error: unknown) => {
-        throw inJob(where, error);
-      });
+      sandbox = await startRabbitSandbox(image, scope, signal, target.pull ?? "never").catch(
+        (error: unknown) => {
+          throw inJob(where, error);
+        },
+      );
       const info = await serverInfo(sandbox.endpoint, signal).catch((error: unknown) => {
         throw inJob(where, error);
       });

@@ -3,6 +3,7 @@
  * `rabbitmqFactsSchema`: facts come from the repository and are checked before use.
  */
 import * as z from "zod";
+import { artifactNameSchema, plainText } from "../facts-values.js";
 
 export const DEFINITIONS_ARTIFACT = "definitions.json";
 export const FACTS_VERSION = 1;
@@ -24,13 +25,13 @@ export const definitionCountsSchema = z.object({
   users: count,
   vhosts: count,
   globalParameters: count,
-  perVhost: z.record(z.string(), vhostCountsSchema),
+  perVhost: z.record(plainText(255), vhostCountsSchema),
 });
 
 const mirroringPolicySchema = z.object({
-  vhost: z.string(),
-  name: z.string(),
-  keys: z.array(z.string()),
+  vhost: plainText(255),
+  name: plainText(255),
+  keys: z.array(plainText(255)),
   onlyMirroring: z.boolean(),
 });
 
@@ -38,12 +39,12 @@ export const rabbitmqFactsSchema = z.object({
   kind: z.literal("rabbitmq"),
   version: z.literal(FACTS_VERSION),
   server: z.object({
-    version: z.string().nullable(),
-    product: z.string().nullable(),
-    managementVersion: z.string().nullable(),
-    clusterName: z.string().nullable(),
+    version: plainText(100).nullable(),
+    product: plainText(100).nullable(),
+    managementVersion: plainText(100).nullable(),
+    clusterName: plainText(255).nullable(),
   }),
-  artifact: z.string().min(1),
+  artifact: artifactNameSchema,
   counts: definitionCountsSchema,
   /** Policies with classic mirroring keys (refused by RabbitMQ 4.x). */
   classicMirroring: z.array(mirroringPolicySchema),

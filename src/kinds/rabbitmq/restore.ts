@@ -35,6 +35,7 @@ import {
 } from "./definitions.js";
 import { getJson, postJson, redactedUrl, type ManagementEndpoint } from "./http.js";
 import type { RabbitmqFacts } from "./facts.js";
+import { printable, requireArtifacts } from "../facts-values.js";
 import type { RabbitmqRestoreOptions } from "./restore-options.js";
 import type { RabbitmqJobInput } from "./types.js";
 
@@ -122,6 +123,7 @@ interface Prepared {
 
 async function prepare(context: RabbitmqRestoreContext): Promise<Prepared> {
   const { job, options, signal, facts } = context;
+  requireArtifacts(context.artifacts, [{ name: facts.artifact, field: "artifact" }]);
   const target = parseTarget(context.to, context.env, job.tls);
   const source = await readDefinitionsArtifact(context.artifacts, facts.artifact, signal);
   let targetVersion: string | undefined;
@@ -227,7 +229,13 @@ export async function planRabbitmqRestore(
         : `the snapshot has classic mirroring policy keys, imported as is (stripClassicMirroring=false); RabbitMQ 4.x refuses them: ${describeMirroring(mirroring)}`,
     );
   }
-  return { steps, warnings, data: { toImport, target, existing, occupied, lookError } };
+  // Names come from the definitions in the snapshot (queue, user, vhost names may hold any
+  // character): printed, they must not move the cursor or forge a line.
+  return {
+    steps: steps.map(printable),
+    warnings: warnings.map(printable),
+    data: { toImport, target, existing, occupied, lookError },
+  };
 }
 
 function emptyDefinitions(): Record<string, unknown[]> {

@@ -4,6 +4,7 @@
  * and password (RABBITMQ_DEFAULT_USER / _PASS, honoured by the official image), so it can never
  * collide with a user from the backup, and the comparison can ignore exactly that user.
  */
+import type { PullPolicy } from "../../docker/container.js";
 import { randomBytes } from "node:crypto";
 import { startDrillContainer } from "../../docker/container.js";
 import type { Scope } from "../../lifecycle/scope.js";
@@ -22,6 +23,7 @@ export async function startRabbitSandbox(
   image: string,
   scope: Scope,
   signal: AbortSignal,
+  pull: PullPolicy = "never",
 ): Promise<RabbitSandbox> {
   const user = `backdrill-drill-${randomBytes(4).toString("hex")}`;
   const password = randomBytes(18).toString("base64url");
@@ -31,6 +33,7 @@ export async function startRabbitSandbox(
     what: "drill RabbitMQ",
     scope,
     signal,
+    pull,
     env: { RABBITMQ_DEFAULT_USER: user, RABBITMQ_DEFAULT_PASS: password },
     ports: [MANAGEMENT_PORT],
     // The management plugin answers before the default user exists: wait for an authenticated 200.

@@ -20,12 +20,13 @@ import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import { forEachLimit } from "../../util/for-each-limit.js";
 import { pickSample } from "../../util/sample.js";
 import { clientFor, jobConnection } from "./connection.js";
-import type { S3BucketFacts } from "./facts.js";
+import { checkS3Facts, type S3BucketFacts } from "./facts.js";
+import { requireArtifacts } from "../facts-values.js";
 import type { S3BucketTarget } from "./target.js";
 import { isPlainMd5, type ObjectEntry } from "./objects.js";
 import { listKeys, restoreObjects, type RestoreObjectsResult } from "./restore-objects.js";
 import { digestStream } from "./transfer.js";
-import { readObjectEntries } from "./read-manifest.js";
+import { objectArtifacts, readObjectEntries } from "./read-manifest.js";
 
 const DRILL_BUCKET = "backdrill-drill";
 const LISTED = 5;
@@ -54,6 +55,7 @@ export function drillS3Bucket(
 ): DrillPhases {
   const { job, target, scope, signal, log, facts } = context;
   const image = requireDrillImage(target, job.name, "minio/minio");
+  checkS3Facts(facts, context.artifacts, job);
   let drillClient: S3Client | undefined;
   let entries: ObjectEntry[] = [];
   let restored: RestoreObjectsResult | undefined;
@@ -69,6 +71,7 @@ export function drillS3Bucket(
         image,
         what: `s3-bucket drill server for ${job.name}`,
         scope,
+        pull: target.pull ?? "never",
         signal,
         env: { ...flavour.env, AWS_DEFAULT_REGION: job.region },
         ports: [flavour.port],
@@ -93,6 +96,7 @@ export function drillS3Bucket(
     async restore() {
       if (drillClient === undefined) throw new OperationError("s3-bucket drill: restore before sandbox");
       entries = await readObjectEntries(context.artifacts, facts.manifestArtifact, signal);
+      requireArtifacts(context.artifacts, objectArtifacts(entries));
       const needsVersions = entries.some((entry) => entry.artifact === undefined);
       let source: { client: S3Client; bucket: string } | undefined;
       if (needsVersions) {

@@ -8,6 +8,8 @@
  * `obj-<index>` and the entry says which.
  */
 import type { ObjectVersion } from "@aws-sdk/client-s3";
+import * as z from "zod";
+import { plainText, sha256HexSchema } from "../facts-values.js";
 
 export const OBJECTS_ARTIFACT = "objects.jsonl";
 
@@ -57,6 +59,24 @@ export function currentVersions(versions: readonly ObjectVersion[]): ObjectEntry
   return out;
 }
 
+const entrySchema = z.object({
+  // S3 keys are at most 1024 bytes of UTF-8; they only ever go into S3 requests.
+  key: z
+    .string()
+    .min(1)
+    .refine((key) => Buffer.byteLength(key, "utf8") <= 1024, { error: "longer than 1024 bytes" }),
+  versionId: plainText(1024),
+  etag: plainText(256),
+  size: z.number().int().nonnegative(),
+  lastModified: plainText(64),
+  /** Only the per-object artifacts the backup writes (`obj-0000001`), never another artifact. */
+  artifact: z
+    .string()
+    .regex(/^obj-\d{7,}$/, { error: "not an object artifact (obj-NNNNNNN)" })
+    .optional(),
+  sha256: sha256HexSchema.optional(),
+});
+
 export function parseObjectLine(line: string, lineNumber: number): ObjectEntry {
   let value: unknown;
   try {
@@ -64,15 +84,16 @@ export function parseObjectLine(line: string, lineNumber: number): ObjectEntry {
   } catch {
     throw new Error(`${OBJECTS_ARTIFACT} line ${lineNumber} is not JSON`);
   }
-  const entry = value as Partial<ObjectEntry>;
-  if (
-    typeof entry.key !== "string" ||
-    typeof entry.versionId !== "string" ||
-    typeof entry.size !== "number"
-  ) {
-    throw new Error(`${OBJECTS_ARTIFACT} line ${lineNumber} is not an object entry`);
+  const parsed = entrySchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined ? "" : ` (${issue.path.join(".")}: ${issue.message})`;
+    throw new Error(`${OBJECTS_ARTIFACT} line ${lineNumber} is not an object entry${where}`);
   }
-  return entry as ObjectEntry;
+  const entry: ObjectEntry = { ...parsed.data } as ObjectEntry;
+  if (entry.artifact === undefined) delete entry.artifact;
+  if (entry.sha256 === undefined) delete entry.sha256;
+  return entry;
 }
 
 /** `s3://bucket` or `s3://bucket/prefix` → bucket and a prefix ending in "/" (or ""). */

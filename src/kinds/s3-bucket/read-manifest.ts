@@ -1,7 +1,7 @@
 /** Reads the encrypted `objects.jsonl` of a snapshot, line by line. */
 import { readArtifactLines } from "../artifact-read.js";
 import type { ArtifactReader } from "../contract.js";
-import { parseObjectLine, type ObjectEntry } from "./objects.js";
+import { OBJECTS_ARTIFACT, parseObjectLine, type ObjectEntry } from "./objects.js";
 
 export async function readObjectEntries(
   artifacts: ArtifactReader,
@@ -9,4 +9,13 @@ export async function readObjectEntries(
   signal: AbortSignal,
 ): Promise<ObjectEntry[]> {
   return readArtifactLines(artifacts, name, signal, parseObjectLine);
+}
+
+/** The per-object artifacts the entries name, for requireArtifacts (before anything is uploaded). */
+export function objectArtifacts(entries: readonly ObjectEntry[]): Array<{ name: string; field: string }> {
+  return entries.flatMap((entry, index) =>
+    entry.artifact === undefined
+      ? []
+      : [{ name: entry.artifact, field: `${OBJECTS_ARTIFACT} line ${index + 1}` }],
+  );
 }

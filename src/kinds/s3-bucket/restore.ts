@@ -15,9 +15,10 @@ import { OperationError, UsageError } from "../../errors.js";
 import type { RestoreContext, RestorePlan } from "../contract.js";
 import type { S3Connection } from "./connection.js";
 import { clientFor, jobConnection, restoreConnection } from "./connection.js";
-import type { S3BucketFacts } from "./facts.js";
+import { checkS3Facts, type S3BucketFacts } from "./facts.js";
+import { requireArtifacts } from "../facts-values.js";
 import type { S3BucketRestoreOptions } from "./restore-options.js";
-import { readObjectEntries } from "./read-manifest.js";
+import { objectArtifacts, readObjectEntries } from "./read-manifest.js";
 import { listKeys, restoreObjects } from "./restore-objects.js";
 
 type S3BucketRestoreContext = RestoreContext<S3BucketJob, S3BucketFacts, S3BucketRestoreOptions>;
@@ -34,6 +35,7 @@ export async function planS3BucketRestore(
   context: S3BucketRestoreContext,
 ): Promise<RestorePlan<S3BucketRestorePlan>> {
   const { job, options, env, signal, facts } = context;
+  checkS3Facts(facts, context.artifacts, job);
   const to = { bucket: options.bucket, prefix: options.prefix };
   const { connection, sameServer } = await restoreConnection(job, options, env, context.jobFile);
   const warnings: string[] = [];
@@ -86,9 +88,11 @@ export async function applyS3BucketRestore(
   const sourceClient = sameServer ? targetClient : clientFor(await jobConnection(job, env, context.jobFile));
   if (!sameServer) scope.defer("job S3 client", () => sourceClient.destroy());
   const entries = await readObjectEntries(context.artifacts, facts.manifestArtifact, signal);
+  requireArtifacts(context.artifacts, objectArtifacts(entries));
   const result = await restoreObjects({
     entries,
-    source: { client: sourceClient, bucket: facts.bucket },
+    // The job's bucket (checkS3Facts made sure the facts name the same).
+    source: { client: sourceClient, bucket: job.bucket },
     target: { client: targetClient, bucket: to.bucket, prefix: to.prefix },
     serverSide: sameServer,
     preferRepository: false,

@@ -10,7 +10,8 @@
 import { Readable, type Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createEncryptStream } from "../../crypto/encrypt.js";
-import { OperationError } from "../../errors.js";
+import { IntegrityError, OperationError } from "../../errors.js";
+import { SYMFONY_ENVIRONMENT, VAULT_FILE_NAME } from "./names.js";
 import { KEYPAIR_BYTES, type Keypair, type VaultFile } from "./vault.js";
 
 export const ESCROW_ARTIFACT = "vault.escrow";
@@ -64,15 +65,24 @@ export function decodeBundle(bytes: Buffer): EscrowBundle {
   const key = new Uint8Array(Buffer.from(String(json.key), "base64"));
   if (key.length !== KEYPAIR_BYTES)
     throw new OperationError("the escrow bundle's key is not a 64-byte keypair");
+  // The restore writes files under these names and renders PHP with the environment in it: both
+  // are held to Symfony's own names (names.ts) whoever encrypted the bundle (escrow recipients
+  // are public, so anyone can).
+  if (typeof json.environment !== "string" || !SYMFONY_ENVIRONMENT.test(json.environment)) {
+    throw new IntegrityError(
+      `the escrow bundle's environment ${JSON.stringify(json.environment)} is not a Symfony environment name; refusing it`,
+    );
+  }
+  const seen = new Set<string>();
   const files = json.files.map((file) => {
-    if (
-      typeof file.name !== "string" ||
-      file.name.includes("/") ||
-      file.name.startsWith(".") ||
-      file.name === ""
-    ) {
-      throw new OperationError(`the escrow bundle names an unsafe file: ${JSON.stringify(file.name)}`);
+    if (typeof file.name !== "string" || !VAULT_FILE_NAME.test(file.name) || file.name.startsWith(".")) {
+      throw new IntegrityError(
+        `the escrow bundle names an unsafe file: ${JSON.stringify(file.name)}; refusing it`,
+      );
     }
+    if (seen.has(file.name))
+      throw new IntegrityError(`the escrow bundle holds ${file.name} twice; refusing it`);
+    seen.add(file.name);
     return {
       name: file.name,
       mode: Number(file.mode) & 0o777,
@@ -80,7 +90,7 @@ export function decodeBundle(bytes: Buffer): EscrowBundle {
     };
   });
   return {
-    environment: String(json.environment),
+    environment: json.environment,
     keySource: json.keySource === "env" ? "env" : "file",
     files,
     key: { bytes: key },

@@ -9,7 +9,7 @@
 import { inJob, UsageError } from "../../errors.js";
 import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import type { EscrowBundle } from "./bundle.js";
-import { openEscrow, readArtifact } from "./escrow.js";
+import { checkBundleAgainstFacts, openEscrow, readArtifact } from "./escrow.js";
 import type { SymfonySecretsFacts } from "./facts.js";
 import type { SymfonySecretsTarget } from "./target.js";
 import type { SymfonySecretsJobInput } from "./types.js";
@@ -55,6 +55,14 @@ export function drillSymfonySecrets(
       scope.defer("zero the escrowed key and vault", () =>
         wipe(opened.key.bytes, ...opened.files.map((file) => file.data)),
       );
+      try {
+        checkBundleAgainstFacts(opened, facts, context.artifacts);
+      } catch (error) {
+        bundle = undefined;
+        return [
+          { name: "escrow opens", ok: false, detail: error instanceof Error ? error.message : String(error) },
+        ];
+      }
       return [
         {
           name: "escrow opens",

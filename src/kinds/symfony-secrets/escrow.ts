@@ -5,6 +5,8 @@ import { DecryptionError } from "../../errors.js";
 import { readArtifactBuffer } from "../artifact-read.js";
 import type { ArtifactReader } from "../contract.js";
 import { decodeBundle, type EscrowBundle } from "./bundle.js";
+import { hostileSnapshot } from "../facts-values.js";
+import type { SymfonySecretsFacts } from "./facts.js";
 
 const MAX_BYTES = 64 * 1024 * 1024;
 
@@ -39,5 +41,31 @@ export async function openEscrow(
     return decodeBundle(plaintext);
   } finally {
     plaintext.fill(0);
+  }
+}
+
+/**
+ * The escrow (inner layer, encrypted to public escrow recipients, so anyone can make one) and the
+ * facts describe the same vault: the same environment and the same files. An escrow of another
+ * environment or another snapshot swapped in is refused before a file is written.
+ */
+export function checkBundleAgainstFacts(
+  bundle: EscrowBundle,
+  facts: SymfonySecretsFacts,
+  artifacts: Pick<ArtifactReader, "snapshot">,
+): void {
+  if (bundle.environment !== facts.environment) {
+    throw hostileSnapshot(
+      artifacts,
+      `its escrow holds the vault of environment ${bundle.environment}, its facts say ${facts.environment}`,
+    );
+  }
+  const inBundle = bundle.files.map((file) => file.name).sort();
+  const inFacts = [...facts.files].sort();
+  if (inBundle.length !== inFacts.length || inBundle.some((name, index) => name !== inFacts[index])) {
+    throw hostileSnapshot(
+      artifacts,
+      `its escrow holds the files ${inBundle.join(", ") || "(none)"}, its facts list ${inFacts.join(", ") || "(none)"}`,
+    );
   }
 }

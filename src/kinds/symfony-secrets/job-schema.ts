@@ -9,6 +9,7 @@ import {
   requireOneOf,
 } from "../../schema/common.js";
 import { jobBaseShape } from "../../schema/job-base.js";
+import { SYMFONY_ENVIRONMENT } from "./names.js";
 
 export const symfonySecretsJobSchema = z
   .strictObject({
@@ -38,6 +39,17 @@ export const symfonySecretsJobSchema = z
   })
   .superRefine((value, ctx) => {
     requireOneOf(value, ["decryptionKeyEnv", "decryptionKeyFile"], ctx, { optional: true });
+    if (
+      value.environment === undefined &&
+      typeof value.vault === "string" &&
+      !SYMFONY_ENVIRONMENT.test(basename(value.vault))
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["environment"],
+        message: `the vault directory's name ${JSON.stringify(basename(value.vault))} is not an environment name (letters, digits, _ . -): set environment`,
+      });
+    }
     const recipients: unknown = value.escrowRecipients;
     if (Array.isArray(recipients) && recipients.length === 0 && value.escrowRecipientsFile === undefined) {
       ctx.addIssue({

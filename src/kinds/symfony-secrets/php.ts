@@ -37,6 +37,8 @@
  * keys PHP would convert lossily). Files are untrusted input (a production host, a backup):
  * parsing is linear and the size is capped.
  */
+import { IntegrityError } from "../../errors.js";
+import { SYMFONY_ENVIRONMENT } from "./names.js";
 
 export class PhpParseError extends Error {}
 
@@ -464,6 +466,13 @@ function phpDate(date: Date): string {
 
 /** `<env>.decrypt.private.php` exactly as Symfony's SodiumVault writes it. */
 export function renderDecryptionKeyFile(environment: string, keypair: Uint8Array, date = new Date()): string {
+  // The environment goes into a `//` comment: a line break or `?>` there would end the comment
+  // (or PHP mode) and make the rest code. Only Symfony environment names get in.
+  if (!SYMFONY_ENVIRONMENT.test(environment)) {
+    throw new IntegrityError(
+      `${JSON.stringify(environment)} is not a Symfony environment name; no PHP is written for it`,
+    );
+  }
   const b64 = Buffer.from(keypair).toString("base64");
   return `<?php // ${environment}.decrypt.private on ${phpDate(date)}\n\n// SYMFONY_DECRYPTION_SECRET=${b64}\nreturn ${phpStringLiteral(keypair)};\n`;
 }

@@ -9,12 +9,13 @@
  * --escrow-identity or BACKDRILL_ESCROW_IDENTITY_FILE (restore-options.ts); the policy identity
  * (--identity) opens only the outer layer.
  */
-import { lstat } from "node:fs/promises";
+import { chmod, lstat, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { ensurePrivateDir, writePrivateFile } from "../../fs/private-files.js";
+import { writePrivateFile } from "../../fs/private-files.js";
+import { requireArtifacts } from "../facts-values.js";
 import { inJob, UsageError } from "../../errors.js";
 import type { RestoreContext, RestorePlan } from "../contract.js";
-import { openEscrow, readArtifact } from "./escrow.js";
+import { checkBundleAgainstFacts, openEscrow, readArtifact } from "./escrow.js";
 import { renderDecryptionKeyFile } from "./php.js";
 import type { SymfonySecretsFacts } from "./facts.js";
 import { ESCROW_IDENTITY_ENV, type SymfonySecretsRestoreOptions } from "./restore-options.js";
@@ -51,6 +52,23 @@ async function existing(dir: string, names: readonly string[]): Promise<string[]
   return out;
 }
 
+/** Creates `dir` 0700 when it does not exist; leaves an existing directory's mode alone. */
+async function makeDirIfMissing(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { mode: 0o700 });
+    await chmod(dir, 0o700);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await chmod(dir, 0o700);
+        return;
+      }
+      throw error;
+    }
+  }
+}
+
 async function resolveDir(to: string): Promise<string> {
   if (to === "" || /^[a-z][a-z0-9+.-]*:\/\//i.test(to)) {
     throw new UsageError(`--to: expected a directory for the restored vault, got ${to}`);
@@ -70,6 +88,7 @@ export async function planSymfonySecretsRestore(
 ): Promise<RestorePlan<SymfonySecretsRestorePlan>> {
   const { job, facts } = context;
   try {
+    requireArtifacts(context.artifacts, [{ name: facts.artifact, field: "artifact" }]);
     const dir = await resolveDir(context.to);
     const names = targetFiles(facts);
     const clash = await existing(dir, names);
@@ -99,6 +118,12 @@ export async function planSymfonySecretsRestore(
     warnings.push(
       `${fileNames.privateKey(facts.environment)} is the production decryption key: deploy it (or SYMFONY_DECRYPTION_SECRET) and remove the restored copy`,
     );
+    const mode = (await lstat(dir).catch(() => undefined))?.mode;
+    if (mode !== undefined && (mode & 0o077) !== 0) {
+      warnings.push(
+        `${dir} exists with mode ${(mode & 0o777).toString(8).padStart(4, "0")}: the files are written 0600, but the directory is left as it is (others can see their names); prefer a new directory`,
+      );
+    }
     return { steps, warnings, data: { dir, escrowIdentity: identity } };
   } catch (error) {
     throw inJob(`job ${job.name}`, error);
@@ -121,6 +146,7 @@ export async function applySymfonySecretsRestore(
     const ciphertext = await readArtifact(context.artifacts, facts.artifact, signal);
     const bundle = await openEscrow(ciphertext, identity, facts.escrowRecipients);
     cleanup = [bundle.key.bytes, ...bundle.files.map((file) => file.data)];
+    checkBundleAgainstFacts(bundle, facts, context.artifacts);
     const env = bundle.environment;
     const report = await inspectVault(bundle.files, env, bundle.key);
     const problems = vaultProblems(report);
@@ -143,7 +169,10 @@ export async function applySymfonySecretsRestore(
         hint: "restore into an empty directory, or add --force to overwrite",
       });
     }
-    await ensurePrivateDir(dir);
+    // A new directory is made 0700; an existing one keeps its mode (it is the operator's: --to
+    // /root must not become 0700, nor /tmp). Each file is 0600, written to a temp file and
+    // renamed, so a symlink already at a name is replaced, never written through.
+    await makeDirIfMissing(dir);
     for (const [name, data] of outputs) {
       signal.throwIfAborted();
       await writePrivateFile(path.join(dir, name), data);

@@ -130,6 +130,7 @@ describe("vault", () => {
           JSON.stringify({
             format: "backdrill-symfony-vault",
             version: 1,
+            environment: "prod",
             files: [{ name: "../x", data: "" }],
             key: Buffer.alloc(64).toString("base64"),
           }),

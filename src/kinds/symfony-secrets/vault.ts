@@ -11,6 +11,7 @@
  * `inspectVault` opens every listed secret with crypto_box_seal_open and forgets the value at once
  * (the buffer is zeroed); nothing here keeps, returns, logs or writes a secret value.
  */
+import { SECRET_NAME } from "./names.js";
 import { createHash } from "node:crypto";
 import { lstat, readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
@@ -161,9 +162,6 @@ export interface VaultReport {
 export function fingerprintOf(publicKey: Uint8Array): string {
   return `sha256:${createHash("sha256").update(publicKey).digest("hex")}`;
 }
-
-/** Symfony's secret name rule (AbstractVault::validateName: PCRE `\w` without /u, so ASCII). */
-const SECRET_NAME = /^[A-Za-z0-9_]+$/;
 
 /**
  * The names `<env>.list.php` gives Symfony, natural order, or why it cannot be read. No list.php

@@ -70,7 +70,8 @@ describe("postgres-dump restore", () => {
     const text = [...plan.steps, ...plan.warnings].join("\n");
     expect(text).not.toContain(PASSWORD);
     expect(text).toContain("postgres://test:***@127.0.0.1");
-    expect(text).toMatch(/pg_restore .*--dbname=task_copy/);
+    // The database name goes in as a quoted conninfo, never as a bare (expandable) dbname.
+    expect(text).toMatch(/pg_restore .*--dbname=dbname='task_copy'/);
     expect(text).toContain("task.dump");
     expect(text).toContain("globals.sql");
     const exists = await query("postgres", "SELECT 1 FROM pg_database WHERE datname = 'task_copy'");
@@ -121,6 +122,7 @@ describe("postgres-dump restore", () => {
     const copy = structuredClone(many.databases[0]);
     if (copy === undefined) throw new Error("no database in facts");
     copy.name = "other";
+    (copy as { artifact?: string }).artifact = "other.dump";
     many.databases.push(copy);
     await expect(
       runRestore(
