@@ -1,19 +1,31 @@
 /**
  * The demo's config directory, in the same shape as the repository's TasK configuration
  * (policies/, jobs/, drills/), pointed at the throwaway stack: one local-repository policy, one job
- * per included kind, and a `monthly` drill with one target per job restoring into the locally
- * built test images. Secrets stay out of the files: they are named by *Env fields and handed to
+ * per included kind, a `monthly` drill with one target per job restoring into the locally built
+ * test images, and a `stack` drill restoring all of them together into one isolated network where
+ * TasK's application (the task-app test image) must boot against them. Secrets stay out of the files: they are named by *Env fields and handed to
  * backdrill through the environment, as on a production host.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import YAML from "yaml";
 import type { JobKind } from "../../src/kinds/registry.js";
-import { postgresImage, rabbitmqImage, s3Image, sshdImage } from "../../test/support/images.js";
+import { postgresImage, rabbitmqImage, s3Image, sshdImage, taskAppImage } from "../../test/support/images.js";
 import { DB_NAME, type TaskStack } from "./stack.js";
 
 export const POLICY = "nightly";
 export const DRILL = "monthly";
+export const STACK_DRILL = "stack";
+
+/** Each job's service name in the stack drill: the names TasK's application knows them by. */
+export const SERVICE_NAMES: Readonly<Record<JobKind, string>> = {
+  "postgres-dump": "postgres",
+  "postgres-base": "postgres-pitr",
+  files: "files",
+  "s3-bucket": "s3",
+  rabbitmq: "rabbitmq",
+  "symfony-secrets": "secrets",
+};
 
 /** Job name per kind: the names of the TasK configuration in jobs/. */
 export const JOB_NAMES: Readonly<Record<JobKind, string>> = {
@@ -245,6 +257,25 @@ export async function writeDemoConfig(options: ConfigOptions): Promise<DemoConfi
     targets: kinds.map((kind) => drillTarget(kind, stack, keys)),
   };
   await writeFile(path.join(configDir, "drills", `${DRILL}.yaml`), header("drill") + YAML.stringify(drill));
+
+  const stackDrill = {
+    name: STACK_DRILL,
+    description:
+      "demo: TasK's whole stack restored together into one isolated network, then the application must boot against it",
+    timezone: "UTC",
+    identityFile: keys.identityFile,
+    reportDir,
+    metricsFile,
+    targets: kinds.map((kind) => ({ ...drillTarget(kind, stack, keys), service: SERVICE_NAMES[kind] })),
+    stack: {
+      rto: "20m",
+      smokeTest: { image: taskAppImage(), command: ["php", "/app/smoke.php"], timeout: "2m" },
+    },
+  };
+  await writeFile(
+    path.join(configDir, "drills", `${STACK_DRILL}.yaml`),
+    header("stack drill") + YAML.stringify(stackDrill),
+  );
 
   const env: Record<string, string> = {};
   if (stack.postgres !== undefined) env[ENV.dbPassword] = stack.postgres.password;

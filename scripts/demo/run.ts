@@ -1,5 +1,7 @@
 /**
- * The demo itself: `backdrill backup --all`, then `backdrill drill monthly`, through the real CLI
+ * The demo itself: `backdrill backup --all`, then `backdrill drill monthly` (each job alone) and
+ * `backdrill drill stack` (all of them together, with TasK's application as the smoke test, and
+ * the stack RTO), through the real CLI
  * (in-process `main()`, the code the `backdrill` executable runs), against the world of world.ts; a short summary; the
  * reports copied out of the temp dir before it is removed.
  */
@@ -7,7 +9,7 @@ import { copyFile, mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { JobKind } from "../../src/kinds/registry.js";
 import type { DrillReport } from "../../src/report/types.js";
-import { DRILL } from "./config.js";
+import { DRILL, STACK_DRILL } from "./config.js";
 import { writeAndArchiveWal } from "./stack.js";
 import { withDemoWorld, type DemoWorld, type WorldOptions } from "./world.js";
 
@@ -38,8 +40,13 @@ export interface DemoResult {
   walShipExitCode: number | null;
   drill: DrillReport | null;
   drillExitCode: number | null;
+  /** `backdrill drill stack`: the whole stack in one isolated network and the smoke test. */
+  stackDrill: DrillReport | null;
+  stackDrillExitCode: number | null;
   /** The copied reports (under reportsOut), and the `report --html` page written there. */
   reports: { json: string; markdown: string; junit: string; html: string | null } | null;
+  /** The stack drill's reports, copied there too. */
+  stackReports: { json: string; markdown: string; junit: string } | null;
   /** `backdrill report --html` after the drill. */
   reportExitCode: number | null;
   cleanupFailures: string[];
@@ -136,6 +143,8 @@ async function demoBody(world: DemoWorld, options: DemoOptions, result: DemoResu
   }
   for (const line of logLines(drill.stderr)) progress(`  | ${line}`);
 
+  world.signal.throwIfAborted();
+
   // The temp dir goes away with the keys; the reports are the demo's product, so they stay.
   const out = path.resolve(options.reportsOut ?? "demo-reports");
   await mkdir(out, { recursive: true });
@@ -151,6 +160,15 @@ async function demoBody(world: DemoWorld, options: DemoOptions, result: DemoResu
     html: null,
   };
 
+  const stackFiles = await stackDrill(world, result);
+  if (stackFiles !== undefined) {
+    result.stackReports = {
+      json: await copy(stackFiles.json),
+      markdown: await copy(stackFiles.markdown),
+      junit: await copy(stackFiles.junit),
+    };
+  }
+
   // The history page, written straight into the output dir (it reads the temp repository now).
   const html = path.join(out, "backdrill-report.html");
   progress("");
@@ -160,6 +178,52 @@ async function demoBody(world: DemoWorld, options: DemoOptions, result: DemoResu
   if (page.code === 0) result.reports.html = html;
   progress(`  ${page.stdout.trim() || `exit ${page.code}`}`);
   for (const line of logLines(page.stderr)) progress(`  | ${line}`);
+}
+
+/** `backdrill drill stack`: the stack's services, the smoke test's lines, the stack RTO. */
+async function stackDrill(world: DemoWorld, result: DemoResult): Promise<DrillJson["files"] | undefined> {
+  const { progress, config } = world;
+  progress("");
+  progress(
+    `$ backdrill drill ${STACK_DRILL}   (the whole stack restored together into an isolated network; TasK's application must boot against it)`,
+  );
+  const drill = await world.cli(["drill", STACK_DRILL, "--json", "--config-dir", config.configDir], {
+    BACKDRILL_IDENTITY_FILE: world.keys.identityFile,
+  });
+  result.stackDrillExitCode = drill.code;
+  const run = parseJson<DrillJson[]>(`backdrill drill ${STACK_DRILL}`, drill.stdout, drill.stderr)[0];
+  if (run === undefined) throw new Error(`backdrill drill ${STACK_DRILL} reported no run`);
+  const { files, ...report } = run;
+  result.stackDrill = report;
+  const stack = report.stack;
+  for (const service of stack?.services ?? []) {
+    const target = report.targets.find((t) => t.job === service.job);
+    const passed = target?.checks.filter((check) => check.ok).length ?? 0;
+    progress(
+      `  ${service.ok ? "ok    " : "FAILED"}  ${service.service.padEnd(14)} ${service.kind.padEnd(16)} at +${seconds(service.startMs).padStart(7)}, restore ${seconds(service.timings.restoreMs).padStart(7)}, total ${seconds(service.timings.totalMs).padStart(7)}  checks ${passed}/${target?.checks.length ?? 0} ok`,
+    );
+    if (target?.error !== undefined) progress(`          error: ${target.error}`);
+  }
+  const smoke = stack?.smokeTest ?? null;
+  if (smoke !== null) {
+    progress(
+      `  ${smoke.ok ? "ok    " : "FAILED"}  ${"smoke test".padEnd(14)} ${smoke.image} at +${seconds(smoke.startMs)}, ${smoke.exitCode === null ? "no exit" : `exit ${smoke.exitCode}`} after ${seconds(smoke.durationMs)}`,
+    );
+  }
+  for (const check of stack?.checks ?? []) {
+    if (check.name.startsWith("smoke: ") || !check.ok) {
+      progress(`          ${check.ok ? "ok" : "FAILED"} ${check.name}: ${check.detail.split("\n")[0]}`);
+    }
+  }
+  if (stack?.error !== undefined) progress(`          error: ${stack.error}`);
+  const rto =
+    stack === undefined || stack.rtoMs === null
+      ? "not reached (the application did not come up)"
+      : `${seconds(stack.rtoMs)} from the drill's start until the application answered` +
+        (stack.rtoSeconds === null ? "" : ` (budget ${Math.round(stack.rtoSeconds / 60)} min)`);
+  progress(`  drill ${report.drill}: ${report.ok ? "PASSED" : "FAILED"}; stack RTO ${rto}`);
+  for (const line of logLines(drill.stderr)) progress(`  | ${line}`);
+  return files;
 }
 
 const LEVELS: Readonly<Record<number, string>> = {
@@ -196,6 +260,12 @@ export function logLines(stderr: string): string[] {
     });
 }
 
+function stackSummary(report: DrillReport | null): string {
+  if (report === null) return "not run";
+  const rtoMs = report.stack?.rtoMs ?? null;
+  return `${report.ok ? "passed" : "failed"}${rtoMs === null ? "" : ` (stack RTO ${seconds(rtoMs)})`}`;
+}
+
 /** A path relative to the working directory when it lies inside it (shorter to read), else absolute. */
 function shown(file: string): string {
   const relative = path.relative(process.cwd(), file);
@@ -218,7 +288,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     walShipExitCode: null,
     drill: null,
     drillExitCode: null,
+    stackDrill: null,
+    stackDrillExitCode: null,
     reports: null,
+    stackReports: null,
     reportExitCode: null,
     cleanupFailures: [],
     sweptContainers: 0,
@@ -258,6 +331,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     (result.walShipExitCode === null || result.walShipExitCode === 0) &&
     result.drillExitCode === 0 &&
     result.drill?.ok === true &&
+    result.stackDrillExitCode === 0 &&
+    result.stackDrill?.ok === true &&
     result.reportExitCode === 0 &&
     result.cleanupFailures.length === 0;
 
@@ -274,8 +349,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     if (result.reports.html !== null)
       progress(`  ${shown(result.reports.html)}  (the history page; open it in a browser)`);
   }
+  if (result.stackReports !== null) progress(`  ${shown(result.stackReports.markdown)}  (the stack drill)`);
   progress(
-    `demo: ${result.ok ? "PASSED" : "FAILED"} in ${seconds(result.durationMs)}: ${result.backups.filter((b) => b.ok).length}/${result.included.length} backups, drill ${result.drill === null ? "not run" : result.drill.ok ? "passed" : "failed"}`,
+    `demo: ${result.ok ? "PASSED" : "FAILED"} in ${seconds(result.durationMs)}: ${result.backups.filter((b) => b.ok).length}/${result.included.length} backups, drill ${result.drill === null ? "not run" : result.drill.ok ? "passed" : "failed"}, stack drill ${stackSummary(result.stackDrill)}`,
   );
   return result;
 }

@@ -114,6 +114,9 @@ export async function startStack(options: StackOptions): Promise<TaskStack> {
         const started = await track(cleanup, "PostgreSQL", builder.start());
         options.signal.throwIfAborted();
         await seedTaskDb(started.connectionUri);
+        // The application's role logs in with the password its vault holds (DATABASE_URL), as in
+        // production: the stack drill's smoke test proves the restored vault and database agree.
+        await setRolePassword(started.connectionUri, "task_app", options.secrets.vaultValue);
         stack.postgres = {
           host: started.host,
           port: started.port,
@@ -198,7 +201,7 @@ export async function startStack(options: StackOptions): Promise<TaskStack> {
         );
         const values: Record<(typeof VAULT_SECRETS)[number], string> = {
           APP_SECRET: options.secrets.vaultValue,
-          DATABASE_URL: `postgresql://task_app:${options.secrets.vaultValue}@db:5432/task`,
+          DATABASE_URL: `postgresql://task_app:${encodeURIComponent(options.secrets.vaultValue)}@db:5432/${DB_NAME}`,
           MAILER_DSN: "smtp://mailer:2525",
           S3_SECRET: `${options.secrets.vaultValue}-s3`,
         };
@@ -219,6 +222,17 @@ export async function startStack(options: StackOptions): Promise<TaskStack> {
   const failed = settled.find((result): result is PromiseRejectedResult => result.status === "rejected");
   if (failed !== undefined) throw failed.reason;
   return stack;
+}
+
+/** ALTER ROLE ... PASSWORD (no bind parameters there: the literal is quoted). */
+async function setRolePassword(uri: string, role: string, password: string): Promise<void> {
+  const client = new pg.Client({ connectionString: uri });
+  await client.connect();
+  try {
+    await client.query(`ALTER ROLE ${role} PASSWORD '${password.replace(/'/g, "''")}'`);
+  } finally {
+    await client.end();
+  }
 }
 
 /** Registers a started container with cleanup as soon as it exists, then returns it. */

@@ -6,7 +6,7 @@ import { kindOf } from "../kinds/registry.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
-import type { DrillReport, TargetReport } from "../report/types.js";
+import type { DrillReport, StackReport, TargetReport } from "../report/types.js";
 import { writeDrillReport, type WrittenReport } from "../report/write.js";
 import { runDrillTarget } from "../runner/drill-target.js";
 import { VERSION } from "../version.js";
@@ -14,6 +14,7 @@ import { didYouMean } from "../schema/suggest.js";
 import { jobByName, policyOf } from "./config.js";
 import { openRepository } from "../repository/open.js";
 import { drillFinished, runStarting } from "../ops/run-hooks.js";
+import { drillStack } from "./stack-drill.js";
 
 export interface DrillOptions {
   drills: string[];
@@ -57,7 +58,23 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
     const startedAt = new Date();
     const identities = await readIdentityFile(drill.identityFile);
     const targets: TargetReport[] = [];
-    for (const target of drill.targets) {
+    let stack: StackReport | undefined;
+    if (drill.stack !== undefined) {
+      // A stack drill: the targets together in one isolated network, then the smoke test.
+      const result = await drillStack(config, {
+        drill,
+        configDir: config.dir,
+        identities,
+        log: options.log,
+        signal: options.signal,
+        env,
+        onlyJobs: options.onlyJobs,
+        startedAt,
+      });
+      targets.push(...result.targets);
+      stack = result.stack;
+    }
+    for (const target of drill.stack === undefined ? drill.targets : []) {
       if (options.onlyJobs !== undefined && !options.onlyJobs.includes(target.job)) continue;
       const loadedJob = jobByName(config, target.job);
       const rtoSeconds = target.rto === undefined ? null : parseDurationSeconds(target.rto);
@@ -109,10 +126,11 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
       drill: drill.name,
       startedAt: startedAt.toISOString(),
       finishedAt: new Date().toISOString(),
-      ok: targets.length > 0 && targets.every((target) => target.ok),
+      ok: targets.length > 0 && targets.every((target) => target.ok) && (stack === undefined || stack.ok),
       host: hostname(),
       backdrillVersion: VERSION,
       targets,
+      ...(stack === undefined ? {} : { stack }),
     };
     const files = await writeDrillReport(drill.reportDir, report);
     options.log.info({ drill: drill.name, ok: report.ok, report: files.markdown }, "drill finished");

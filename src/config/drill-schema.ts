@@ -13,6 +13,7 @@ import { ALL_KINDS, type AnyKind } from "../kinds/registry.js";
 import { isSnapshotId } from "../repository/snapshot-id.js";
 import { showValue } from "../schema/show.js";
 import { signingPublicKeySchema } from "../schema/policy.js";
+import { checkStack, serviceSchema, stackSchema } from "./stack-schema.js";
 
 /**
  * The drill target schema: the fields every target has, plus the fields and `checks:` keys of
@@ -61,6 +62,7 @@ export const drillTargetSchema = z.strictObject({
     .meta({ description: "latest, or a snapshot id like 20261128T021500Z-3f9a1c." }),
   image: nonEmptyString.optional().meta({ description: "Container image to restore into." }),
   rto: durationSchema.optional().meta({ description: "Time budget for fetch + restore + checks, e.g. 30m." }),
+  service: serviceSchema.optional(),
   ...kindFields,
   checks: drillChecksSchema.optional(),
 });
@@ -97,7 +99,9 @@ export const drillSchema = z
       description:
         "Prometheus textfile (node_exporter textfile collector) updated after each drill run. BACKDRILL_METRICS_FILE overrides it.",
     }),
+    stack: stackSchema.optional(),
   })
+  .superRefine(checkStack)
   .meta({ title: "backdrill drill", description: "drills/<name>.yaml" });
 
 export type DrillTarget = z.infer<typeof drillTargetSchema>;

@@ -74,6 +74,16 @@ describe("loadConfig: the example config at the repository root", () => {
     const drill = config.drills.get("monthly");
     expect(drill?.drill.reportDir).toBe(join(repoRoot, "reports"));
     expect(drill?.drill.targets).toHaveLength(6);
+    const stack = config.drills.get("stack")?.drill;
+    expect(stack?.targets.map((target) => target.service)).toEqual([
+      "postgres",
+      "postgres-pitr",
+      "rabbitmq",
+      "s3",
+      "files",
+      "secrets",
+    ]);
+    expect(stack?.stack?.smokeTest).toMatchObject({ timeout: "10m", env: { APP_ENV: "prod" } });
     expect(config.policies.get("nightly")?.policy.repository).toMatchObject({
       type: "s3",
       bucket: "task-backups",

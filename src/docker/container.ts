@@ -17,6 +17,8 @@ import type { GenericContainer, StartedTestContainer } from "testcontainers";
 import type { WaitStrategy } from "testcontainers/build/wait-strategies/wait-strategy.js";
 import { OperationError, UsageError } from "../errors.js";
 import type { Scope } from "../lifecycle/scope.js";
+import type { StackPlacement } from "../kinds/contract.js";
+import { reachThroughTunnels } from "./isolated.js";
 
 /** A drill's `pull:` setting (config/drill-schema.ts): whether images may be pulled, and when. */
 export type PullPolicy = "never" | "missing" | "always";
@@ -30,7 +32,8 @@ type Testcontainers = typeof import("testcontainers");
 export type WaitApi = Testcontainers["Wait"];
 
 let loaded: Promise<Testcontainers> | undefined;
-function testcontainers(): Promise<Testcontainers> {
+/** testcontainers, loaded on first use (exported for the other docker/ modules). */
+export function testcontainers(): Promise<Testcontainers> {
   if (loaded === undefined) {
     configureTestcontainers(process.env);
     loaded = import("testcontainers");
@@ -51,11 +54,27 @@ export function configureTestcontainers(env: NodeJS.ProcessEnv): void {
   env.TESTCONTAINERS_HOST_OVERRIDE ??= LOOPBACK;
 }
 
-/** A GenericContainer that binds published ports to loopback and reports its id on creation. */
-async function newDrillContainer(image: string, onCreated: (id: string) => void): Promise<GenericContainer> {
+/**
+ * A GenericContainer that binds published ports to loopback and reports its id on creation. In a
+ * stack (`network`), it publishes nothing and joins only the stack's network, under its alias.
+ */
+async function newDrillContainer(
+  image: string,
+  onCreated: (id: string) => void,
+  network?: StackPlacement,
+): Promise<GenericContainer> {
   const { GenericContainer } = await testcontainers();
   class DrillContainer extends GenericContainer {
     protected override async beforeContainerCreated(): Promise<void> {
+      if (network !== undefined) {
+        // Created on the stack network alone (testcontainers' own aliases would create it on the
+        // default bridge first and connect it afterwards: a route out, however briefly).
+        this.hostConfig.PortBindings = {};
+        this.createOpts.NetworkingConfig = {
+          EndpointsConfig: { [network.network]: { Aliases: [network.alias] } },
+        };
+        return;
+      }
       const bindings = this.hostConfig.PortBindings as
         Record<string, Array<{ HostPort?: string }>> | undefined;
       const loopback: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
@@ -69,7 +88,9 @@ async function newDrillContainer(image: string, onCreated: (id: string) => void)
       onCreated(containerId);
     }
   }
-  return new DrillContainer(image).withLabels(DRILL_LABELS);
+  const container = new DrillContainer(image).withLabels(DRILL_LABELS);
+  if (network !== undefined) container.withNetworkMode(network.network).withLabels(network.labels);
+  return container;
 }
 
 /** Force-removes a container (and its anonymous volumes); a container already gone is fine. */
@@ -102,6 +123,12 @@ export interface StartDrillContainerOptions {
    * with one line naming it, nothing is pulled; `missing`: pulled when absent; `always`: pulled.
    */
   pull?: PullPolicy;
+  /**
+   * A stack drill's placement (DrillContext.stack): the container joins only that network and
+   * publishes nothing; `ports` are then reached through tunnels over the Docker API (isolated.ts),
+   * so getHost()/getMappedPort() keep working for the kind's own checks.
+   */
+  network?: StackPlacement | undefined;
 }
 
 /** Starts a labelled, loopback-only container owned by `scope`; a clear error if it cannot. */
@@ -109,14 +136,21 @@ export async function startDrillContainer(
   options: StartDrillContainerOptions,
 ): Promise<StartedTestContainer> {
   options.signal.throwIfAborted();
-  const container = await newDrillContainer(options.image, (id) => {
-    // Owned by the scope the moment Docker creates it, so a container that never became ready goes too.
-    options.scope.defer(`${options.what} (container ${id.slice(0, 12)})`, () => removeContainer(id));
-  });
+  const container = await newDrillContainer(
+    options.image,
+    (id) => {
+      // Owned by the scope the moment Docker creates it, so a container that never became ready goes too.
+      options.scope.defer(`${options.what} (container ${id.slice(0, 12)})`, () => removeContainer(id));
+    },
+    options.network,
+  );
+  const isolated = options.network !== undefined;
   if (options.env !== undefined) container.withEnvironment(options.env);
-  if (options.ports !== undefined) container.withExposedPorts(...options.ports);
+  // In a stack the ports are tunnelled and waited for after the start (isolated.ts).
+  if (options.ports !== undefined && !isolated) container.withExposedPorts(...options.ports);
   if (options.command !== undefined) container.withCommand(options.command);
-  if (options.wait !== undefined) container.withWaitStrategy(options.wait((await testcontainers()).Wait));
+  if (options.wait !== undefined && !isolated)
+    container.withWaitStrategy(options.wait((await testcontainers()).Wait));
   container.withStartupTimeout(options.startupTimeoutMs ?? 180_000);
   options.configure?.(container);
   const pull = options.pull ?? "never";
@@ -127,6 +161,7 @@ export async function startDrillContainer(
   let started: StartedTestContainer;
   try {
     started = await container.start();
+    if (isolated) started = await reachThroughTunnels(started, options, await testcontainers());
   } catch (error) {
     throw await startFailure(options, error);
   }

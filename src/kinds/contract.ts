@@ -255,6 +255,39 @@ export interface SnapshotContext<J extends JobLike, F> extends OperationContext 
 
 export interface DrillContext<J extends JobLike, T extends TargetBase, F> extends SnapshotContext<J, F> {
   target: T;
+  /**
+   * Set in a stack drill (docs/architecture.md, "Stack drills"): the kind starts its sandbox in
+   * this network under this alias (`startDrillContainer({ network })`), and nowhere else.
+   */
+  stack?: StackPlacement | undefined;
+}
+
+/** Where a stack drill puts one target's sandbox. */
+export interface StackPlacement {
+  /** The stack's Docker network: internal, no address of the host on it, nothing else attached. */
+  network: string;
+  /** The service's name in that network (`postgres`), from the drill file. */
+  alias: string;
+  /** Labels for what the kind creates for the stack besides containers (volumes), for the sweep. */
+  labels: Readonly<Record<string, string>>;
+}
+
+/**
+ * What a stack's smoke test gets of one service (README, "Smoke test contract"). The stack adds
+ * `<SERVICE>_KIND`, `_JOB`, `_HOST` and `_PORT` itself; `env` holds the rest, without the prefix.
+ */
+export interface StackService {
+  /** The port the service answers on at its alias; null when the kind runs no container. */
+  port: number | null;
+  /** E.g. USER, PASSWORD, BUCKET. Values may be secrets of the throwaway sandbox (registered). */
+  env: Record<string, string>;
+  /**
+   * Restored secret files (a vault and its key): written into a tmpfs of the smoke test's container
+   * only, never to the drill host's disk; the kind wipes the buffers when its scope closes.
+   */
+  files: Array<{ name: string; data: Buffer }>;
+  /** A Docker volume with restored data (a file tree), mounted read-only into the smoke test. */
+  volume: string | null;
 }
 
 /**
@@ -271,6 +304,12 @@ export interface DrillPhases {
   checks(): Promise<CheckResult[]>;
   /** Kind-specific numbers for the report (bytes, tables, segments replayed); called last. */
   details(): Record<string, unknown>;
+  /**
+   * In a stack drill, after `checks`: what the smoke test needs of the restored service. Every
+   * kind answers; a kind that cannot take part in a stack throws a UsageError saying why, so a
+   * stack never silently runs without one of its services.
+   */
+  stack(): StackService;
 }
 
 export interface RestoreContext<J extends JobLike, F, O> extends SnapshotContext<J, F> {

@@ -14,44 +14,75 @@ function escapeXml(text: string): string {
   );
 }
 
+interface Case {
+  name: string;
+  ok: boolean;
+  detail: string;
+  seconds?: number;
+}
+
+/** One testsuite; returns its lines and its counts. */
+function suite(name: string, seconds: number, timestamp: string, cases: readonly Case[]) {
+  const lines: string[] = [];
+  let failures = 0;
+  for (const item of cases) {
+    const head = `    <testcase classname="${escapeXml(name)}" name="${escapeXml(item.name)}" time="${(item.seconds ?? 0).toFixed(3)}"`;
+    if (item.ok) {
+      lines.push(`${head}><system-out>${escapeXml(item.detail)}</system-out></testcase>`);
+    } else {
+      failures += 1;
+      lines.push(
+        `${head}><failure message="${escapeXml(item.detail.slice(0, 500))}">${escapeXml(item.detail)}</failure></testcase>`,
+      );
+    }
+  }
+  return {
+    tests: cases.length,
+    failures,
+    lines: [
+      `  <testsuite name="${escapeXml(name)}" tests="${cases.length}" failures="${failures}" time="${seconds.toFixed(3)}" timestamp="${escapeXml(timestamp)}">`,
+      ...lines,
+      "  </testsuite>",
+    ],
+  };
+}
+
 /**
  * JUnit XML for CI dashboards: one testsuite per target, one testcase per check, plus a testcase
- * for the RTO and one for a failure that happened before any check could run.
+ * for the RTO and one for a failure that happened before any check could run. A stack drill adds
+ * the suite `<drill>.stack`: isolation, the smoke test and each line it reported, the stack RTO.
  */
 export function renderJunit(report: DrillReport): string {
-  const out: string[] = ['<?xml version="1.0" encoding="UTF-8"?>'];
-  let tests = 0;
-  let failures = 0;
-  const suites: string[] = [];
-  for (const target of report.targets) {
-    const cases: string[] = [];
-    const suiteName = `${report.drill}.${target.job}`;
-    const add = (name: string, ok: boolean, detail: string, seconds = 0) => {
-      tests += 1;
-      const head = `    <testcase classname="${escapeXml(suiteName)}" name="${escapeXml(name)}" time="${seconds.toFixed(3)}"`;
-      if (ok) {
-        cases.push(`${head}><system-out>${escapeXml(detail)}</system-out></testcase>`);
-      } else {
-        failures += 1;
-        cases.push(
-          `${head}><failure message="${escapeXml(detail.slice(0, 500))}">${escapeXml(detail)}</failure></testcase>`,
-        );
-      }
-    };
-    if (target.error !== undefined) add("restore", false, target.error, target.timings.restoreMs / 1000);
-    for (const check of target.checks) add(check.name, check.ok, check.detail);
-    const suiteFailures = cases.filter((line) => line.includes("<failure")).length;
-    suites.push(
-      `  <testsuite name="${escapeXml(suiteName)}" tests="${cases.length}" failures="${suiteFailures}" time="${(target.timings.totalMs / 1000).toFixed(3)}" timestamp="${escapeXml(report.startedAt)}">`,
-      ...cases,
-      "  </testsuite>",
-    );
+  const suites = report.targets.map((target) => {
+    const cases: Case[] = [];
+    if (target.error !== undefined)
+      cases.push({
+        name: "restore",
+        ok: false,
+        detail: target.error,
+        seconds: target.timings.restoreMs / 1000,
+      });
+    for (const check of target.checks) cases.push(check);
+    return suite(`${report.drill}.${target.job}`, target.timings.totalMs / 1000, report.startedAt, cases);
+  });
+  const stack = report.stack;
+  if (stack !== undefined) {
+    const cases: Case[] = [];
+    if (stack.error !== undefined) cases.push({ name: "stack", ok: false, detail: stack.error });
+    for (const check of stack.checks) {
+      const seconds = check.name === "smoke test" ? (stack.smokeTest?.durationMs ?? 0) / 1000 : 0;
+      cases.push({ ...check, seconds });
+    }
+    const total = stack.rtoMs ?? Date.parse(report.finishedAt) - Date.parse(report.startedAt);
+    suites.push(suite(`${report.drill}.stack`, total / 1000, report.startedAt, cases));
   }
-  out.push(
+  const tests = suites.reduce((sum, item) => sum + item.tests, 0);
+  const failures = suites.reduce((sum, item) => sum + item.failures, 0);
+  return [
+    '<?xml version="1.0" encoding="UTF-8"?>',
     `<testsuites name="${escapeXml(`backdrill drill ${report.drill}`)}" tests="${tests}" failures="${failures}">`,
-    ...suites,
+    ...suites.flatMap((item) => item.lines),
     "</testsuites>",
     "",
-  );
-  return out.join("\n");
+  ].join("\n");
 }

@@ -1,4 +1,4 @@
-import type { DrillReport, TargetReport } from "./types.js";
+import type { DrillReport, StackReport, TargetReport } from "./types.js";
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
@@ -41,6 +41,7 @@ export function renderMarkdown(report: DrillReport): string {
       `| ${cell(target.job)} | ${target.kind} | ${target.snapshot ?? "none"} | ${duration(target.backupAgeSeconds)} | ${cell(rtoLine(target))} | ${target.ok ? "ok" : "**FAILED**"} |`,
     );
   }
+  if (report.stack !== undefined) lines.push(...stackSection(report.stack));
   for (const target of report.targets) {
     lines.push("");
     lines.push(`## ${target.job} (${target.kind}): ${target.ok ? "ok" : "FAILED"}`);
@@ -64,4 +65,75 @@ export function renderMarkdown(report: DrillReport): string {
   }
   lines.push("");
   return lines.join("\n");
+}
+
+function stackRtoLine(stack: StackReport): string {
+  if (stack.rtoMs === null) return "not reached: the application never passed its smoke test";
+  if (stack.rtoSeconds === null) return `${seconds(stack.rtoMs)} (no stack RTO set)`;
+  const margin = stack.rtoSeconds - stack.rtoMs / 1000;
+  const verdict = margin >= 0 ? `within RTO by ${duration(margin)}` : `OVER RTO by ${duration(-margin)}`;
+  return `${seconds(stack.rtoMs)} of ${duration(stack.rtoSeconds)}: ${verdict}`;
+}
+
+/** A fence no line of `text` can close (the smoke test's output is the application's text). */
+function fenced(text: string): string[] {
+  const longest = Math.max(2, ...[...text.matchAll(/`+/g)].map((match) => match[0].length));
+  const fence = "`".repeat(longest + 1);
+  return [`${fence}text`, text, fence];
+}
+
+/** The stack drill's part: RTO, the services' phases on one clock, the smoke test. */
+function stackSection(stack: StackReport): string[] {
+  const lines: string[] = [""];
+  lines.push(`## Stack: ${stack.ok ? "PASSED" : "FAILED"}`);
+  lines.push("");
+  lines.push(`- Stack RTO (drill start until the smoke test passed): ${stackRtoLine(stack)}`);
+  lines.push(`- Network: ${stack.network || "none"} (internal, no route out; removed after the drill)`);
+  const smoke = stack.smokeTest;
+  if (smoke !== null) {
+    const verdict =
+      smoke.mode === "http"
+        ? smoke.ok
+          ? "answered"
+          : "did not answer as expected"
+        : smoke.exitCode === null
+          ? "stopped (timeout)"
+          : `exit ${smoke.exitCode}`;
+    const blamed = smoke.failedServices.length > 0 ? `; failing: ${smoke.failedServices.join(", ")}` : "";
+    lines.push(
+      `- Smoke test: ${cell(smoke.image)} (${smoke.mode}), ${verdict} after ${seconds(smoke.durationMs)}${blamed}`,
+    );
+  }
+  if (stack.error !== undefined) lines.push(`- Error: ${cell(stack.error)}`);
+  lines.push("");
+  lines.push(
+    "| Service | Job | Kind | Address | Starts at | Fetch | Containers | Restore | Checks | Total | Result |",
+  );
+  lines.push("|---|---|---|---|---|---|---|---|---|---|---|");
+  for (const service of stack.services) {
+    const t = service.timings;
+    lines.push(
+      `| ${cell(service.service)} | ${cell(service.job)} | ${service.kind} | ${service.address ?? "files only"} | +${seconds(service.startMs)} | ${seconds(t.fetchMs)} | ${seconds(t.setupMs)} | ${seconds(t.restoreMs)} | ${seconds(t.checksMs)} | ${seconds(t.totalMs)} | ${service.ok ? "ok" : "**FAILED**"} |`,
+    );
+  }
+  if (smoke !== null) {
+    lines.push(
+      `| smoke test | | | | +${seconds(smoke.startMs)} | | | | | ${seconds(smoke.durationMs)} | ${smoke.ok ? "ok" : "**FAILED**"} |`,
+    );
+  }
+  if (stack.checks.length > 0) {
+    lines.push("");
+    lines.push("| Check | Result | Detail |");
+    lines.push("|---|---|---|");
+    for (const check of stack.checks) {
+      lines.push(`| ${cell(check.name)} | ${check.ok ? "ok" : "**FAILED**"} | ${cell(check.detail)} |`);
+    }
+  }
+  if (smoke !== null && smoke.output.trim() !== "") {
+    lines.push("");
+    lines.push("Smoke test output (tail):");
+    lines.push("");
+    lines.push(...fenced(smoke.output));
+  }
+  return lines;
 }

@@ -16,6 +16,7 @@ function phases(order: string[], fail?: "sandbox" | "restore" | "checks"): Drill
     restore: phase("restore", 60) as DrillPhases["restore"],
     checks: phase("checks", 30) as DrillPhases["checks"],
     details: () => ({ order: order.join(",") }),
+    stack: () => ({ port: null, env: {}, files: [], volume: null }),
   };
 }
 

@@ -43,6 +43,7 @@ const engine: AnyEngine = {
       },
       checks: async () => [],
       details: () => ({}),
+      stack: () => ({ port: 1, env: { SNAPSHOT: context.artifacts.snapshot.id }, files: [], volume: null }),
     };
   },
 };

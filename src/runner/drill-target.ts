@@ -5,8 +5,8 @@
  * every kind (docs/architecture.md, "Drill timings").
  */
 import type * as z from "zod";
-import type { JobLike, KindEngine, TargetBase } from "../kinds/contract.js";
-import { withScope } from "../lifecycle/scope.js";
+import type { JobLike, KindEngine, StackPlacement, StackService, TargetBase } from "../kinds/contract.js";
+import { withScope, type Scope } from "../lifecycle/scope.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
 import type { SnapshotManifest } from "../repository/manifest.js";
@@ -39,6 +39,17 @@ export interface DrillTargetInput {
   /** Identities that open the policy's recipients (facts and artifacts). */
   identities: string[];
   rtoSeconds: number | null;
+  /** Set by a stack drill (runner/stack/): the target's sandbox joins the stack and outlives it. */
+  stack?: TargetInStack;
+}
+
+/** A target's part in a stack drill. */
+export interface TargetInStack {
+  placement: StackPlacement;
+  /** The stack's scope: owns the sandbox until the smoke test is over (not closed here). */
+  scope: Scope;
+  /** Filled in once the checks ran: what the kind exposes to the smoke test. */
+  service?: StackService;
 }
 
 export interface DrillRunContext {
@@ -104,27 +115,32 @@ export async function runDrillTarget(
     const artifacts = snapshotReader(input.repository, manifest, input.identities, (error) => {
       if (!context.signal.aborted) readErrors.push(message(error));
     });
-    const outcome = await withScope(
-      (scope) =>
-        runDrillPhases(
-          engine.drill({
-            job: input.job,
-            target: input.target,
-            artifacts,
-            facts,
-            repository: input.repository,
-            identities: input.identities,
-            log,
-            signal: context.signal,
-            scope,
-            env: context.env,
-            configDir: context.configDir,
-            jobFile: input.jobFile ?? `jobs/${input.job.name}.yaml`,
-          }),
-          report.timings,
-        ),
-      (what, error) => log.warn({ err: error }, `cleanup of ${what} failed`),
-    );
+    const stack = input.stack;
+    const drill = async (scope: Scope) => {
+      const phases = engine.drill({
+        job: input.job,
+        target: input.target,
+        artifacts,
+        facts,
+        repository: input.repository,
+        identities: input.identities,
+        log,
+        signal: context.signal,
+        scope,
+        env: context.env,
+        configDir: context.configDir,
+        jobFile: input.jobFile ?? `jobs/${input.job.name}.yaml`,
+        stack: stack?.placement,
+      });
+      const done = await runDrillPhases(phases, report.timings);
+      // Even after failed checks: the smoke test then shows what the damage costs the application.
+      if (stack !== undefined) stack.service = phases.stack();
+      return done;
+    };
+    const outcome =
+      stack === undefined
+        ? await withScope(drill, (what, error) => log.warn({ err: error }, `cleanup of ${what} failed`))
+        : await drill(stack.scope);
     report.checks.push(...outcome.checks);
     if (Object.keys(outcome.details).length > 0) report.details = outcome.details;
     if (readErrors.length > 0) report.error = [...new Set(readErrors)].join("; ");

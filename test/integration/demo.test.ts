@@ -9,7 +9,11 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JOB_KINDS } from "../../src/kinds/registry.js";
+import { hostname } from "node:os";
+import { execa } from "execa";
 import { leftoverContainers } from "../../scripts/demo/cleanup.js";
+import { SERVICE_NAMES } from "../../scripts/demo/config.js";
+import { STACK_OWNER_LABEL } from "../../src/docker/stack-network.js";
 import { runDemo, type DemoResult } from "../../scripts/demo/run.js";
 
 let out: string;
@@ -59,6 +63,45 @@ describe("npm run demo", () => {
       expect(target.snapshot).toBe(result.backups.find((b) => b.job === target.job)?.snapshot);
     }
     expect(result.ok).toBe(true);
+  });
+
+  it("passes the stack drill: all six kinds in one isolated network, TasK's application boots against them", async () => {
+    expect(result.stackDrillExitCode).toBe(0);
+    const report = result.stackDrill;
+    const stack = report?.stack;
+    expect(report?.ok).toBe(true);
+    expect(stack?.services.map((service) => service.service)).toEqual(
+      result.included.map((item) => SERVICE_NAMES[item.kind]),
+    );
+    for (const service of stack?.services ?? []) {
+      expect(service.ok, service.service).toBe(true);
+      expect(service.timings.totalMs, service.service).toBeGreaterThan(0);
+    }
+    expect(stack?.smokeTest).toMatchObject({ ok: true, exitCode: 0, failedServices: [] });
+    // The application checked every service, and every check of the stack passed.
+    const smokeLines = (stack?.checks ?? []).filter((check) => check.name.startsWith("smoke: "));
+    expect(smokeLines.map((check) => check.name.slice("smoke: ".length)).sort()).toEqual(
+      result.included.map((item) => SERVICE_NAMES[item.kind]).sort(),
+    );
+    expect((stack?.checks ?? []).filter((check) => !check.ok)).toEqual([]);
+    expect(stack?.rtoMs).toBeGreaterThan(0);
+    expect(lines.join("\n")).toMatch(/drill stack: PASSED; stack RTO \d+\.\d s from the drill's start/);
+    expect(lines.join("\n")).toMatch(/stack drill passed \(stack RTO \d+\.\d s\)$/m);
+    const markdown = await readFile(result.stackReports?.markdown ?? "", "utf8");
+    expect(markdown).toContain("## Stack: PASSED");
+    for (const service of stack?.services ?? [])
+      expect(markdown).toContain(`| ${service.service} | ${service.job} |`);
+    const junit = await readFile(result.stackReports?.junit ?? "", "utf8");
+    expect(junit).toContain('<testsuite name="stack.stack"');
+    // Nothing of the stack is left: its network is gone too.
+    const { stdout } = await execa("docker", [
+      "network",
+      "ls",
+      "-q",
+      "--filter",
+      `label=${STACK_OWNER_LABEL}=${hostname()}:${process.pid}`,
+    ]);
+    expect(stdout.trim()).toBe("");
   });
 
   it("writes the JSON report in its documented shape", async () => {

@@ -189,7 +189,9 @@ describe("README quick start on a fresh Debian host with only nodejs and npm", (
 
   it("as root: installs the host tools it needs, and the demo passes with its summary", () => {
     expect(asRoot.code).toBe(0);
-    expect(asRoot.output).toMatch(/^demo: PASSED in [\d.]+ s: (\d+)\/\1 backups, drill passed$/m);
+    expect(asRoot.output).toMatch(
+      /^demo: PASSED in [\d.]+ s: (\d+)\/\1 backups, drill passed, stack drill passed \(stack RTO [\d.]+ s\)$/m,
+    );
     expect(asRoot.output).toMatch(/^Reports \(copied out of the temp dir\):$/m);
     // Nothing was there but nodejs and npm: the demo itself installed the tools.
     expect(asRoot.output).toMatch(/host-tools: installing .*\brsync\b.* \(apt-get\)/);
@@ -205,7 +207,9 @@ describe("README quick start on a fresh Debian host with only nodejs and npm", (
       "demo: debootstrap not found: install the Debian package debootstrap (apt-get install debootstrap) " +
         "(not root, so not installed automatically)",
     ]);
-    expect(asUser.output).toMatch(/^demo: FAILED in [\d.]+ s: 0\/\d+ backups, drill not run$/m);
+    expect(asUser.output).toMatch(
+      /^demo: FAILED in [\d.]+ s: 0\/\d+ backups, drill not run, stack drill not run$/m,
+    );
     // It stopped before building anything under the fresh prefix.
     const images = await must("docker images", docker(["images", "-q", "--filter", `reference=${prefix}*`]));
     expect(images).toBe("");

@@ -74,7 +74,7 @@ export const SERVICE_IMAGES: Readonly<Record<ServiceImageKind, ServiceImageSpec>
   },
 };
 
-export type ToolImageKind = "symfony-php";
+export type ToolImageKind = "symfony-php" | "task-app";
 
 /**
  * Images the tests run as programs rather than as services (no Compose service): producers of
@@ -86,6 +86,13 @@ export const TOOL_IMAGES: Readonly<Record<ToolImageKind, ImageSpec>> = {
     envVar: "BACKDRILL_TEST_SYMFONY_PHP_IMAGE",
     defaultName: "backdrill-test/symfony-php:latest",
     contextDir: "docker/symfony-php",
+  },
+  // TasK's application in miniature: the smoke test of stack drills (docker/task-app/).
+  "task-app": {
+    kind: "task-app",
+    envVar: "BACKDRILL_TEST_TASK_APP_IMAGE",
+    defaultName: "backdrill-test/task-app:latest",
+    contextDir: "docker/task-app",
   },
 };
 
@@ -117,3 +124,4 @@ export const rabbitmqImage = (): string => imageName("rabbitmq");
 export const s3Image = (): string => imageName("s3");
 export const sshdImage = (): string => imageName("sshd");
 export const symfonyPhpImage = (): string => imageName("symfony-php");
+export const taskAppImage = (): string => imageName("task-app");

@@ -15,6 +15,7 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { FilesJob } from "./job-schema.js";
 import { requireDrillImage, startDrillContainer } from "../../docker/container.js";
+import { createDrillVolume } from "../../docker/volume.js";
 import { OperationError } from "../../errors.js";
 import { run } from "../../exec/process.js";
 import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
@@ -41,6 +42,9 @@ export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFac
   let drillHost: RemotePlace | undefined;
   let expected: FileEntry[] = [];
   let verified: { checks: CheckResult[]; details: VerifyDetails } | undefined;
+  // In a stack drill the tree is restored into a volume, which the smoke test then mounts
+  // read-only: an application reads its files from a mounted volume, not over SSH.
+  let volume: string | null = null;
 
   return {
     async sandbox() {
@@ -57,6 +61,10 @@ export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFac
         description: "ssh-keygen for the drill",
       });
       const publicKey = (await readFile(`${keyFile}.pub`, "utf8")).trim();
+      if (context.stack !== undefined) {
+        volume = await createDrillVolume(scope, context.stack.labels, `files drill of ${job.name}`);
+      }
+      const mounted = volume;
       const container = await startDrillContainer({
         image,
         what: `files drill host for ${job.name}`,
@@ -65,6 +73,13 @@ export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFac
         pull: target.pull ?? "never",
         env: { SSH_USER: ENTRYPOINT_USER, SSH_AUTHORIZED_KEY: publicKey },
         ports: [SSH_PORT],
+        network: context.stack,
+        ...(mounted === null
+          ? {}
+          : {
+              configure: (builder) =>
+                builder.withBindMounts([{ source: mounted, target: RESTORE_DIR, mode: "rw" }]),
+            }),
         wait: (wait) => wait.forAll([wait.forLogMessage(/Server listening/), wait.forListeningPorts()]),
       });
       const host = container.getHost();
@@ -114,6 +129,11 @@ export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFac
         signal,
       });
       return verified.checks;
+    },
+
+    stack() {
+      if (drillHost === undefined) throw new OperationError("files drill: stack before sandbox");
+      return { port: SSH_PORT, env: { USER: DRILL_USER, PATH: RESTORE_DIR }, files: [], volume };
     },
 
     details: () => ({ snapshotDir: facts.snapshotDir, ...verified?.details }),

@@ -142,14 +142,25 @@ function newestSegmentStartLsn(archived: readonly ArchivedWal[], meta: BaseMeta)
   return Math.max(...segments) * meta.walSegmentSize;
 }
 
-const WRAPPER = [
-  "set -e",
-  `mkdir -p "$PGDATA" ${WAL_DIR}`,
-  `printf 'local all all trust\\n' > ${HBA_FILE}`,
-  `while [ ! -e ${GO_FILE} ]; do sleep 0.2; done`,
-  `chown -R postgres:postgres ${WAL_DIR} 2>/dev/null || true`,
-  'exec docker-entrypoint.sh postgres "$@"',
-].join("\n");
+/**
+ * The container's entrypoint. In a stack drill the restored server also listens on the stack's
+ * network for the smoke test, which logs in with the restored roles' own passwords (md5 also
+ * accepts SCRAM verifiers); backdrill itself keeps to the Unix socket.
+ */
+function wrapper(networked: boolean): string {
+  const hba = networked ? "local all all trust\\nhost all all all md5\\n" : "local all all trust\\n";
+  return [
+    "set -e",
+    `mkdir -p "$PGDATA" ${WAL_DIR}`,
+    `printf '${hba}' > ${HBA_FILE}`,
+    `while [ ! -e ${GO_FILE} ]; do sleep 0.2; done`,
+    `chown -R postgres:postgres ${WAL_DIR} 2>/dev/null || true`,
+    'exec docker-entrypoint.sh postgres "$@"',
+  ].join("\n");
+}
+
+/** Where the restored server listens in a stack drill. */
+const POSTGRES_PORT = 5432;
 
 async function exec(container: StartedTestContainer, command: string[], user?: string) {
   return container.exec(command, user === undefined ? {} : { user });
@@ -287,7 +298,7 @@ export function drillPostgresBase(
         ...recoverySettings(recoveryTarget, restoreCommand),
         ["archive_mode", "off"],
         ["hba_file", HBA_FILE],
-        ["listen_addresses", ""],
+        ["listen_addresses", context.stack === undefined ? "" : "*"],
         ["logging_collector", "off"],
         ["unix_socket_directories", "/var/run/postgresql"],
       ];
@@ -299,9 +310,10 @@ export function drillPostgresBase(
         signal,
         pull: target.pull ?? "never",
         env: { PGDATA },
+        network: context.stack,
         configure: (builder) => {
           builder
-            .withEntrypoint(["sh", "-c", WRAPPER, "backdrill-drill"])
+            .withEntrypoint(["sh", "-c", wrapper(context.stack !== undefined), "backdrill-drill"])
             .withSharedMemorySize(512 * 1024 * 1024);
         },
         command: args,
@@ -449,6 +461,15 @@ export function drillPostgresBase(
       });
       return checks;
     },
+
+    stack: () => ({
+      // No credentials of its own: the restored cluster's roles are production's, and the
+      // application brings its password (from the restored secrets) as it would after a restore.
+      port: POSTGRES_PORT,
+      env: { DATABASES: facts.databases.join(" ") },
+      files: [],
+      volume: null,
+    }),
 
     details: () => details,
   };

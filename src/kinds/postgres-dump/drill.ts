@@ -28,7 +28,14 @@ import {
 } from "./checks.js";
 import type { PgDumpFacts } from "./facts.js";
 import { createDatabase, loadDatabase, readGlobals, restoreGlobals } from "./load.js";
-import { psqlInSandbox, SANDBOX_PORT, SANDBOX_SUPERUSER, startSandbox, type Sandbox } from "./sandbox.js";
+import {
+  POSTGRES_PORT,
+  psqlInSandbox,
+  SANDBOX_PORT,
+  SANDBOX_SUPERUSER,
+  startSandbox,
+  type Sandbox,
+} from "./sandbox.js";
 import { requireArtifacts } from "../facts-values.js";
 import { PgTools } from "../postgres/tools.js";
 import type { PostgresDumpTarget } from "./target.js";
@@ -58,7 +65,7 @@ export function drillPostgresDump(
       if (facts.globalsArtifact !== null) {
         globalsSql = await readGlobals(context.artifacts, facts.globalsArtifact, SANDBOX_SUPERUSER, signal);
       }
-      sandbox = await startSandbox(image, scope, signal, pull).catch((error: unknown) => {
+      sandbox = await startSandbox(image, scope, signal, pull, context.stack).catch((error: unknown) => {
         throw inJob(`job ${job.name}`, error);
       });
       // The job's own client tools, as a real restore would use them; a tools.image container
@@ -171,6 +178,23 @@ export function drillPostgresDump(
       if (checks.amcheck ?? true) results.push(await runAmcheck(tools, endpoint, restoredNames, signal));
       for (const assertion of checks.sql ?? []) results.push(await runSqlAssertion(endpoint, assertion));
       return results;
+    },
+
+    stack() {
+      if (sandbox === undefined) throw new OperationError("postgres-dump drill: stack before sandbox");
+      // The sandbox's own superuser; the restored roles keep their passwords (globals), so an
+      // application logs in with its production credentials as it would after a real restore.
+      return {
+        port: POSTGRES_PORT,
+        env: {
+          USER: sandbox.endpoint.user,
+          PASSWORD: sandbox.endpoint.password ?? "",
+          DATABASE: "postgres",
+          DATABASES: facts.databases.map((database) => database.name).join(" "),
+        },
+        files: [],
+        volume: null,
+      };
     },
 
     details() {

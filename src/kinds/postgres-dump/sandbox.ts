@@ -13,6 +13,7 @@
 import { randomBytes } from "node:crypto";
 import { LOOPBACK, startDrillContainer } from "../../docker/container.js";
 import type { Scope } from "../../lifecycle/scope.js";
+import type { StackPlacement } from "../contract.js";
 import { registerSecret } from "../../log/redact.js";
 import { connectClient, type PgEndpoint } from "../postgres/connection.js";
 import type { PullPolicy } from "../../docker/container.js";
@@ -22,7 +23,7 @@ import { PSQL_SCRIPT_ARGS, type PsqlScriptRunner } from "./load.js";
 export const SANDBOX_SUPERUSER = "backdrill_drill";
 /** The server's port inside the sandbox container. */
 export const SANDBOX_PORT = 5432;
-const POSTGRES_PORT = SANDBOX_PORT;
+export const POSTGRES_PORT = SANDBOX_PORT;
 const STARTUP_TIMEOUT_MS = 180_000;
 const SHM_BYTES = 512 * 1024 * 1024;
 
@@ -38,6 +39,7 @@ export async function startSandbox(
   scope: Scope,
   signal: AbortSignal,
   pull: PullPolicy = "never",
+  network?: StackPlacement,
 ): Promise<Sandbox> {
   const password = randomBytes(18).toString("base64url");
   registerSecret(password);
@@ -49,6 +51,7 @@ export async function startSandbox(
     signal,
     env: { POSTGRES_USER: SANDBOX_SUPERUSER, POSTGRES_PASSWORD: password, POSTGRES_DB: "postgres" },
     ports: [POSTGRES_PORT],
+    network,
     // During initialisation the entrypoint's temporary server listens on the Unix socket only,
     // so a TCP pg_isready turns healthy only once the real server is up.
     wait: (wait) => wait.forHealthCheck(),

@@ -34,7 +34,7 @@ import {
   type Definitions,
 } from "./definitions.js";
 import { getJson, postJson } from "./http.js";
-import { startRabbitSandbox, type RabbitSandbox } from "./sandbox.js";
+import { AMQP_PORT, MANAGEMENT_PORT, startRabbitSandbox, type RabbitSandbox } from "./sandbox.js";
 import type { RabbitmqFacts } from "./facts.js";
 import type { RabbitmqTarget } from "./target.js";
 import type { RabbitmqJobInput } from "./types.js";
@@ -56,7 +56,7 @@ export function drillRabbitmq(
 
   return {
     async sandbox() {
-      sandbox = await startRabbitSandbox(image, scope, signal, target.pull ?? "never").catch(
+      sandbox = await startRabbitSandbox(image, scope, signal, target.pull ?? "never", context.stack).catch(
         (error: unknown) => {
           throw inJob(where, error);
         },
@@ -164,6 +164,25 @@ export function drillRabbitmq(
           detail: countProblems.length === 0 ? formatCounts(restoredCounts) : countProblems.join("\n"),
         },
       ];
+    },
+
+    stack() {
+      if (sandbox === undefined || context.stack === undefined) {
+        throw new OperationError("rabbitmq drill: stack before sandbox");
+      }
+      // The broker's throwaway administrator; the restored users keep their password hashes, so
+      // an application may log in with its own credentials too.
+      return {
+        port: MANAGEMENT_PORT,
+        env: {
+          USER: sandbox.user,
+          PASSWORD: sandbox.password,
+          MANAGEMENT_URL: `http://${context.stack.alias}:${MANAGEMENT_PORT}`,
+          AMQP_PORT: String(AMQP_PORT),
+        },
+        files: [],
+        volume: null,
+      };
     },
 
     details: () => details,

@@ -8,15 +8,18 @@ import type { PullPolicy } from "../../docker/container.js";
 import { randomBytes } from "node:crypto";
 import { startDrillContainer } from "../../docker/container.js";
 import type { Scope } from "../../lifecycle/scope.js";
+import type { StackPlacement } from "../contract.js";
 import { registerSecret } from "../../log/redact.js";
 import type { ManagementEndpoint } from "./http.js";
 
-const MANAGEMENT_PORT = 15672;
+export const MANAGEMENT_PORT = 15672;
+export const AMQP_PORT = 5672;
 
 export interface RabbitSandbox {
   endpoint: ManagementEndpoint;
   /** The bootstrap user the fresh broker was given (ignored when comparing). */
   user: string;
+  password: string;
 }
 
 export async function startRabbitSandbox(
@@ -24,6 +27,7 @@ export async function startRabbitSandbox(
   scope: Scope,
   signal: AbortSignal,
   pull: PullPolicy = "never",
+  network?: StackPlacement,
 ): Promise<RabbitSandbox> {
   const user = `backdrill-drill-${randomBytes(4).toString("hex")}`;
   const password = randomBytes(18).toString("base64url");
@@ -36,6 +40,7 @@ export async function startRabbitSandbox(
     pull,
     env: { RABBITMQ_DEFAULT_USER: user, RABBITMQ_DEFAULT_PASS: password },
     ports: [MANAGEMENT_PORT],
+    network,
     // The management plugin answers before the default user exists: wait for an authenticated 200.
     wait: (wait) =>
       wait.forHttp("/api/overview", MANAGEMENT_PORT).withBasicCredentials(user, password).forStatusCode(200),
@@ -43,6 +48,7 @@ export async function startRabbitSandbox(
   });
   return {
     user,
+    password,
     endpoint: { url: `http://127.0.0.1:${started.getMappedPort(MANAGEMENT_PORT)}`, user, password },
   };
 }

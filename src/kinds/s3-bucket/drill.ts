@@ -59,6 +59,7 @@ export function drillS3Bucket(
   let drillClient: S3Client | undefined;
   let entries: ObjectEntry[] = [];
   let restored: RestoreObjectsResult | undefined;
+  let exposed: { port: number; accessKeyId: string; secretAccessKey: string } | undefined;
   const details: Record<string, unknown> = {};
 
   return {
@@ -75,6 +76,7 @@ export function drillS3Bucket(
         signal,
         env: { ...flavour.env, AWS_DEFAULT_REGION: job.region },
         ports: [flavour.port],
+        network: context.stack,
         wait: flavour.wait,
         ...(flavour.command === undefined ? {} : { command: flavour.command }),
       });
@@ -91,6 +93,7 @@ export function drillS3Bucket(
         throw s3Error("create the drill bucket on", image, error);
       }
       drillClient = client;
+      exposed = { port: flavour.port, accessKeyId, secretAccessKey };
     },
 
     async restore() {
@@ -190,6 +193,24 @@ export function drillS3Bucket(
       });
       Object.assign(details, { checked: sample.length, mismatches: bad.length });
       return checks;
+    },
+
+    stack() {
+      if (exposed === undefined || context.stack === undefined) {
+        throw new OperationError("s3-bucket drill: stack before sandbox");
+      }
+      return {
+        port: exposed.port,
+        env: {
+          ENDPOINT: `http://${context.stack.alias}:${exposed.port}`,
+          BUCKET: DRILL_BUCKET,
+          REGION: job.region,
+          ACCESS_KEY_ID: exposed.accessKeyId,
+          SECRET_ACCESS_KEY: exposed.secretAccessKey,
+        },
+        files: [],
+        volume: null,
+      };
     },
 
     details: () => details,

@@ -6,10 +6,11 @@
  * file, no secret value kept (each opened value is zeroed at once), and the key and bundle
  * buffers are zeroed when the drill's scope is released, whatever happened.
  */
-import { inJob, UsageError } from "../../errors.js";
+import { inJob, OperationError, UsageError } from "../../errors.js";
 import type { CheckResult, DrillContext, DrillPhases } from "../contract.js";
 import type { EscrowBundle } from "./bundle.js";
 import { checkBundleAgainstFacts, openEscrow, readArtifact } from "./escrow.js";
+import { renderDecryptionKeyFile } from "./php.js";
 import type { SymfonySecretsFacts } from "./facts.js";
 import type { SymfonySecretsTarget } from "./target.js";
 import type { SymfonySecretsJobInput } from "./types.js";
@@ -170,6 +171,23 @@ export function drillSymfonySecrets(
         publicKeyFingerprint: report.fingerprint,
       });
       return checks;
+    },
+
+    stack() {
+      if (bundle === undefined) {
+        throw new OperationError(`job ${job.name}: the escrow did not open, so the stack has no vault`);
+      }
+      // What `backdrill restore` would write: the vault's files as backed up, and the key file
+      // rendered from the escrowed key only when the vault holds none. Buffers, not files: the
+      // stack writes them into the smoke test's tmpfs, and this scope zeroes them afterwards.
+      const files = bundle.files.map((file) => ({ name: file.name, data: file.data }));
+      const keyName = fileNames.privateKey(bundle.environment);
+      if (!files.some((file) => file.name === keyName)) {
+        const rendered = Buffer.from(renderDecryptionKeyFile(bundle.environment, bundle.key.bytes), "latin1");
+        scope.defer("zero the rendered key file", () => wipe(rendered));
+        files.push({ name: keyName, data: rendered });
+      }
+      return { port: null, env: { ENVIRONMENT: bundle.environment }, files, volume: null };
     },
 
     details: () => details,
