@@ -15,6 +15,7 @@ import { jobByName, policyOf } from "./config.js";
 import { openRepository } from "../repository/open.js";
 import { drillFinished, runStarting } from "../ops/run-hooks.js";
 import { drillStack } from "./stack-drill.js";
+import { failedTarget } from "../report/failed-target.js";
 
 export interface DrillOptions {
   drills: string[];
@@ -139,18 +140,4 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
     runs.push({ report, files });
   }
   return runs;
-}
-
-function failedTarget(job: string, kind: string, rtoSeconds: number | null, error: string): TargetReport {
-  return {
-    job,
-    kind,
-    snapshot: null,
-    ok: false,
-    error,
-    backupAgeSeconds: null,
-    rtoSeconds,
-    timings: { fetchMs: 0, setupMs: 0, restoreMs: 0, checksMs: 0, totalMs: 0 },
-    checks: [],
-  };
 }
