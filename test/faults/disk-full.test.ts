@@ -13,7 +13,7 @@
  * prune), and leave the snapshot taken earlier, when there was room, verifiable. Once the filler
  * is deleted, the next run succeeds.
  */
-import { mkdir, mkdtemp, readdir, rm, statfs, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, statfs, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -63,6 +63,11 @@ async function repositoryFiles(): Promise<string[]> {
     .map((entry) => path.relative(repoDir, path.join(entry.parentPath, entry.name)))
     .sort();
 }
+
+/** A lock generation's file (`locks/<job>/<n>.json`); its number grows with every run. */
+const LOCK_GENERATION = /^locks\/[^/]+\/\d+\.json$/;
+const withoutLockGeneration = (file: string): string =>
+  LOCK_GENERATION.test(file) ? file.replace(/\d+\.json$/, "<generation>.json") : file;
 
 /** Fills the tmpfs until exactly `leaveBytes` (rounded down to pages) remain free. */
 async function fillLeaving(leaveBytes: number): Promise<void> {
@@ -142,8 +147,17 @@ async function fullDiskRun(): Promise<string> {
   expect(line).toContain(repoDir);
 
   // Nothing committed, nothing half-written: the repository holds exactly what it held before
-  // (no temp file, no partial artifact, no lock), and prune has nothing to remove.
-  expect(await repositoryFiles()).toEqual(before);
+  // (no temp file, no partial artifact), and prune has nothing to remove. The lock is a log of
+  // generations: the failed run took it and gave it back, so its newest generation's number moved
+  // on and must say `released`.
+  const after = await repositoryFiles();
+  expect(after.map(withoutLockGeneration)).toEqual(before.map(withoutLockGeneration));
+  const lockFiles = after.filter((file) => LOCK_GENERATION.test(file));
+  expect(lockFiles).toHaveLength(1);
+  const newest = JSON.parse(await readFile(path.join(repoDir, lockFiles[0] ?? ""), "utf8")) as {
+    state?: unknown;
+  };
+  expect(newest.state).toBe("released");
   await withRepository(async (repository) => {
     expect((await repository.snapshots(JOB)).map((s) => s.id)).toEqual([baseline.id]);
     expect(await repository.leftovers(JOB)).toEqual([]);
@@ -182,12 +196,13 @@ describe("a full local repository", () => {
     const dump = baseline.artifacts.find((a) => a.name === "task.dump");
     if (dump === undefined) throw new Error("no task.dump in the baseline");
     // The dump's pages and one for the lock: the dump is stored in full, then the next write
-    // (the facts artifact, or the manifest) finds the disk full.
+    // (the facts artifact, the lock's renewal right before the commit, or the manifest) finds
+    // the disk full.
     await fillLeaving((Math.ceil(dump.size / PAGE) + 1) * PAGE);
     const line = await fullDiskRun();
     console.log(`after the dump: ${line}`);
     expect(line).not.toMatch(/task\.dump/);
-    expect(line).toMatch(/facts\.json|snapshots\//);
+    expect(line).toMatch(/facts\.json|locks\/|snapshots\//);
   });
 
   it("succeeds again once space is freed", async () => {
