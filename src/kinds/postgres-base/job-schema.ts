@@ -10,6 +10,16 @@ export const postgresBaseJobSchema = z.strictObject({
     description: "A user with the REPLICATION attribute (pg_basebackup).",
   }),
   tools: toolsSchema,
+  spool: z
+    .string()
+    .refine((value) => value.startsWith("/"), { message: "must be an absolute path" })
+    .optional()
+    .meta({
+      description:
+        "Absolute path of the spool directory PostgreSQL's archive_command copies WAL into (README, " +
+        '"Spool"). With it, `backdrill cron` writes a unit for `backdrill wal ship`, and `status` ' +
+        "reports the spool's backlog when the directory is on the host it runs on.",
+    }),
 });
 
 export type PostgresBaseJob = z.infer<typeof postgresBaseJobSchema>;
