@@ -84,7 +84,9 @@ export const walCommand = defineCommand({
       case "push": {
         const [file = ""] = expectArgs("push", rest, ["path"]);
         const started = Date.now();
-        const outcome = await withJob((job) => walPush(job, file, context.signal));
+        const outcome = await withJob((job) =>
+          walPush(job, file, context.signal, { log: context.log, env: process.env }),
+        );
         context.log.info(
           { wal: outcome.name, result: outcome.result, ms: Date.now() - started },
           "WAL archived",

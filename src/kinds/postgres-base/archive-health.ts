@@ -15,12 +15,13 @@
  * record `fetch` trusts, and with identities (`verify --read-data`) must decrypt to what its
  * record says.
  */
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import type { ArchiveFreshness, ArchiveVerification, ContinuousArchive } from "../contract.js";
+import type { ArchiveVerification, ContinuousArchive } from "../contract.js";
 import { checkContinuity, describeContinuity } from "./continuity.js";
 import { readBaseMeta, stopSegmentOf } from "./drill.js";
+import { spoolBacklog } from "./spool.js";
 import type { PostgresBaseJob } from "./job-schema.js";
 import { WalArchive, type ArchivedWal } from "./wal-archive.js";
 import { parseWalFileName, segmentNumber } from "./wal-name.js";
@@ -38,30 +39,6 @@ export const walArchiveHealth: ContinuousArchive<PostgresBaseJob> = {
   },
   verify: verifyWalArchive,
 };
-
-/** Files waiting in the spool; null when the directory is not on this host (status may run elsewhere). */
-export async function spoolBacklog(dir: string): Promise<ArchiveFreshness["backlog"]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT" || code === "ENOTDIR") return null;
-    throw error;
-  }
-  let files = 0;
-  let bytes = 0;
-  let oldest: Date | null = null;
-  for (const name of names) {
-    if (name.startsWith(".") || parseWalFileName(name) === null) continue;
-    const info = await stat(path.join(dir, name)).catch(() => null); // shipped meanwhile
-    if (info === null || !info.isFile()) continue;
-    files += 1;
-    bytes += info.size;
-    if (oldest === null || info.mtime < oldest) oldest = info.mtime;
-  }
-  return { dir, files, bytes, oldest };
-}
 
 async function verifyWalArchive({
   job,
