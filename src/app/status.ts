@@ -67,6 +67,8 @@ export interface ArchiveStatus {
   newest: { name: string; storedAt: string } | null;
   /** Age of the newest archived item: what a disaster now would lose. Null: nothing archived. */
   ageSeconds: number | null;
+  /** Its bound: the job's own (postgres-base `archiveRpo`) or the policy's `rpo`. */
+  rpoSeconds: number;
   ok: boolean;
   /** The job's spool directory, when it is on this host: files waiting to be shipped. */
   backlog: { dir: string; files: number; bytes: number; oldest: string | null } | null;
@@ -216,7 +218,7 @@ async function archiveStatus(
   if (archive === null) return undefined;
   const freshness = initialized
     ? await archive.freshness({ job, repository })
-    : { newest: null, backlog: null };
+    : { newest: null, rpoSeconds: undefined, backlog: null };
   const ageSeconds =
     freshness.newest === null
       ? null
@@ -228,7 +230,8 @@ async function archiveStatus(
         ? null
         : { name: freshness.newest.name, storedAt: freshness.newest.storedAt.toISOString() },
     ageSeconds,
-    ok: ageSeconds !== null && ageSeconds <= rpoSeconds,
+    rpoSeconds: freshness.rpoSeconds ?? rpoSeconds,
+    ok: ageSeconds !== null && ageSeconds <= (freshness.rpoSeconds ?? rpoSeconds),
     backlog:
       freshness.backlog === null
         ? null

@@ -221,6 +221,8 @@ export interface ContinuousArchive<J extends JobBase> {
 export interface ArchiveFreshness {
   /** The newest archived item (by name order) and when the repository stored it; null: none. */
   newest: { name: string; storedAt: Date } | null;
+  /** The job's own bound on the newest item's age (postgres-base `archiveRpo`); else the policy's `rpo`. */
+  rpoSeconds?: number | undefined;
   /** Files waiting in the job's spool directory; null when the job has none or it is not here. */
   backlog: { dir: string; files: number; bytes: number; oldest: Date | null } | null;
 }

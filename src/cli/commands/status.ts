@@ -36,7 +36,7 @@ export const statusCommand = defineCommand({
             ? "nothing archived"
             : `newest ${archive.newest.name}, ${formatDuration(archive.ageSeconds)} old`;
         context.print(
-          `    ${archive.ok ? "ok      " : "BREACHED"}  ${archive.label}: PITR RPO ${newest} (RPO ${formatDuration(job.rpoSeconds)})`,
+          `    ${archive.ok ? "ok      " : "BREACHED"}  ${archive.label}: PITR RPO ${newest} (RPO ${formatDuration(archive.rpoSeconds)})`,
         );
         if (archive.backlog !== null) {
           context.print(

@@ -22,6 +22,7 @@ import type { ArchiveVerification, ContinuousArchive } from "../contract.js";
 import { checkContinuity, describeContinuity } from "./continuity.js";
 import { readBaseMeta, stopSegmentOf } from "./drill.js";
 import { spoolBacklog } from "./spool.js";
+import { parseDurationSeconds } from "../../schema/duration.js";
 import type { PostgresBaseJob } from "./job-schema.js";
 import { WalArchive, type ArchivedWal } from "./wal-archive.js";
 import { parseWalFileName, segmentNumber } from "./wal-name.js";
@@ -34,6 +35,7 @@ export const walArchiveHealth: ContinuousArchive<PostgresBaseJob> = {
     for (const file of archived) if (newest === undefined || file.modified > newest.modified) newest = file;
     return {
       newest: newest === undefined ? null : { name: newest.name, storedAt: newest.modified },
+      rpoSeconds: job.archiveRpo === undefined ? undefined : parseDurationSeconds(job.archiveRpo),
       backlog: job.spool === undefined ? null : await spoolBacklog(job.spool),
     };
   },

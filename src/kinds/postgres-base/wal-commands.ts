@@ -24,6 +24,7 @@ import { WalArchive, type PushResult } from "./wal-archive.js";
 /** The job whose archive a command works on, with its repository open (the caller closes it). */
 export interface WalJob {
   name: string;
+  archiveRpo?: string | undefined;
   repository: Repository;
   policy: { file: string; policy: Policy };
 }
@@ -75,12 +76,20 @@ export async function walShip(
   const recipients = await readRecipients(job.policy);
   await job.repository.init();
   if (options.once) {
-    return {
-      once: await drainSpool(archive, recipients, options.spool, {
-        signal: options.signal,
-        log: options.log,
-      }),
-    };
+    const once = await drainSpool(archive, recipients, options.spool, {
+      signal: options.signal,
+      log: options.log,
+    });
+    await walMetrics(
+      {
+        job: job.name,
+        archivedAt: once.stored.length > 0 ? new Date() : undefined,
+        rpoSeconds: rpoOf(job),
+        spool: spoolMetrics(await spoolBacklog(options.spool), Date.now()),
+      },
+      hookContext(job, options),
+    );
+    return { once };
   }
   const reporter = new ShipReporter(job.name, rpoOf(job), hookContext(job, options));
   try {
@@ -93,17 +102,7 @@ export async function walShip(
         const now = Date.now();
         await reporter.round({
           archivedAt: round !== null && round.stored.length > 0 ? new Date(now) : undefined,
-          spool:
-            backlog === null
-              ? undefined
-              : {
-                  files: backlog.files,
-                  bytes: backlog.bytes,
-                  oldestAgeSeconds:
-                    backlog.oldest === null
-                      ? 0
-                      : Math.max(0, Math.round((now - backlog.oldest.getTime()) / 1000)),
-                },
+          spool: spoolMetrics(backlog, now),
           failures:
             round === null
               ? ["the spool could not be read"]
@@ -116,8 +115,16 @@ export async function walShip(
   }
 }
 
+function spoolMetrics(backlog: Awaited<ReturnType<typeof spoolBacklog>>, now: number) {
+  if (backlog === null) return undefined;
+  const oldestAgeSeconds =
+    backlog.oldest === null ? 0 : Math.max(0, Math.round((now - backlog.oldest.getTime()) / 1000));
+  return { files: backlog.files, bytes: backlog.bytes, oldestAgeSeconds };
+}
+
+/** The PITR RPO the metrics carry for the alert: the job's `archiveRpo`, else the policy's `rpo`. */
 function rpoOf(job: WalJob): number {
-  return parseDurationSeconds(job.policy.policy.rpo);
+  return parseDurationSeconds(job.archiveRpo ?? job.policy.policy.rpo);
 }
 
 function hookContext(job: WalJob, options: { log: Logger; env?: NodeJS.ProcessEnv }): WalHookContext {
