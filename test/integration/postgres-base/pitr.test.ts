@@ -8,7 +8,7 @@
  * PITR drills to each point and to latest; finally a segment removed from the middle of the
  * archive, which must fail the drill naming the gap.
  */
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
@@ -29,6 +29,9 @@ import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
 import { postgresImage } from "../../support/images.js";
 import { restoreWith } from "../../support/restore.js";
+import { runCli } from "../../support/run-cli.js";
+import type { StatusReport } from "../../../src/app/status.js";
+import type { RepositoryVerification } from "../../../src/app/verify.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -39,6 +42,10 @@ const ARCHIVE_COMMAND = "test ! -f /spool/%f && cp %p /spool/.%f.tmp && mv /spoo
 
 let dir: string;
 let spool: string;
+/** A config directory for the CLI (status, verify, wal ship) over the same repository. */
+let configDir: string;
+/** The job's archiveRpo: status turns red once the newest archived WAL is older. */
+const ARCHIVE_RPO_SECONDS = 20;
 let source: StartedPostgresContainer;
 let client: pg.Client;
 let repository: Repository;
@@ -158,7 +165,39 @@ beforeAll(async () => {
   await client.query(
     "CREATE TABLE events (id bigserial PRIMARY KEY, note text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())",
   );
+  configDir = path.join(dir, "config");
+  await mkdir(path.join(configDir, "policies"), { recursive: true });
+  await mkdir(path.join(configDir, "jobs"));
+  await writeFile(
+    path.join(configDir, "policies/test.yaml"),
+    `name: test\nrepository: { type: local, path: ${path.join(dir, "repo")} }\n` +
+      `encryption: { recipients: [${key.recipient}] }\nretention: { keepLast: 5 }\nrpo: 1h\n`,
+  );
+  await writeFile(
+    path.join(configDir, "jobs/task-wal.yaml"),
+    `name: task-wal\nkind: postgres-base\npolicy: test\n` +
+      `connection: { host: 127.0.0.1, port: ${source.port}, user: test, passwordEnv: PGBASE_TEST_PASSWORD }\n` +
+      `tools: { image: ${postgresImage()} }\narchiveRpo: ${ARCHIVE_RPO_SECONDS}s\nspool: ${spool}\n`,
+  );
 });
+
+async function statusOf(): Promise<{ code: number; report: StatusReport; text: string }> {
+  const json = await runCli(["--config-dir", configDir, "status", "--json"]);
+  const text = await runCli(["--config-dir", configDir, "status"]);
+  expect(text.code).toBe(json.code);
+  return { code: json.code, report: JSON.parse(json.stdout) as StatusReport, text: text.stdout };
+}
+
+async function verifyArchive(): Promise<{ code: number; problems: string[]; text: string }> {
+  const json = await runCli(["--config-dir", configDir, "verify", "--json"]);
+  const text = await runCli(["--config-dir", configDir, "verify"]);
+  const reports = JSON.parse(json.stdout) as RepositoryVerification[];
+  const archive = reports[0]?.archives.find((entry) => entry.job === "task-wal");
+  if (archive === undefined) throw new Error(`verify reported no WAL archive: ${json.stdout}`);
+  expect(archive.checked).toBeGreaterThan(3);
+  expect(text.code).toBe(json.code);
+  return { code: json.code, problems: archive.problems, text: text.stdout };
+}
 
 afterAll(async () => {
   await client?.end().catch(() => undefined);
@@ -234,6 +273,81 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     expect(Number(count?.n)).toBe(totalRows);
   }, 180_000);
 
+  it("status and the metrics report the PITR RPO; verify finds the archive complete", async () => {
+    await insertBatch(3, "before status");
+    const segment = await switchAndWaitArchived();
+    // Shipped by the CLI this time, with the metrics textfile configured.
+    const metricsFile = path.join(dir, "metrics", "backdrill.prom");
+    const shipped = await runCli(["--config-dir", configDir, "wal", "ship", "task-wal", spool, "--once"], {
+      BACKDRILL_METRICS_FILE: metricsFile,
+    });
+    expect(shipped.code).toBe(0);
+    expect(await archive.has(segment)).toBe(true);
+    const metrics = await readFile(metricsFile, "utf8");
+    expect(metrics).toMatch(/^backdrill_wal_last_archived_timestamp_seconds\{job="task-wal"\} \d+/m);
+    expect(metrics).toContain(`backdrill_wal_rpo_seconds{job="task-wal"} ${ARCHIVE_RPO_SECONDS}`);
+    expect(metrics).toContain('backdrill_wal_spool_files{job="task-wal"} 0');
+
+    const { code, report, text } = await statusOf();
+    expect(code).toBe(0);
+    const job = report.jobs.find((entry) => entry.job === "task-wal");
+    expect(job).toMatchObject({
+      ok: true,
+      archive: { ok: true, rpoSeconds: ARCHIVE_RPO_SECONDS, backlog: { dir: spool, files: 0 } },
+    });
+    expect((job?.archive?.newest?.name ?? "") >= segment).toBe(true);
+    expect(job?.archive?.ageSeconds).toBeLessThanOrEqual(ARCHIVE_RPO_SECONDS);
+    expect(text).toMatch(/ok +WAL archive: PITR RPO newest [0-9A-F]{24}/);
+
+    const verified = await verifyArchive();
+    expect(verified.problems).toEqual([]);
+    expect(verified.code).toBe(0);
+    expect(verified.text).toMatch(/every segment archived: [0-9A-F]{24}\.\.[0-9A-F]{24} on timeline\(s\) 1/);
+  }, 180_000);
+
+  it("a broken archive_command turns status red naming the PITR RPO, while the base backup is fresh", async () => {
+    // The spool becomes unwritable: archive_command fails, PostgreSQL keeps the segment and retries.
+    await chmod(spool, 0o555);
+    try {
+      const [before] = await query<{ failed: string }>(
+        "SELECT failed_count::text AS failed FROM pg_stat_archiver",
+      );
+      await insertBatch(4, "archiving broken");
+      await query("SELECT pg_switch_wal()");
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const [stat] = await query<{ failed: string }>(
+          "SELECT failed_count::text AS failed FROM pg_stat_archiver",
+        );
+        if (Number(stat?.failed) > Number(before?.failed)) break;
+        if (Date.now() > deadline) throw new Error("archive_command never failed");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      // Let the archive age past archiveRpo (the policy's rpo, 1h, keeps the base backup fresh).
+      for (;;) {
+        const { code, report, text } = await statusOf();
+        const job = report.jobs.find((entry) => entry.job === "task-wal");
+        if ((job?.archive?.ageSeconds ?? 0) <= ARCHIVE_RPO_SECONDS) {
+          expect(code).toBe(0);
+          await new Promise((resolve) => setTimeout(resolve, 2_000));
+          continue;
+        }
+        expect(code).toBe(1);
+        expect(report.ok).toBe(false);
+        expect(job).toMatchObject({ ok: false, archive: { ok: false } });
+        expect(job?.ageSeconds).toBeLessThan(3600);
+        expect(text).toMatch(/BREACHED +WAL archive: PITR RPO newest [0-9A-F]{24}, \d+s old \(RPO 20s\)/);
+        break;
+      }
+    } finally {
+      await chmod(spool, 0o777);
+    }
+    // Archiving repaired: the held-back segment arrives and status is green again.
+    await switchAndWaitArchived();
+    await drain();
+    expect((await statusOf()).code).toBe(0);
+  }, 240_000);
+
   for (const index of [0, 1, 2]) {
     it(`PITR to point ${index + 1} has exactly the rows committed before it`, async () => {
       const mark = marks[index];
@@ -307,4 +421,29 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     expect(continuity?.ok).toBe(false);
     expect(continuity?.detail).toContain(victim.name);
   }, 600_000);
+
+  it("verify names the missing segment as damage of the WAL archive (exit 1)", async () => {
+    const segments = (await archive.list()).filter((file) => file.kind === "segment");
+    const stop = String(manifest.meta.stopWalFile);
+    const present = new Set(segments.map((file) => file.name));
+    const after = segments.filter((file) => file.name > stop);
+    // The segment the previous test removed: the one between two present ones.
+    const victim = after[0] === undefined ? undefined : nextName(after[0].name);
+    expect(victim !== undefined && !present.has(victim)).toBe(true);
+    const verified = await verifyArchive();
+    expect(verified.code).toBe(1);
+    expect(verified.problems).toHaveLength(1);
+    expect(verified.problems[0]).toContain(`1 segment(s) missing from the archive: ${victim}`);
+    expect(verified.text).toContain(
+      `DAMAGED: task-wal WAL archive: 1 segment(s) missing from the archive: ${victim}`,
+    );
+  });
 });
+
+/** The next segment's name on the same timeline (16 MiB segments). */
+function nextName(name: string): string {
+  const timeline = name.slice(0, 8);
+  const segno = Number.parseInt(name.slice(8, 16), 16) * 256 + Number.parseInt(name.slice(16, 24), 16) + 1;
+  const hex = (value: number) => value.toString(16).toUpperCase().padStart(8, "0");
+  return `${timeline}${hex(Math.floor(segno / 256))}${hex(segno % 256)}`;
+}
