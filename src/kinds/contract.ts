@@ -206,6 +206,12 @@ export interface ContinuousArchive<J extends JobBase> {
   label: string;
   /** The newest archived item, and the local spool's backlog where the job names one. */
   freshness(context: { job: J; repository: Repository }): Promise<ArchiveFreshness>;
+  /**
+   * The long-running process that feeds the archive on the backup host, if the job needs one
+   * (`wal ship <job> <spool>` for a job with a spool): `backdrill cron` writes a unit for it.
+   * `args` follow `backdrill --config-dir DIR`.
+   */
+  feeder(job: J): { args: string[]; what: string } | null;
   /** Is the archive complete from the oldest retained snapshot on to its newest item? */
   verify(context: {
     job: J;

@@ -31,6 +31,10 @@ export const postgresBaseKind = defineKind({
   },
   archive: {
     label: "WAL archive",
+    feeder: (job) =>
+      job.spool === undefined
+        ? null
+        : { args: ["wal", "ship", job.name, job.spool], what: `WAL shipping of job ${job.name}` },
     freshness: async (context) => (await import("./archive-health.js")).walArchiveHealth.freshness(context),
     verify: async (context) => (await import("./archive-health.js")).walArchiveHealth.verify(context),
   },

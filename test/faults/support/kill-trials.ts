@@ -39,7 +39,7 @@ const SOURCE_BIN = path.join(REPO_ROOT, "src/cli/run.ts");
  * start-up. Written next to package.json's level (dist/) so `../package.json` and node_modules
  * resolve as from the source tree; one file per test process, removed at the end.
  */
-async function bundleCli(): Promise<{ bin: string; remove: () => Promise<void> }> {
+export async function bundleCli(): Promise<{ bin: string; remove: () => Promise<void> }> {
   const bin = path.join(REPO_ROOT, "dist", `backdrill-faults-${process.pid}.mjs`);
   await execa(
     path.join(REPO_ROOT, "node_modules/.bin/esbuild"),
