@@ -5,7 +5,11 @@
  * upload per segment; a long-running `backdrill wal ship` drains the directory into the
  * repository with `WalArchive.push` and removes each file only once it is durably stored there.
  *
- *   archive_command = 'test ! -f /var/spool/backdrill/%f && cp %p /var/spool/backdrill/.%f.tmp && mv /var/spool/backdrill/.%f.tmp /var/spool/backdrill/%f'
+ *   archive_command = 'test ! -f S/%f && cp %p S/.%f.tmp && sync S/.%f.tmp && mv S/.%f.tmp S/%f && sync S'
+ *
+ * (S the spool directory.) The `sync`s make the file and its name durable before PostgreSQL hears
+ * "archived" and may recycle the segment (coreutils `sync FILE` fsyncs FILE, `sync DIR` the
+ * directory).
  *
  * Names starting with "." are in-flight copies and skipped; names that are not WAL files are left
  * alone and reported. A file whose push fails stays in the spool and is retried next round.

@@ -38,7 +38,9 @@ process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 const log = createLogger({ level: process.env.BACKDRILL_LOG_LEVEL ?? "warn", pretty: false });
 const PASSWORD = "base-src-pw-91c2";
 const ENV = { ...process.env, PGBASE_TEST_PASSWORD: PASSWORD };
-const ARCHIVE_COMMAND = "test ! -f /spool/%f && cp %p /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f";
+/** The README's durable spool command: file and directory fsynced before PostgreSQL hears "archived". */
+const ARCHIVE_COMMAND =
+  "test ! -f /spool/%f && cp %p /spool/.%f.tmp && sync /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f && sync /spool";
 
 let dir: string;
 let spool: string;
