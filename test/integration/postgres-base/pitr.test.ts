@@ -8,10 +8,12 @@
  * PITR drills to each point and to latest; finally a segment removed from the middle of the
  * archive, which must fail the drill naming the gap.
  */
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { execa } from "execa";
 import pg from "pg";
+import { GenericContainer, Wait, type StartedTestContainer } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runJobBackup } from "../../../src/runner/backup.js";
 import type { PostgresBaseJob } from "../../../src/kinds/postgres-base/job-schema.js";
@@ -30,6 +32,8 @@ import { PostgresContainer, type StartedPostgresContainer } from "../../support/
 import { postgresImage } from "../../support/images.js";
 import { restoreWith } from "../../support/restore.js";
 import { runCli } from "../../support/run-cli.js";
+import { bundleCli } from "../../support/bundle-cli.js";
+import { REPO_ROOT } from "../../support/test-env.js";
 import type { StatusReport } from "../../../src/app/status.js";
 import type { RepositoryVerification } from "../../../src/app/verify.js";
 
@@ -409,6 +413,103 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     // A second restore into the now non-empty directory is refused without --force.
     await expect(restore(true)).rejects.toThrow(/not empty/);
   });
+
+  it("disaster restore: restore --to DIR --at T, PostgreSQL 17 started on DIR recovers through backdrill wal fetch to T", async () => {
+    // T between two inserts: the rows of the marks before it exist afterwards, later ones not.
+    const mark = marks[1];
+    if (mark === undefined) throw new Error("no mark recorded");
+    expect(totalRows).toBeGreaterThan(mark.rows);
+    const target = path.join(dir, "disaster-data");
+    const identityFile = path.join(dir, "restore-identity.txt");
+    await writeFile(identityFile, `${key.identity}\n`, { mode: 0o600 });
+    const restored = await runCli([
+      "--config-dir",
+      configDir,
+      "restore",
+      "task-wal",
+      "--to",
+      target,
+      "--at",
+      mark.at,
+      "--identity",
+      identityFile,
+    ]);
+    expect(restored.code, restored.stderr).toBe(0);
+    const auto = await readFile(path.join(target, "postgresql.auto.conf"), "utf8");
+    expect(auto).toContain(`wal fetch task-wal %f %p --identity ${identityFile}`);
+
+    // backdrill installed on the PostgreSQL host as README says: node and the CLI on PATH, the
+    // config, repository and identity at the same paths. PostgreSQL runs as uid 100 in the image:
+    // it owns the data directory and reads the rest (the restore plan's warning says so).
+    const cli = await bundleCli();
+    const wrapper = path.join(dir, "backdrill-on-path");
+    await writeFile(wrapper, `#!/bin/sh\nexec /usr/bin/node ${cli.bin} "$@"\n`, { mode: 0o755 });
+    const repoDir = path.join(dir, "repo");
+    await execa("chown", ["-R", "100:102", target, repoDir, configDir, identityFile]);
+    const same = async (source: string) => {
+      const real = await realpath(source);
+      return { source: real, target: real, mode: "ro" as const };
+    };
+    const mounts = [
+      { source: target, target: "/restore", mode: "rw" as const },
+      { source: process.execPath, target: "/usr/bin/node", mode: "ro" as const },
+      { source: wrapper, target: "/usr/local/bin/backdrill", mode: "ro" as const },
+      await same(REPO_ROOT),
+      await same(path.join(REPO_ROOT, "node_modules")),
+      await same(path.join(REPO_ROOT, "build", "native")),
+      { source: configDir, target: configDir, mode: "ro" as const },
+      { source: repoDir, target: repoDir, mode: "ro" as const },
+      { source: identityFile, target: identityFile, mode: "ro" as const },
+    ];
+    let server: StartedTestContainer | undefined;
+    try {
+      server = await new GenericContainer(postgresImage())
+        .withUser("100:102")
+        .withEntrypoint(["/usr/lib/postgresql/17/bin/postgres"])
+        .withCommand(["-D", "/restore", "-c", "listen_addresses=", "-c", "archive_mode=off"])
+        .withBindMounts(mounts)
+        // After recovery reached T and promoted (read-only connections come first, during recovery).
+        .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/))
+        .withStartupTimeout(300_000)
+        .start();
+      const psql = async (sql: string) => {
+        const result = await server?.exec(["psql", "-U", "test", "-d", "task", "-Atc", sql]);
+        if (result?.exitCode !== 0) throw new Error(`psql ${sql}: ${result?.output ?? "no container"}`);
+        return result.output.trim();
+      };
+      expect(await psql("SELECT pg_is_in_recovery()")).toBe("f");
+      expect(Number(await psql("SELECT count(*) FROM events"))).toBe(mark.rows);
+      expect(await psql(`SELECT count(*) FROM events WHERE at > '${mark.at}'`)).toBe("0");
+      expect(await psql("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")).toBe("00000002");
+      const logs = await new Promise<string>((resolve, reject) => {
+        let text = "";
+        void server
+          ?.logs()
+          .then((stream) => {
+            stream.on("data", (chunk: Buffer | string) => (text += chunk.toString()));
+            setTimeout(() => {
+              stream.destroy();
+              resolve(text);
+            }, 1_000);
+          })
+          .catch(reject);
+      });
+      // Segments came through restore_command (backdrill wal fetch), recovery stopped at T.
+      expect(logs).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
+      expect(logs).toMatch(/recovery stopping before commit of transaction/);
+      console.log(
+        "disaster restore:",
+        logs
+          .split("\n")
+          .filter((line) => /recovery stopping|restored log file|archive recovery complete/.test(line))
+          .slice(-4)
+          .join(" | "),
+      );
+    } finally {
+      await server?.stop().catch(() => undefined);
+      await cli.remove();
+    }
+  }, 600_000);
 
   it("fails the drill naming the gap when a segment in the middle is missing", async () => {
     const segments = (await archive.list()).filter((file) => file.kind === "segment");
