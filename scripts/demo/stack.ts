@@ -75,7 +75,9 @@ export const RABBITMQ_USER = "backup";
 export const S3_BUCKET = "task-files";
 export const S3_REGION = "us-east-1";
 export const VAULT_SECRETS = ["APP_SECRET", "DATABASE_URL", "MAILER_DSN", "S3_SECRET"] as const;
-const ARCHIVE_COMMAND = "test ! -f /spool/%f && cp %p /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f";
+// The README's durable spool command: the copy and its name are fsynced before PostgreSQL hears "archived".
+const ARCHIVE_COMMAND =
+  "test ! -f /spool/%f && cp %p /spool/.%f.tmp && sync /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f && sync /spool";
 
 /** Starts what the kinds need, in parallel; every started container is registered with cleanup. */
 export async function startStack(options: StackOptions): Promise<TaskStack> {

@@ -6,23 +6,25 @@ import { openRepository } from "../repository/open.js";
 
 /**
  * The repositories a command must look at: the one of the named job's policy, or every policy's
- * (deduplicated: several policies may share one repository).
+ * (deduplicated: several policies may share one repository; `policyNames` lists them all).
  */
 export async function repositoriesFor(
   config: Config,
   job: string | undefined,
   env: NodeJS.ProcessEnv,
-): Promise<Array<{ policy: LoadedPolicy; repository: Repository }>> {
+): Promise<Array<{ policy: LoadedPolicy; repository: Repository; policyNames: string[] }>> {
   const policies =
     job === undefined ? [...config.policies.values()] : [policyOf(config, jobByName(config, job))];
-  const seen = new Map<string, { policy: LoadedPolicy; repository: Repository }>();
+  const seen = new Map<string, { policy: LoadedPolicy; repository: Repository; policyNames: string[] }>();
   for (const policy of policies) {
     const repository = await openRepository(policy, env);
-    if (seen.has(repository.location)) {
+    const existing = seen.get(repository.location);
+    if (existing !== undefined) {
+      existing.policyNames.push(policy.policy.name);
       await repository.backend.close();
       continue;
     }
-    seen.set(repository.location, { policy, repository });
+    seen.set(repository.location, { policy, repository, policyNames: [policy.policy.name] });
   }
   return [...seen.values()];
 }

@@ -8,6 +8,10 @@
  * Per drill: the newest report in its `reportDir` (`<drill>-<stamp>.json`), pass/fail, and per
  * target the RTO margin (budget minus total time; negative = over budget).
  *
+ * Jobs with a continuous archive (postgres-base's WAL archive) also get the archive's newest
+ * item and its age, the PITR RPO, judged against the same `rpo`: a broken archive_command leaves
+ * the base backups fresh while what a disaster would lose grows, so it breaches the job too.
+ *
  * `ok` is false, and the CLI exits 1, when any RPO is breached or any drill's last run failed. A
  * drill that never ran is reported (`last: null`) with a warning but does not fail the check:
  * a fresh install would otherwise be red until the first monthly drill.
@@ -21,6 +25,7 @@ import type { Config, LoadedPolicy } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Repository } from "../repository/repository.js";
 import { describeHolder, inspectLock } from "../repository/locks.js";
+import { kindOf, type Job } from "../kinds/registry.js";
 
 /** Below this fraction of the median of the previous snapshots, the newest is flagged. */
 export const SHRINK_WARNING_RATIO = 0.5;
@@ -41,6 +46,11 @@ export interface JobStatus {
     /** (newest - median) / median, in percent; null without a median. */
     changePercent: number | null;
   } | null;
+  /**
+   * Jobs whose kind keeps a continuous archive (postgres-base: the WAL archive): the PITR RPO is
+   * the age of its newest item, judged against the same `rpo`; a breach makes the job not ok.
+   */
+  archive?: ArchiveStatus;
   /** Who holds the job's lock right now (a run in progress), or null. */
   running: string | null;
   /**
@@ -50,6 +60,18 @@ export interface JobStatus {
    */
   problems?: string[];
   error?: string;
+}
+
+export interface ArchiveStatus {
+  label: string;
+  newest: { name: string; storedAt: string } | null;
+  /** Age of the newest archived item: what a disaster now would lose. Null: nothing archived. */
+  ageSeconds: number | null;
+  /** Its bound: the job's own (postgres-base `archiveRpo`) or the policy's `rpo`. */
+  rpoSeconds: number;
+  ok: boolean;
+  /** The job's spool directory, when it is on this host: files waiting to be shipped. */
+  backlog: { dir: string; files: number; bytes: number; oldest: string | null } | null;
 }
 
 export interface DrillTargetStatus {
@@ -131,7 +153,12 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           );
         }
         const lock = initialized ? await inspectLock(repository, loaded.job.name).catch(() => null) : null;
-        const ok = ageSeconds !== null && ageSeconds <= rpoSeconds && problems.length === 0;
+        const archive = await archiveStatus(loaded.job, repository, initialized, rpoSeconds, now);
+        const ok =
+          ageSeconds !== null &&
+          ageSeconds <= rpoSeconds &&
+          problems.length === 0 &&
+          (archive === undefined || archive.ok);
         jobs.push({
           ...base,
           newest: newest === undefined ? null : { id: newest.id, createdAt: newest.createdAt },
@@ -139,6 +166,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           ok,
           snapshots: listing.snapshots.length,
           size,
+          ...(archive === undefined ? {} : { archive }),
           running: lock?.state === "held" ? describeHolder(lock.lock) : null,
           ...(problems.length === 0 ? {} : { problems }),
         });
@@ -175,6 +203,39 @@ export async function status(config: Config, options: StatusOptions): Promise<St
     jobs,
     drills,
     warnings,
+  };
+}
+
+/** The job's continuous archive against the RPO, or undefined when its kind keeps none. */
+async function archiveStatus(
+  job: Job,
+  repository: Repository,
+  initialized: boolean,
+  rpoSeconds: number,
+  now: Date,
+): Promise<ArchiveStatus | undefined> {
+  const archive = kindOf(job.kind).archive;
+  if (archive === null) return undefined;
+  const freshness = initialized
+    ? await archive.freshness({ job, repository })
+    : { newest: null, rpoSeconds: undefined, backlog: null };
+  const ageSeconds =
+    freshness.newest === null
+      ? null
+      : Math.round(Math.max(0, (now.getTime() - freshness.newest.storedAt.getTime()) / 1000));
+  return {
+    label: archive.label,
+    newest:
+      freshness.newest === null
+        ? null
+        : { name: freshness.newest.name, storedAt: freshness.newest.storedAt.toISOString() },
+    ageSeconds,
+    rpoSeconds: freshness.rpoSeconds ?? rpoSeconds,
+    ok: ageSeconds !== null && ageSeconds <= (freshness.rpoSeconds ?? rpoSeconds),
+    backlog:
+      freshness.backlog === null
+        ? null
+        : { ...freshness.backlog, oldest: freshness.backlog.oldest?.toISOString() ?? null },
   };
 }
 

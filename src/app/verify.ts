@@ -3,6 +3,7 @@ import type { Config } from "../config/types.js";
 import { verifyRepository, type VerifyReport } from "../repository/verify.js";
 import type { Logger } from "../log/logger.js";
 import { closeAll, repositoriesFor } from "./snapshots.js";
+import { kindOf } from "../kinds/registry.js";
 
 export interface VerifyCommandOptions {
   job?: string;
@@ -15,8 +16,19 @@ export interface VerifyCommandOptions {
   env?: NodeJS.ProcessEnv;
 }
 
+/** A job's continuous archive (postgres-base's WAL archive), checked beside its snapshots. */
+export interface ArchiveVerificationReport {
+  job: string;
+  label: string;
+  checked: number;
+  summary: string;
+  /** Damage: missing ranges, records that do not match or are not trusted, files that do not decrypt. */
+  problems: string[];
+}
+
 export interface RepositoryVerification extends VerifyReport {
   repository: string;
+  archives: ArchiveVerificationReport[];
 }
 
 export async function verify(
@@ -29,7 +41,7 @@ export async function verify(
   const repositories = await repositoriesFor(config, options.job, env);
   try {
     const reports: RepositoryVerification[] = [];
-    for (const { repository } of repositories) {
+    for (const { repository, policyNames } of repositories) {
       if (!(await repository.isInitialized())) {
         options.log.warn({ repository: repository.location }, "no repository here yet (no backup has run)");
         continue;
@@ -48,7 +60,22 @@ export async function verify(
           "manifest restored from its copy",
         );
       }
-      reports.push({ repository: repository.location, ...report });
+      const archives: ArchiveVerificationReport[] = [];
+      for (const loaded of config.jobs.values()) {
+        const archive = kindOf(loaded.job.kind).archive;
+        if (archive === null || (options.job !== undefined && loaded.job.name !== options.job)) continue;
+        if (!policyNames.includes(loaded.job.policy)) continue;
+        options.log.debug({ job: loaded.job.name }, `verifying the ${archive.label}`);
+        const checked = await archive.verify({
+          job: loaded.job,
+          repository,
+          snapshots: await repository.snapshots(loaded.job.name),
+          identities,
+          signal: options.signal,
+        });
+        archives.push({ job: loaded.job.name, label: archive.label, ...checked });
+      }
+      reports.push({ repository: repository.location, ...report, archives });
     }
     return reports;
   } finally {

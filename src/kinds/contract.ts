@@ -193,6 +193,55 @@ export interface SideRetentionResult {
   summary: string[];
 }
 
+// ---- continuous archive ----------------------------------------------------------------------
+
+/**
+ * A feed a kind keeps beside its snapshots that the job's RPO also depends on (PostgreSQL's WAL
+ * archive: with point-in-time recovery, what can be lost is what has not been archived yet, not
+ * what happened since the last base backup). `status` and the metrics watch its freshness,
+ * `verify` checks it is complete.
+ */
+export interface ContinuousArchive<J extends JobBase> {
+  /** What status and verify call it: "WAL archive". */
+  label: string;
+  /** The newest archived item, and the local spool's backlog where the job names one. */
+  freshness(context: { job: J; repository: Repository }): Promise<ArchiveFreshness>;
+  /**
+   * The long-running process that feeds the archive on the backup host, if the job needs one
+   * (`wal ship <job> <spool>` for a job with a spool): `backdrill cron` writes a unit for it.
+   * `args` follow `backdrill --config-dir DIR`.
+   */
+  feeder(job: J): { args: string[]; what: string } | null;
+  /** Is the archive complete from the oldest retained snapshot on to its newest item? */
+  verify(context: {
+    job: J;
+    repository: Repository;
+    /** The job's committed snapshots, oldest first. */
+    snapshots: readonly SnapshotManifest[];
+    /** With identities (`verify --read-data`): decrypt every item and compare it with its record. */
+    identities?: readonly string[] | undefined;
+    signal: AbortSignal;
+  }): Promise<ArchiveVerification>;
+}
+
+export interface ArchiveFreshness {
+  /** The newest archived item (by name order) and when the repository stored it; null: none. */
+  newest: { name: string; storedAt: Date } | null;
+  /** The job's own bound on the newest item's age (postgres-base `archiveRpo`); else the policy's `rpo`. */
+  rpoSeconds?: number | undefined;
+  /** Files waiting in the job's spool directory; null when the job has none or it is not here. */
+  backlog: { dir: string; files: number; bytes: number; oldest: Date | null } | null;
+}
+
+export interface ArchiveVerification {
+  /** Items checked. */
+  checked: number;
+  /** Damage, one line each: missing ranges, records that do not match, items that do not decrypt. */
+  problems: string[];
+  /** One line: what was checked. */
+  summary: string;
+}
+
 // ---- engine --------------------------------------------------------------------------------
 
 export interface ArtifactWriter {
@@ -383,6 +432,8 @@ export interface Kind<
   /** Drill-host checks of a target beyond its image (an escrow identity that opens the escrow). */
   drillDoctor(context: KindDoctorContext, target: T, source: JobSource<J>): Promise<CheckSpec[]>;
   readonly retention: SideRetention<J> | null;
+  /** A continuous feed the RPO depends on (the WAL archive), watched by status and verify, or `null`. */
+  readonly archive: ContinuousArchive<J> | null;
   engine(): Promise<KindEngine<J, T, F, O, P>>;
 }
 

@@ -40,6 +40,14 @@ export const METRIC_FAMILIES: Record<string, string> = {
   backdrill_drill_target_total_seconds: "Total time (fetch + restore + checks) of the target's last drill.",
   backdrill_drill_target_rto_seconds: "The target's RTO budget.",
   backdrill_drill_target_backup_age_seconds: "Age of the snapshot the target's last drill restored.",
+  backdrill_wal_last_archived_timestamp_seconds:
+    "Unix time the job's newest WAL file was stored in the repository (wal push / wal ship); its age is the PITR RPO.",
+  backdrill_wal_rpo_seconds:
+    "The job's RPO: alert when time() - backdrill_wal_last_archived_timestamp_seconds exceeds it.",
+  backdrill_wal_spool_files: "WAL files waiting in the job's spool directory (wal ship).",
+  backdrill_wal_spool_bytes: "Bytes of the WAL files waiting in the job's spool directory (wal ship).",
+  backdrill_wal_spool_oldest_age_seconds:
+    "Age of the oldest WAL file waiting in the spool; 0 when it is empty.",
 };
 
 export interface JobRunMetrics {
@@ -114,6 +122,36 @@ export function drillSamples(run: DrillRunMetrics): Sample[] {
         value: target.backupAgeSeconds,
       });
     }
+  }
+  return samples;
+}
+
+export interface WalArchiveMetrics {
+  job: string;
+  /** When the newest WAL file was stored; undefined: none stored this time (series left alone). */
+  archivedAt?: Date | undefined;
+  rpoSeconds: number;
+  /** The spool, as `wal ship` last saw it. */
+  spool?: { files: number; bytes: number; oldestAgeSeconds: number } | undefined;
+}
+
+/** Samples `wal push` and `wal ship` set: the PITR RPO is time() minus the last archived time. */
+export function walSamples(run: WalArchiveMetrics): Sample[] {
+  const labels = { job: run.job };
+  const samples: Sample[] = [{ name: "backdrill_wal_rpo_seconds", labels, value: run.rpoSeconds }];
+  if (run.archivedAt !== undefined) {
+    samples.push({
+      name: "backdrill_wal_last_archived_timestamp_seconds",
+      labels,
+      value: run.archivedAt.getTime() / 1000,
+    });
+  }
+  if (run.spool !== undefined) {
+    samples.push(
+      { name: "backdrill_wal_spool_files", labels, value: run.spool.files },
+      { name: "backdrill_wal_spool_bytes", labels, value: run.spool.bytes },
+      { name: "backdrill_wal_spool_oldest_age_seconds", labels, value: run.spool.oldestAgeSeconds },
+    );
   }
   return samples;
 }

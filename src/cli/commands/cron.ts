@@ -2,13 +2,14 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { openConfig } from "../../app/config.js";
 import { UsageError } from "../../errors.js";
-import { renderCrontab, renderSystemdUnits } from "../../app/cron-units.js";
+import { daemonTasks, renderCrontab, renderDaemonUnits, renderSystemdUnits } from "../../app/cron-units.js";
 import { scheduledTasks } from "../../app/scheduler.js";
 import { defineCommand } from "../command.js";
 
 export const cronCommand = defineCommand({
   command: "cron",
-  describe: "print crontab lines, or systemd service + timer units, for every scheduled job and drill",
+  describe:
+    "print crontab lines, or systemd service + timer units, for every scheduled job and drill (and a wal ship service per postgres-base job with a spool)",
   builder: (yargs) =>
     yargs
       .option("format", {
@@ -46,13 +47,17 @@ export const cronCommand = defineCommand({
       )
       .example(
         "$0 cron --format systemd --out /etc/systemd/system",
-        "then: systemctl daemon-reload && systemctl enable --now 'backdrill-*.timer'",
+        "then: systemctl daemon-reload && systemctl enable --now 'backdrill-*.timer' 'backdrill-wal-ship-*.service'",
       ),
   run: async (context, args) => {
     const config = await openConfig(context.configDir);
     if (!args.bin.startsWith("/")) throw new UsageError(`--bin must be an absolute path, got ${args.bin}`);
     const tasks = scheduledTasks(config);
-    if (tasks.length === 0) throw new UsageError("nothing to schedule: no policy or drill has a schedule");
+    const daemons = daemonTasks(config);
+    if (tasks.length === 0 && daemons.length === 0)
+      throw new UsageError(
+        "nothing to schedule: no policy or drill has a schedule, and no postgres-base job a spool",
+      );
     const options = {
       bin: args.bin,
       configDir: config.dir,
@@ -64,10 +69,10 @@ export const cronCommand = defineCommand({
     if (args.format !== "systemd") {
       if (args.out !== undefined)
         throw new UsageError("--out is for --format systemd; redirect stdout for crontab lines");
-      process.stdout.write(renderCrontab(tasks, options));
+      process.stdout.write(renderCrontab(tasks, options, daemons));
       return 0;
     }
-    const units = renderSystemdUnits(tasks, options);
+    const units = [...renderSystemdUnits(tasks, options), ...renderDaemonUnits(daemons, options)];
     if (args.out === undefined) {
       for (const unit of units) process.stdout.write(`# ---- ${unit.name} ----\n${unit.content}\n`);
       return 0;

@@ -29,6 +29,22 @@ export const statusCommand = defineCommand({
           (job.error === undefined ? "" : `  ${job.error}`),
       );
       for (const problem of job.problems ?? []) context.print(`    problem: ${problem}`);
+      if (job.archive !== undefined) {
+        const archive = job.archive;
+        const newest =
+          archive.newest === null || archive.ageSeconds === null
+            ? "nothing archived"
+            : `newest ${archive.newest.name}, ${formatDuration(archive.ageSeconds)} old`;
+        context.print(
+          `    ${archive.ok ? "ok      " : "BREACHED"}  ${archive.label}: PITR RPO ${newest} (RPO ${formatDuration(archive.rpoSeconds)})`,
+        );
+        if (archive.backlog !== null) {
+          context.print(
+            `    spool ${archive.backlog.dir}: ${archive.backlog.files} file(s), ${(archive.backlog.bytes / 1048576).toFixed(1)} MiB waiting` +
+              (archive.backlog.oldest === null ? "" : `, oldest from ${archive.backlog.oldest}`),
+          );
+        }
+      }
     }
     for (const drill of report.drills) {
       if (drill.last === null) {

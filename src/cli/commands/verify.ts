@@ -6,7 +6,8 @@ import { defineCommand } from "../command.js";
 
 export const verifyCommand = defineCommand({
   command: "verify [job]",
-  describe: "repository integrity: every artifact present with its recorded size and sha256",
+  describe:
+    "repository integrity: every artifact present with its recorded size and sha256; WAL archives complete from the oldest base backup on",
   builder: (yargs) =>
     yargs
       .positional("job", { type: "string", describe: "only this job" })
@@ -47,7 +48,10 @@ export const verifyCommand = defineCommand({
       log: context.log,
       signal: context.signal,
     });
-    const problems = reports.flatMap((report) => report.problems);
+    const problems = [
+      ...reports.flatMap((report) => report.problems),
+      ...reports.flatMap((report) => report.archives.flatMap((archive) => archive.problems)),
+    ];
     if (context.json) context.printJson(reports);
     for (const report of reports) {
       context.print(
@@ -69,6 +73,11 @@ export const verifyCommand = defineCommand({
         context.print(
           `${problem.refused === true ? "REFUSED" : "DAMAGED"}: ${problem.job}/${problem.snapshot}${problem.artifact === undefined ? "" : ` artifact ${problem.artifact}`}: ${problem.problem}`,
         );
+      }
+      for (const archive of report.archives) {
+        context.print(archive.summary);
+        for (const problem of archive.problems)
+          context.print(`DAMAGED: ${archive.job} ${archive.label}: ${problem}`);
       }
     }
     if (!context.json)

@@ -69,7 +69,13 @@ export const walCommand = defineCommand({
         sign: args.action !== "fetch",
         allowUnsigned: args["allow-unsigned"],
       });
-      const job = { name: opened.loaded.job.name, repository: opened.repository, policy: opened.policy };
+      const loaded = opened.loaded.job;
+      const job: WalJob = {
+        name: loaded.name,
+        archiveRpo: loaded.kind === "postgres-base" ? loaded.archiveRpo : undefined,
+        repository: opened.repository,
+        policy: opened.policy,
+      };
       return { job, close: opened.close };
     };
     const withJob = async <T>(work: (job: WalJob) => Promise<T>): Promise<T> => {
@@ -84,7 +90,9 @@ export const walCommand = defineCommand({
       case "push": {
         const [file = ""] = expectArgs("push", rest, ["path"]);
         const started = Date.now();
-        const outcome = await withJob((job) => walPush(job, file, context.signal));
+        const outcome = await withJob((job) =>
+          walPush(job, file, context.signal, { log: context.log, env: process.env }),
+        );
         context.log.info(
           { wal: outcome.name, result: outcome.result, ms: Date.now() - started },
           "WAL archived",

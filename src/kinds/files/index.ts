@@ -28,5 +28,6 @@ export const filesKind = defineKind({
     key: "directories",
     prune: async (context) => (await import("./retention.js")).pruneFilesSide(context),
   },
+  archive: null,
   engine: async () => (await import("./engine.js")).filesEngine,
 });

@@ -29,5 +29,14 @@ export const postgresBaseKind = defineKind({
     key: "wal",
     prune: async (context) => (await import("./retention.js")).pruneWalSide(context),
   },
+  archive: {
+    label: "WAL archive",
+    feeder: (job) =>
+      job.spool === undefined
+        ? null
+        : { args: ["wal", "ship", job.name, job.spool], what: `WAL shipping of job ${job.name}` },
+    freshness: async (context) => (await import("./archive-health.js")).walArchiveHealth.freshness(context),
+    verify: async (context) => (await import("./archive-health.js")).walArchiveHealth.verify(context),
+  },
   engine: async () => (await import("./engine.js")).postgresBaseEngine,
 });

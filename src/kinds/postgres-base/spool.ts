@@ -5,16 +5,21 @@
  * upload per segment; a long-running `backdrill wal ship` drains the directory into the
  * repository with `WalArchive.push` and removes each file only once it is durably stored there.
  *
- *   archive_command = 'test ! -f /var/spool/backdrill/%f && cp %p /var/spool/backdrill/.%f.tmp && mv /var/spool/backdrill/.%f.tmp /var/spool/backdrill/%f'
+ *   archive_command = 'test ! -f S/%f && cp %p S/.%f.tmp && sync S/.%f.tmp && mv S/.%f.tmp S/%f && sync S'
+ *
+ * (S the spool directory.) The `sync`s make the file and its name durable before PostgreSQL hears
+ * "archived" and may recycle the segment (coreutils `sync FILE` fsyncs FILE, `sync DIR` the
+ * directory).
  *
  * Names starting with "." are in-flight copies and skipped; names that are not WAL files are left
  * alone and reported. A file whose push fails stays in the spool and is retried next round.
  * Trade-off: PostgreSQL considers a segment archived once it is in the spool, so the spool must
  * sit on durable local storage and be monitored (`wal ship` logs and reports its backlog).
  */
-import { readdir, rm } from "node:fs/promises";
+import { readdir, rm, stat } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { ArchiveFreshness } from "../contract.js";
 import type { Logger } from "../../log/logger.js";
 import { redact } from "../../log/redact.js";
 import type { WalArchive } from "./wal-archive.js";
@@ -77,13 +82,20 @@ export async function shipSpool(
   archive: WalArchive,
   recipients: readonly string[],
   dir: string,
-  options: { signal: AbortSignal; log: Logger; intervalMs: number },
+  options: {
+    signal: AbortSignal;
+    log: Logger;
+    intervalMs: number;
+    /** After every round (reporting: metrics, webhook); a throw is logged, never fatal. */
+    onRound?: (round: DrainResult | null) => Promise<void>;
+  },
 ): Promise<{ shipped: number; failedRounds: number }> {
   let shipped = 0;
   let failedRounds = 0;
   while (!options.signal.aborted) {
+    let round: DrainResult | null = null;
     try {
-      const round = await drainSpool(archive, recipients, dir, options);
+      round = await drainSpool(archive, recipients, dir, options);
       shipped += round.stored.length + round.alreadyArchived.length;
       if (round.failed.length > 0) failedRounds += 1;
       if (round.stored.length > 0) options.log.info({ stored: round.stored.length }, "WAL shipped");
@@ -92,7 +104,34 @@ export async function shipSpool(
       failedRounds += 1;
       options.log.error({ error: redact(String(error)) }, "spool round failed; retrying");
     }
+    await options.onRound?.(round).catch((error: unknown) => {
+      options.log.warn({ error: redact(String(error)) }, "could not report the spool round");
+    });
     await sleep(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
   }
   return { shipped, failedRounds };
+}
+
+/** Files waiting in the spool; null when the directory is not on this host (status may run elsewhere). */
+export async function spoolBacklog(dir: string): Promise<ArchiveFreshness["backlog"]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "ENOTDIR") return null;
+    throw error;
+  }
+  let files = 0;
+  let bytes = 0;
+  let oldest: Date | null = null;
+  for (const name of names) {
+    if (name.startsWith(".") || parseWalFileName(name) === null) continue;
+    const info = await stat(path.join(dir, name)).catch(() => null); // shipped meanwhile
+    if (info === null || !info.isFile()) continue;
+    files += 1;
+    bytes += info.size;
+    if (oldest === null || info.mtime < oldest) oldest = info.mtime;
+  }
+  return { dir, files, bytes, oldest };
 }

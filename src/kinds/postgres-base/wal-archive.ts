@@ -266,6 +266,22 @@ export class WalArchive {
     return { sha256: judged.sha256, size: judged.size };
   }
 
+  /**
+   * Why `fetch` would refuse or could not check `name` by its record (none, unreadable, not
+   * trusted), or null when the record is one `fetch` checks against. For `verify` without keys.
+   */
+  async recordProblem(name: string): Promise<string | null> {
+    requireWalFileName(name);
+    if ((await this.record(name)) === null) return `WAL file ${name} has no digest record`;
+    try {
+      await this.trustedDigest(name);
+      return null;
+    } catch (error) {
+      if (error instanceof IntegrityError) return error.message;
+      throw error;
+    }
+  }
+
   /** Every archived file, sorted by name (segments of one timeline in WAL order). */
   async list(): Promise<ArchivedWal[]> {
     const prefix = layout.walPrefix(this.job);

@@ -16,12 +16,15 @@ import type { Policy } from "../../schema/policy.js";
 import type { Repository } from "../../repository/repository.js";
 import { readRecipients } from "../../secrets/resolve.js";
 import type { Logger } from "../../log/logger.js";
-import { drainSpool, shipSpool, type DrainResult } from "./spool.js";
+import { ShipReporter, walMetrics, type WalHookContext } from "../../ops/wal-hooks.js";
+import { parseDurationSeconds } from "../../schema/duration.js";
+import { drainSpool, shipSpool, spoolBacklog, type DrainResult } from "./spool.js";
 import { WalArchive, type PushResult } from "./wal-archive.js";
 
 /** The job whose archive a command works on, with its repository open (the caller closes it). */
 export interface WalJob {
   name: string;
+  archiveRpo?: string | undefined;
   repository: Repository;
   policy: { file: string; policy: Policy };
 }
@@ -31,6 +34,7 @@ export async function walPush(
   job: WalJob,
   file: string,
   signal: AbortSignal,
+  options: { log: Logger; env: NodeJS.ProcessEnv },
 ): Promise<{ name: string; result: PushResult }> {
   const archive = new WalArchive(job.repository, job.name);
   const recipients = await readRecipients(job.policy);
@@ -38,6 +42,10 @@ export async function walPush(
   await job.repository.init();
   const result = await archive.push(file, recipients, { signal });
   const name = file.split("/").at(-1) ?? file;
+  await walMetrics(
+    { job: job.name, archivedAt: new Date(), rpoSeconds: rpoOf(job) },
+    hookContext(job, options),
+  );
   return { name, result };
 }
 
@@ -55,22 +63,70 @@ export async function walFetch(
 /** `backdrill wal ship <job> <spool>`: drains once (`once`) or until the signal aborts. */
 export async function walShip(
   job: WalJob,
-  options: { spool: string; once: boolean; intervalMs: number; log: Logger; signal: AbortSignal },
+  options: {
+    spool: string;
+    once: boolean;
+    intervalMs: number;
+    log: Logger;
+    signal: AbortSignal;
+    env?: NodeJS.ProcessEnv;
+  },
 ): Promise<{ once: DrainResult } | { shipped: number; failedRounds: number }> {
   const archive = new WalArchive(job.repository, job.name);
   const recipients = await readRecipients(job.policy);
   await job.repository.init();
   if (options.once) {
-    return {
-      once: await drainSpool(archive, recipients, options.spool, {
-        signal: options.signal,
-        log: options.log,
-      }),
-    };
+    const once = await drainSpool(archive, recipients, options.spool, {
+      signal: options.signal,
+      log: options.log,
+    });
+    await walMetrics(
+      {
+        job: job.name,
+        archivedAt: once.stored.length > 0 ? new Date() : undefined,
+        rpoSeconds: rpoOf(job),
+        spool: spoolMetrics(await spoolBacklog(options.spool), Date.now()),
+      },
+      hookContext(job, options),
+    );
+    return { once };
   }
-  return shipSpool(archive, recipients, options.spool, {
-    signal: options.signal,
-    log: options.log,
-    intervalMs: options.intervalMs,
-  });
+  const reporter = new ShipReporter(job.name, rpoOf(job), hookContext(job, options));
+  try {
+    return await shipSpool(archive, recipients, options.spool, {
+      signal: options.signal,
+      log: options.log,
+      intervalMs: options.intervalMs,
+      onRound: async (round) => {
+        const backlog = await spoolBacklog(options.spool);
+        const now = Date.now();
+        await reporter.round({
+          archivedAt: round !== null && round.stored.length > 0 ? new Date(now) : undefined,
+          spool: spoolMetrics(backlog, now),
+          failures:
+            round === null
+              ? ["the spool could not be read"]
+              : round.failed.map((failure) => `${failure.name}: ${failure.error}`),
+        });
+      },
+    });
+  } finally {
+    await reporter.settled();
+  }
+}
+
+function spoolMetrics(backlog: Awaited<ReturnType<typeof spoolBacklog>>, now: number) {
+  if (backlog === null) return undefined;
+  const oldestAgeSeconds =
+    backlog.oldest === null ? 0 : Math.max(0, Math.round((now - backlog.oldest.getTime()) / 1000));
+  return { files: backlog.files, bytes: backlog.bytes, oldestAgeSeconds };
+}
+
+/** The PITR RPO the metrics carry for the alert: the job's `archiveRpo`, else the policy's `rpo`. */
+function rpoOf(job: WalJob): number {
+  return parseDurationSeconds(job.archiveRpo ?? job.policy.policy.rpo);
+}
+
+function hookContext(job: WalJob, options: { log: Logger; env?: NodeJS.ProcessEnv }): WalHookContext {
+  return { log: options.log, env: options.env ?? process.env, metricsFile: job.policy.policy.metricsFile };
 }

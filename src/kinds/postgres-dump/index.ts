@@ -26,5 +26,6 @@ export const postgresDumpKind = defineKind({
   doctor: async (context, source) => (await import("./doctor.js")).postgresDumpDoctor(context, source),
   drillDoctor: async () => [],
   retention: null,
+  archive: null,
   engine: async () => (await import("./engine.js")).postgresDumpEngine,
 });

@@ -24,5 +24,6 @@ export const rabbitmqKind = defineKind({
   doctor: async (context, source) => (await import("./doctor.js")).rabbitmqDoctor(context, source),
   drillDoctor: async () => [],
   retention: null,
+  archive: null,
   engine: async () => (await import("./engine.js")).rabbitmqEngine,
 });

@@ -25,5 +25,6 @@ export const s3BucketKind = defineKind({
   doctor: async (context, source) => (await import("./doctor.js")).s3BucketDoctor(context, source),
   drillDoctor: async () => [],
   retention: null,
+  archive: null,
   engine: async () => (await import("./engine.js")).s3BucketEngine,
 });

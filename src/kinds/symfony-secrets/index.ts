@@ -25,5 +25,6 @@ export const symfonySecretsKind = defineKind({
   drillDoctor: async (_context, target, source) =>
     (await import("./doctor.js")).symfonySecretsDrillDoctor(target, source, `drill target ${target.job}`),
   retention: null,
+  archive: null,
   engine: async () => (await import("./engine.js")).symfonySecretsEngine,
 });

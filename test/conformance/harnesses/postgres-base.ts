@@ -12,7 +12,9 @@ import type { KindHarness, RestoreTarget } from "../kind-conformance.js";
 import { pgEnv, pgJobFields } from "./postgres.js";
 import { treeState } from "./tree.js";
 
-const ARCHIVE_COMMAND = "test ! -f /spool/%f && cp %p /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f";
+// The README's durable spool command: the copy and its name are fsynced before PostgreSQL hears "archived".
+const ARCHIVE_COMMAND =
+  "test ! -f /spool/%f && cp %p /spool/.%f.tmp && sync /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f && sync /spool";
 const JOB = "conformance";
 
 export const postgresBaseHarness: KindHarness = {

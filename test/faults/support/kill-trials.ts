@@ -20,7 +20,7 @@
  * loading and the lock: the part that is not interesting), uniformly in [0, D], where D is the
  * work phase of a clean run ("backup started" → "backup committed") measured first.
  */
-import { readdir, readFile, rm, stat } from "node:fs/promises";
+import { readdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { expect } from "vitest";
@@ -29,33 +29,10 @@ import { verifyRepository } from "../../../src/repository/verify.js";
 import { findTemporaryFiles, LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { runCli } from "../../support/run-cli.js";
 import { REPO_ROOT } from "../../support/test-env.js";
+import { bundleCli } from "../../support/bundle-cli.js";
 
-const SOURCE_BIN = path.join(REPO_ROOT, "src/cli/run.ts");
+export { bundleCli };
 
-/**
- * The CLI as one ESM file, bundled from the source by esbuild (what tsx uses under the hood) with
- * the packages left external. A trial is dominated by process start-up: tsx transpiles on every
- * start (~1.8 s here), the bundle starts in ~0.7 s, and the kills are about the work, not the
- * start-up. Written next to package.json's level (dist/) so `../package.json` and node_modules
- * resolve as from the source tree; one file per test process, removed at the end.
- */
-async function bundleCli(): Promise<{ bin: string; remove: () => Promise<void> }> {
-  const bin = path.join(REPO_ROOT, "dist", `backdrill-faults-${process.pid}.mjs`);
-  await execa(
-    path.join(REPO_ROOT, "node_modules/.bin/esbuild"),
-    [
-      SOURCE_BIN,
-      "--bundle",
-      "--platform=node",
-      "--format=esm",
-      "--packages=external",
-      "--log-level=warning",
-      `--outfile=${bin}`,
-    ],
-    { cwd: REPO_ROOT, stdio: "inherit" },
-  );
-  return { bin, remove: () => rm(bin, { force: true }) };
-}
 /** Start-up (module loading + config + lock) on a loaded 2-core machine can take a while; the work even more. */
 const START_TIMEOUT_MS = 120_000;
 const RUN_TIMEOUT_MS = 300_000;

@@ -8,10 +8,12 @@
  * PITR drills to each point and to latest; finally a segment removed from the middle of the
  * archive, which must fail the drill naming the gap.
  */
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { execa } from "execa";
 import pg from "pg";
+import { GenericContainer, Wait, type StartedTestContainer } from "testcontainers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runJobBackup } from "../../../src/runner/backup.js";
 import type { PostgresBaseJob } from "../../../src/kinds/postgres-base/job-schema.js";
@@ -29,16 +31,27 @@ import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
 import { postgresImage } from "../../support/images.js";
 import { restoreWith } from "../../support/restore.js";
+import { runCli } from "../../support/run-cli.js";
+import { bundleCli } from "../../support/bundle-cli.js";
+import { REPO_ROOT } from "../../support/test-env.js";
+import type { StatusReport } from "../../../src/app/status.js";
+import type { RepositoryVerification } from "../../../src/app/verify.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
 const log = createLogger({ level: process.env.BACKDRILL_LOG_LEVEL ?? "warn", pretty: false });
 const PASSWORD = "base-src-pw-91c2";
 const ENV = { ...process.env, PGBASE_TEST_PASSWORD: PASSWORD };
-const ARCHIVE_COMMAND = "test ! -f /spool/%f && cp %p /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f";
+/** The README's durable spool command: file and directory fsynced before PostgreSQL hears "archived". */
+const ARCHIVE_COMMAND =
+  "test ! -f /spool/%f && cp %p /spool/.%f.tmp && sync /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f && sync /spool";
 
 let dir: string;
 let spool: string;
+/** A config directory for the CLI (status, verify, wal ship) over the same repository. */
+let configDir: string;
+/** The job's archiveRpo: status turns red once the newest archived WAL is older. */
+const ARCHIVE_RPO_SECONDS = 20;
 let source: StartedPostgresContainer;
 let client: pg.Client;
 let repository: Repository;
@@ -158,7 +171,39 @@ beforeAll(async () => {
   await client.query(
     "CREATE TABLE events (id bigserial PRIMARY KEY, note text NOT NULL, at timestamptz NOT NULL DEFAULT clock_timestamp())",
   );
+  configDir = path.join(dir, "config");
+  await mkdir(path.join(configDir, "policies"), { recursive: true });
+  await mkdir(path.join(configDir, "jobs"));
+  await writeFile(
+    path.join(configDir, "policies/test.yaml"),
+    `name: test\nrepository: { type: local, path: ${path.join(dir, "repo")} }\n` +
+      `encryption: { recipients: [${key.recipient}] }\nretention: { keepLast: 5 }\nrpo: 1h\n`,
+  );
+  await writeFile(
+    path.join(configDir, "jobs/task-wal.yaml"),
+    `name: task-wal\nkind: postgres-base\npolicy: test\n` +
+      `connection: { host: 127.0.0.1, port: ${source.port}, user: test, passwordEnv: PGBASE_TEST_PASSWORD }\n` +
+      `tools: { image: ${postgresImage()} }\narchiveRpo: ${ARCHIVE_RPO_SECONDS}s\nspool: ${spool}\n`,
+  );
 });
+
+async function statusOf(): Promise<{ code: number; report: StatusReport; text: string }> {
+  const json = await runCli(["--config-dir", configDir, "status", "--json"]);
+  const text = await runCli(["--config-dir", configDir, "status"]);
+  expect(text.code).toBe(json.code);
+  return { code: json.code, report: JSON.parse(json.stdout) as StatusReport, text: text.stdout };
+}
+
+async function verifyArchive(): Promise<{ code: number; problems: string[]; text: string }> {
+  const json = await runCli(["--config-dir", configDir, "verify", "--json"]);
+  const text = await runCli(["--config-dir", configDir, "verify"]);
+  const reports = JSON.parse(json.stdout) as RepositoryVerification[];
+  const archive = reports[0]?.archives.find((entry) => entry.job === "task-wal");
+  if (archive === undefined) throw new Error(`verify reported no WAL archive: ${json.stdout}`);
+  expect(archive.checked).toBeGreaterThan(3);
+  expect(text.code).toBe(json.code);
+  return { code: json.code, problems: archive.problems, text: text.stdout };
+}
 
 afterAll(async () => {
   await client?.end().catch(() => undefined);
@@ -234,6 +279,81 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     expect(Number(count?.n)).toBe(totalRows);
   }, 180_000);
 
+  it("status and the metrics report the PITR RPO; verify finds the archive complete", async () => {
+    await insertBatch(3, "before status");
+    const segment = await switchAndWaitArchived();
+    // Shipped by the CLI this time, with the metrics textfile configured.
+    const metricsFile = path.join(dir, "metrics", "backdrill.prom");
+    const shipped = await runCli(["--config-dir", configDir, "wal", "ship", "task-wal", spool, "--once"], {
+      BACKDRILL_METRICS_FILE: metricsFile,
+    });
+    expect(shipped.code).toBe(0);
+    expect(await archive.has(segment)).toBe(true);
+    const metrics = await readFile(metricsFile, "utf8");
+    expect(metrics).toMatch(/^backdrill_wal_last_archived_timestamp_seconds\{job="task-wal"\} \d+/m);
+    expect(metrics).toContain(`backdrill_wal_rpo_seconds{job="task-wal"} ${ARCHIVE_RPO_SECONDS}`);
+    expect(metrics).toContain('backdrill_wal_spool_files{job="task-wal"} 0');
+
+    const { code, report, text } = await statusOf();
+    expect(code).toBe(0);
+    const job = report.jobs.find((entry) => entry.job === "task-wal");
+    expect(job).toMatchObject({
+      ok: true,
+      archive: { ok: true, rpoSeconds: ARCHIVE_RPO_SECONDS, backlog: { dir: spool, files: 0 } },
+    });
+    expect((job?.archive?.newest?.name ?? "") >= segment).toBe(true);
+    expect(job?.archive?.ageSeconds).toBeLessThanOrEqual(ARCHIVE_RPO_SECONDS);
+    expect(text).toMatch(/ok +WAL archive: PITR RPO newest [0-9A-F]{24}/);
+
+    const verified = await verifyArchive();
+    expect(verified.problems).toEqual([]);
+    expect(verified.code).toBe(0);
+    expect(verified.text).toMatch(/every segment archived: [0-9A-F]{24}\.\.[0-9A-F]{24} on timeline\(s\) 1/);
+  }, 180_000);
+
+  it("a broken archive_command turns status red naming the PITR RPO, while the base backup is fresh", async () => {
+    // The spool becomes unwritable: archive_command fails, PostgreSQL keeps the segment and retries.
+    await chmod(spool, 0o555);
+    try {
+      const [before] = await query<{ failed: string }>(
+        "SELECT failed_count::text AS failed FROM pg_stat_archiver",
+      );
+      await insertBatch(4, "archiving broken");
+      await query("SELECT pg_switch_wal()");
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const [stat] = await query<{ failed: string }>(
+          "SELECT failed_count::text AS failed FROM pg_stat_archiver",
+        );
+        if (Number(stat?.failed) > Number(before?.failed)) break;
+        if (Date.now() > deadline) throw new Error("archive_command never failed");
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      // Let the archive age past archiveRpo (the policy's rpo, 1h, keeps the base backup fresh).
+      for (;;) {
+        const { code, report, text } = await statusOf();
+        const job = report.jobs.find((entry) => entry.job === "task-wal");
+        if ((job?.archive?.ageSeconds ?? 0) <= ARCHIVE_RPO_SECONDS) {
+          expect(code).toBe(0);
+          await new Promise((resolve) => setTimeout(resolve, 2_000));
+          continue;
+        }
+        expect(code).toBe(1);
+        expect(report.ok).toBe(false);
+        expect(job).toMatchObject({ ok: false, archive: { ok: false } });
+        expect(job?.ageSeconds).toBeLessThan(3600);
+        expect(text).toMatch(/BREACHED +WAL archive: PITR RPO newest [0-9A-F]{24}, \d+s old \(RPO 20s\)/);
+        break;
+      }
+    } finally {
+      await chmod(spool, 0o777);
+    }
+    // Archiving repaired: the held-back segment arrives and status is green again.
+    await switchAndWaitArchived();
+    await drain();
+    expect((await statusOf()).code).toBe(0);
+  }, 240_000);
+
   for (const index of [0, 1, 2]) {
     it(`PITR to point ${index + 1} has exactly the rows committed before it`, async () => {
       const mark = marks[index];
@@ -294,6 +414,103 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     await expect(restore(true)).rejects.toThrow(/not empty/);
   });
 
+  it("disaster restore: restore --to DIR --at T, PostgreSQL 17 started on DIR recovers through backdrill wal fetch to T", async () => {
+    // T between two inserts: the rows of the marks before it exist afterwards, later ones not.
+    const mark = marks[1];
+    if (mark === undefined) throw new Error("no mark recorded");
+    expect(totalRows).toBeGreaterThan(mark.rows);
+    const target = path.join(dir, "disaster-data");
+    const identityFile = path.join(dir, "restore-identity.txt");
+    await writeFile(identityFile, `${key.identity}\n`, { mode: 0o600 });
+    const restored = await runCli([
+      "--config-dir",
+      configDir,
+      "restore",
+      "task-wal",
+      "--to",
+      target,
+      "--at",
+      mark.at,
+      "--identity",
+      identityFile,
+    ]);
+    expect(restored.code, restored.stderr).toBe(0);
+    const auto = await readFile(path.join(target, "postgresql.auto.conf"), "utf8");
+    expect(auto).toContain(`wal fetch task-wal %f %p --identity ${identityFile}`);
+
+    // backdrill installed on the PostgreSQL host as README says: node and the CLI on PATH, the
+    // config, repository and identity at the same paths. PostgreSQL runs as uid 100 in the image:
+    // it owns the data directory and reads the rest (the restore plan's warning says so).
+    const cli = await bundleCli();
+    const wrapper = path.join(dir, "backdrill-on-path");
+    await writeFile(wrapper, `#!/bin/sh\nexec /usr/bin/node ${cli.bin} "$@"\n`, { mode: 0o755 });
+    const repoDir = path.join(dir, "repo");
+    await execa("chown", ["-R", "100:102", target, repoDir, configDir, identityFile]);
+    const same = async (source: string) => {
+      const real = await realpath(source);
+      return { source: real, target: real, mode: "ro" as const };
+    };
+    const mounts = [
+      { source: target, target: "/restore", mode: "rw" as const },
+      { source: process.execPath, target: "/usr/bin/node", mode: "ro" as const },
+      { source: wrapper, target: "/usr/local/bin/backdrill", mode: "ro" as const },
+      await same(REPO_ROOT),
+      await same(path.join(REPO_ROOT, "node_modules")),
+      await same(path.join(REPO_ROOT, "build", "native")),
+      { source: configDir, target: configDir, mode: "ro" as const },
+      { source: repoDir, target: repoDir, mode: "ro" as const },
+      { source: identityFile, target: identityFile, mode: "ro" as const },
+    ];
+    let server: StartedTestContainer | undefined;
+    try {
+      server = await new GenericContainer(postgresImage())
+        .withUser("100:102")
+        .withEntrypoint(["/usr/lib/postgresql/17/bin/postgres"])
+        .withCommand(["-D", "/restore", "-c", "listen_addresses=", "-c", "archive_mode=off"])
+        .withBindMounts(mounts)
+        // After recovery reached T and promoted (read-only connections come first, during recovery).
+        .withWaitStrategy(Wait.forLogMessage(/database system is ready to accept connections/))
+        .withStartupTimeout(300_000)
+        .start();
+      const psql = async (sql: string) => {
+        const result = await server?.exec(["psql", "-U", "test", "-d", "task", "-Atc", sql]);
+        if (result?.exitCode !== 0) throw new Error(`psql ${sql}: ${result?.output ?? "no container"}`);
+        return result.output.trim();
+      };
+      expect(await psql("SELECT pg_is_in_recovery()")).toBe("f");
+      expect(Number(await psql("SELECT count(*) FROM events"))).toBe(mark.rows);
+      expect(await psql(`SELECT count(*) FROM events WHERE at > '${mark.at}'`)).toBe("0");
+      expect(await psql("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)")).toBe("00000002");
+      const logs = await new Promise<string>((resolve, reject) => {
+        let text = "";
+        void server
+          ?.logs()
+          .then((stream) => {
+            stream.on("data", (chunk: Buffer | string) => (text += chunk.toString()));
+            setTimeout(() => {
+              stream.destroy();
+              resolve(text);
+            }, 1_000);
+          })
+          .catch(reject);
+      });
+      // Segments came through restore_command (backdrill wal fetch), recovery stopped at T.
+      expect(logs).toMatch(/restored log file "[0-9A-F]{24}" from archive/);
+      expect(logs).toMatch(/recovery stopping before commit of transaction/);
+      console.log(
+        "disaster restore:",
+        logs
+          .split("\n")
+          .filter((line) => /recovery stopping|restored log file|archive recovery complete/.test(line))
+          .slice(-4)
+          .join(" | "),
+      );
+    } finally {
+      await server?.stop().catch(() => undefined);
+      await cli.remove();
+    }
+  }, 600_000);
+
   it("fails the drill naming the gap when a segment in the middle is missing", async () => {
     const segments = (await archive.list()).filter((file) => file.kind === "segment");
     const stop = String(manifest.meta.stopWalFile);
@@ -307,4 +524,29 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     expect(continuity?.ok).toBe(false);
     expect(continuity?.detail).toContain(victim.name);
   }, 600_000);
+
+  it("verify names the missing segment as damage of the WAL archive (exit 1)", async () => {
+    const segments = (await archive.list()).filter((file) => file.kind === "segment");
+    const stop = String(manifest.meta.stopWalFile);
+    const present = new Set(segments.map((file) => file.name));
+    const after = segments.filter((file) => file.name > stop);
+    // The segment the previous test removed: the one between two present ones.
+    const victim = after[0] === undefined ? undefined : nextName(after[0].name);
+    expect(victim !== undefined && !present.has(victim)).toBe(true);
+    const verified = await verifyArchive();
+    expect(verified.code).toBe(1);
+    expect(verified.problems).toHaveLength(1);
+    expect(verified.problems[0]).toContain(`1 segment(s) missing from the archive: ${victim}`);
+    expect(verified.text).toContain(
+      `DAMAGED: task-wal WAL archive: 1 segment(s) missing from the archive: ${victim}`,
+    );
+  });
 });
+
+/** The next segment's name on the same timeline (16 MiB segments). */
+function nextName(name: string): string {
+  const timeline = name.slice(0, 8);
+  const segno = Number.parseInt(name.slice(8, 16), 16) * 256 + Number.parseInt(name.slice(16, 24), 16) + 1;
+  const hex = (value: number) => value.toString(16).toUpperCase().padStart(8, "0");
+  return `${timeline}${hex(Math.floor(segno / 256))}${hex(segno % 256)}`;
+}

@@ -1,8 +1,19 @@
 import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { Cron } from "croner";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../../src/errors.js";
-import { onCalendar, renderCrontab, renderSystemdUnits } from "../../../src/app/cron-units.js";
+import {
+  daemonTasks,
+  onCalendar,
+  renderCrontab,
+  renderDaemonUnits,
+  renderSystemdUnits,
+} from "../../../src/app/cron-units.js";
+import { openConfig } from "../../../src/app/config.js";
+import { runCli } from "../../support/run-cli.js";
 import type { ScheduledTask } from "../../../src/app/scheduler.js";
 
 const options = {
@@ -138,5 +149,78 @@ describe("renderCrontab", () => {
 
   it("refuses a seconds schedule crontab cannot express (exit 2)", () => {
     expect(() => renderCrontab([task("backup", "task-db", "*/10 * * * * *")], options)).toThrow(UsageError);
+  });
+});
+
+describe("wal ship of postgres-base jobs with a spool", () => {
+  async function configWithSpool(): Promise<string> {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "cron-daemons-"));
+    await mkdir(path.join(dir, "policies"));
+    await mkdir(path.join(dir, "jobs"));
+    await writeFile(
+      path.join(dir, "policies/test.yaml"),
+      "name: test\nrepository: { type: local, path: /var/backups/backdrill }\n" +
+        "encryption: { recipients: [age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq] }\n" +
+        "retention: { keepLast: 2 }\nrpo: 26h\n",
+    );
+    const base =
+      "kind: postgres-base\npolicy: test\nconnection: { host: db, user: replicator, passwordEnv: PGPASS }\ntools: { binDir: /usr/lib/postgresql/17/bin }\n";
+    await writeFile(
+      path.join(dir, "jobs/task-wal.yaml"),
+      `name: task-wal\n${base}spool: /var/spool/backdrill/task-wal\n`,
+    );
+    await writeFile(path.join(dir, "jobs/other-wal.yaml"), `name: other-wal\n${base}`);
+    return dir;
+  }
+
+  it("one restarting service for each job with a spool; crontab drains once a minute", async () => {
+    const dir = await configWithSpool();
+    try {
+      const daemons = daemonTasks(await openConfig(dir));
+      expect(daemons).toEqual([
+        {
+          job: "task-wal",
+          args: ["wal", "ship", "task-wal", "/var/spool/backdrill/task-wal"],
+          what: "WAL shipping of job task-wal",
+          file: "jobs/task-wal.yaml",
+        },
+      ]);
+      const [unit, ...more] = renderDaemonUnits(daemons, options);
+      expect(more).toEqual([]);
+      expect(unit?.name).toBe("backdrill-wal-ship-task-wal.service");
+      expect(unit?.content).toContain(
+        "Type=simple\nUser=backdrill\nEnvironmentFile=-/etc/backdrill/backdrill.env\n" +
+          "ExecStart=/usr/local/bin/backdrill --config-dir /etc/backdrill wal ship task-wal /var/spool/backdrill/task-wal\n",
+      );
+      expect(unit?.content).toContain("Restart=always\n");
+      expect(unit?.content).toContain("WantedBy=multi-user.target\n");
+      const crontab = renderCrontab([], { ...options, crontabFlavour: "system" }, daemons);
+      expect(crontab).toContain(
+        "\n* * * * * backdrill set -a && . /etc/backdrill/backdrill.env && set +a && " +
+          "/usr/local/bin/backdrill --config-dir /etc/backdrill wal ship task-wal /var/spool/backdrill/task-wal --once\n",
+      );
+      // Through the CLI: no schedule anywhere, yet there is something to run.
+      const printed = await runCli(["--config-dir", dir, "cron", "--format", "systemd"]);
+      expect(printed.code).toBe(0);
+      expect(printed.stdout).toContain("# ---- backdrill-wal-ship-task-wal.service ----");
+      expect(printed.stdout).not.toContain("other-wal");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("refuses a relative spool path naming the field (exit 2)", async () => {
+    const dir = await configWithSpool();
+    try {
+      await writeFile(
+        path.join(dir, "jobs/task-wal.yaml"),
+        "name: task-wal\nkind: postgres-base\npolicy: test\nconnection: { host: db, user: r, passwordEnv: P }\ntools: { binDir: /usr/lib/postgresql/17/bin }\nspool: spool/task-wal\n",
+      );
+      const result = await runCli(["--config-dir", dir, "validate"]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/jobs\/task-wal\.yaml: spool: must be an absolute path/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
