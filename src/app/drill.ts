@@ -93,7 +93,12 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
       if (options.signal.aborted) {
         report = failedTarget(loadedJob.job.name, loadedJob.job.kind, rtoSeconds, "not started: interrupted");
       } else if (engineDown !== undefined) {
-        report = failedTarget(loadedJob.job.name, loadedJob.job.kind, rtoSeconds, `not started: ${engineDown}`);
+        report = failedTarget(
+          loadedJob.job.name,
+          loadedJob.job.kind,
+          rtoSeconds,
+          `not started: ${engineDown}`,
+        );
       } else {
         try {
           const kind = kindOf(loadedJob.job.kind);

@@ -43,7 +43,9 @@ export const ENGINE_FORMS = "unix:///path/to/docker.sock or tcp://host:port";
  * Parses an engine address; a string is the reason it is refused. ssh:// is refused: Testcontainers
  * cannot reach an engine over ssh, so containers would be started on one engine and probed on another.
  */
-export function parseEngineUrl(value: string): { transport: "unix"; socketPath: string } | { transport: "tcp"; host: string; port: number } | string {
+export function parseEngineUrl(
+  value: string,
+): { transport: "unix"; socketPath: string } | { transport: "tcp"; host: string; port: number } | string {
   let url: URL;
   try {
     url = new URL(value);
@@ -58,7 +60,8 @@ export function parseEngineUrl(value: string): { transport: "unix"; socketPath: 
   }
   if (url.protocol === "tcp:") {
     if (url.hostname === "") return `tcp:// needs a host (tcp://host:2376), got ${JSON.stringify(value)}`;
-    if (url.port === "") return `tcp:// needs a port (tcp://${url.hostname}:2376), got ${JSON.stringify(value)}`;
+    if (url.port === "")
+      return `tcp:// needs a port (tcp://${url.hostname}:2376), got ${JSON.stringify(value)}`;
     if ((url.pathname !== "" && url.pathname !== "/") || url.search !== "" || url.username !== "") {
       return `tcp:// takes only host and port, got ${JSON.stringify(value)}`;
     }
@@ -88,7 +91,8 @@ export function resolveEngine(
   const parsed = parseEngineUrl(value);
   if (typeof parsed === "string") throw new UsageError(`${source}: ${parsed}`);
   if (parsed.transport === "unix") return { url: value, ...parsed, source };
-  const tls = env.DOCKER_TLS_VERIFY !== undefined && env.DOCKER_TLS_VERIFY !== "" && env.DOCKER_TLS_VERIFY !== "0";
+  const tls =
+    env.DOCKER_TLS_VERIFY !== undefined && env.DOCKER_TLS_VERIFY !== "" && env.DOCKER_TLS_VERIFY !== "0";
   const tlsCertPath = tls ? (env.DOCKER_CERT_PATH ?? path.join(homedir(), ".docker")) : undefined;
   return { url: value, ...parsed, tlsCertPath, source };
 }

@@ -75,7 +75,7 @@ beforeAll(async () => {
   tcpUrl = `tcp://127.0.0.1:${await freePort()}`;
   // Its own bridge: --bridge none would leave containers without published ports.
   bridge = `bd${randomBytes(4).toString("hex")}`;
-  const octet = 100 + (randomBytes(1)[0] ?? 0) % 100;
+  const octet = 100 + ((randomBytes(1)[0] ?? 0) % 100);
   await execa("ip", ["link", "add", bridge, "type", "bridge"]);
   await execa("ip", ["addr", "add", `172.31.${octet}.1/24`, "dev", bridge]);
   await execa("ip", ["link", "set", bridge, "up"]);
@@ -122,7 +122,8 @@ beforeAll(async () => {
   await writeFile(identityFile, `${keys.identity}\n`, { mode: 0o600 });
   const tree = await makeFileTree(path.join(work, "tree"), { smallFiles: 40 });
   configDir = path.join(work, "config");
-  for (const dir of ["policies", "jobs", "drills"]) await mkdir(path.join(configDir, dir), { recursive: true });
+  for (const dir of ["policies", "jobs", "drills"])
+    await mkdir(path.join(configDir, dir), { recursive: true });
   const drill = (name: string, engine: string) => `name: ${name}
 identityFile: ${identityFile}
 reportDir: ${path.join(work, "reports")}
@@ -166,9 +167,13 @@ afterAll(async () => {
   if (bridge !== "") await execa("ip", ["link", "del", bridge], { reject: false });
   if (work !== "") {
     // Overlay mounts a killed dockerd may leave behind, then the directories.
-    await execa("bash", ["-c", `grep -o " $1[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l`, "umount", work], {
-      reject: false,
-    });
+    await execa(
+      "bash",
+      ["-c", `grep -o " $1[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l`, "umount", work],
+      {
+        reject: false,
+      },
+    );
     await rm(work, { recursive: true, force: true });
   }
 }, 60_000);
@@ -218,7 +223,9 @@ describe("drills on another Docker engine", () => {
     const output = `${result.stdout}\n${result.stderr}`;
     const lines = output.split("\n").filter((line) => line.includes("is not reachable"));
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/Docker engine tcp:\/\/127\.0\.0\.1:\d+ \(engine: of drill down\) is not reachable/);
+    expect(lines[0]).toMatch(
+      /Docker engine tcp:\/\/127\.0\.0\.1:\d+ \(engine: of drill down\) is not reachable/,
+    );
     expect(output).not.toMatch(/^\s+at /m);
   }, 60_000);
 

@@ -42,7 +42,9 @@ export async function drillChecks(
   const targets = drill.targets.filter((target) => jobs.has(target.job));
   // A drill with its own engine: that engine is checked, and its images looked for there.
   const engine: Engine | undefined =
-    drill.engine === undefined ? undefined : resolveEngine({ engine: drill.engine, drill: drill.name }, context.env);
+    drill.engine === undefined
+      ? undefined
+      : resolveEngine({ engine: drill.engine, drill: drill.name }, context.env);
   const where = engine === undefined ? "the local Docker engine" : `Docker engine ${engine.url}`;
   const checks: CheckSpec[] = [];
   if (engine !== undefined) {
@@ -61,38 +63,37 @@ export async function drillChecks(
       },
     });
   }
-  checks.push(
-    {
-      subject,
-      name: "identity",
-      run: async () => {
-        const identities = await readIdentityFile(drill.identityFile);
-        const own = new Set(await Promise.all(identities.map((identity) => identityToRecipient(identity))));
-        // The identity must open every policy whose snapshots this drill restores.
-        const policies = new Map<string, ReturnType<typeof policyOf>>();
-        for (const target of targets) {
-          const job = context.config.jobs.get(target.job);
-          if (job !== undefined) {
-            const policy = policyOf(context.config, job);
-            policies.set(policy.policy.name, policy);
-          }
+  checks.push({
+    subject,
+    name: "identity",
+    run: async () => {
+      const identities = await readIdentityFile(drill.identityFile);
+      const own = new Set(await Promise.all(identities.map((identity) => identityToRecipient(identity))));
+      // The identity must open every policy whose snapshots this drill restores.
+      const policies = new Map<string, ReturnType<typeof policyOf>>();
+      for (const target of targets) {
+        const job = context.config.jobs.get(target.job);
+        if (job !== undefined) {
+          const policy = policyOf(context.config, job);
+          policies.set(policy.policy.name, policy);
         }
-        const unopened: string[] = [];
-        for (const [name, policy] of policies) {
-          const recipients = await readRecipients(policy);
-          if (!recipients.some((recipient) => own.has(recipient))) unopened.push(name);
-        }
-        if (unopened.length > 0) {
-          return fail(
-            `${drill.identityFile}: none of its ${identities.length} identity(ies) is a recipient of policy ${unopened.join(", ")}`,
-            "use the identity whose public key (age-keygen -y FILE) is in the policy's recipients",
-          );
-        }
-        return ok(
-          `${drill.identityFile}: ${identities.length} identity(ies), opens policy ${[...policies.keys()].join(", ") || "(none used)"}`,
+      }
+      const unopened: string[] = [];
+      for (const [name, policy] of policies) {
+        const recipients = await readRecipients(policy);
+        if (!recipients.some((recipient) => own.has(recipient))) unopened.push(name);
+      }
+      if (unopened.length > 0) {
+        return fail(
+          `${drill.identityFile}: none of its ${identities.length} identity(ies) is a recipient of policy ${unopened.join(", ")}`,
+          "use the identity whose public key (age-keygen -y FILE) is in the policy's recipients",
         );
-      },
-    });
+      }
+      return ok(
+        `${drill.identityFile}: ${identities.length} identity(ies), opens policy ${[...policies.keys()].join(", ") || "(none used)"}`,
+      );
+    },
+  });
   for (const target of targets) {
     const job = context.config.jobs.get(target.job);
     if (job === undefined) continue;
@@ -121,7 +122,9 @@ export async function drillChecks(
               throw new SkipCheck(`needs ${where} (see ${engine === undefined ? "docker" : "engine"})`);
             }
             if (await context.imagePresent(image, engine)) {
-              return ok(`present ${engine === undefined ? "locally" : `on ${engine.url}`} (target ${target.job})`);
+              return ok(
+                `present ${engine === undefined ? "locally" : `on ${engine.url}`} (target ${target.job})`,
+              );
             }
             return fail(
               `not present in ${where} (target ${target.job})`,
