@@ -68,7 +68,7 @@ describe("engine addresses", () => {
   });
 
   it("publishes on loopback unless the engine is on another machine", () => {
-    const tcp = (host: string): Engine => ({
+    const tcp = (host: string): Extract<Engine, { transport: "tcp" }> => ({
       url: `tcp://${host}:2376`,
       transport: "tcp",
       host,
