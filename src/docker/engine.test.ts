@@ -1,4 +1,8 @@
+import { execFile } from "node:child_process";
+import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import { promisify } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
@@ -122,6 +126,95 @@ describe("probing an engine", () => {
       );
     } finally {
       await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("speaks TLS with Docker's ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "backdrill-engine-tls-"));
+    const openssl = (...args: string[]) => promisify(execFile)("openssl", args, { cwd: dir });
+    try {
+      const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+      await openssl(
+        "req",
+        "-x509",
+        ...key,
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=ca",
+        "-days",
+        "1",
+      );
+      for (const [name, extra] of [
+        ["server", ["-addext", "subjectAltName=IP:127.0.0.1"]],
+        ["cert", []],
+      ] as const) {
+        const keyFile = name === "cert" ? "key.pem" : `${name}-key.pem`;
+        await openssl(
+          "req",
+          "-new",
+          ...key,
+          "-keyout",
+          keyFile,
+          "-out",
+          `${name}.csr`,
+          "-subj",
+          `/CN=${name}`,
+          ...extra,
+        );
+        await openssl(
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.pem",
+          "-CAkey",
+          "ca-key.pem",
+          "-CAcreateserial",
+          "-out",
+          `${name}.pem`,
+          "-days",
+          "1",
+          "-copy_extensions",
+          "copy",
+        );
+      }
+      const server = createHttpsServer(
+        {
+          key: await readFile(path.join(dir, "server-key.pem")),
+          cert: await readFile(path.join(dir, "server.pem")),
+          ca: await readFile(path.join(dir, "ca.pem")),
+          requestCert: true,
+          rejectUnauthorized: true,
+        },
+        (_request, response) => response.writeHead(200).end(JSON.stringify({ Version: "28.0.1" })),
+      );
+      await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+      const port = (server.address() as { port: number }).port;
+      try {
+        const tls = { DOCKER_TLS_VERIFY: "1", DOCKER_CERT_PATH: dir };
+        const engine = resolveEngine({ engine: `tcp://127.0.0.1:${port}`, drill: "d" }, tls) as Engine;
+        expect(await probeEngine(engine)).toBe("28.0.1");
+        const noCerts = resolveEngine(
+          { engine: `tcp://127.0.0.1:${port}`, drill: "d" },
+          {
+            ...tls,
+            DOCKER_CERT_PATH: path.join(dir, "missing"),
+          },
+        ) as Engine;
+        await expect(probeEngine(noCerts)).rejects.toThrow(/cannot read its TLS files in DOCKER_CERT_PATH/);
+        // Without TLS the engine does not answer plain HTTP.
+        const plain = resolveEngine({ engine: `tcp://127.0.0.1:${port}`, drill: "d" }, {}) as Engine;
+        await expect(probeEngine(plain, 3000)).rejects.toThrow(/is not reachable/);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });
