@@ -1,14 +1,13 @@
-import { execFile } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { createServer as createHttpServer } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
-import { promisify } from "node:util";
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { OperationError, UsageError } from "../errors.js";
+import { run } from "../exec/process.js";
 import {
   containerAddress,
   engineEnv,
@@ -132,7 +131,7 @@ describe("probing an engine", () => {
 
   it("speaks TLS with Docker's ca.pem, cert.pem and key.pem from DOCKER_CERT_PATH", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "backdrill-engine-tls-"));
-    const openssl = (...args: string[]) => promisify(execFile)("openssl", args, { cwd: dir });
+    const openssl = (...args: string[]) => run("openssl", args, { cwd: dir });
     try {
       const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
       await openssl(
