@@ -16,6 +16,7 @@ import { openRepository } from "../repository/open.js";
 import { drillFinished, runStarting } from "../ops/run-hooks.js";
 import { drillStack } from "./stack-drill.js";
 import { failedTarget } from "../report/failed-target.js";
+import { pinEngine, resolveEngine } from "../docker/engine.js";
 
 export interface DrillOptions {
   drills: string[];
@@ -58,6 +59,16 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
     await runStarting(drill.name, hooks);
     const startedAt = new Date();
     const identities = await readIdentityFile(drill.identityFile);
+    // The engine is pinned before anything talks to Docker (docker/engine.ts). One that does not
+    // answer fails every target with one line naming it; a bad address is a usage error (exit 2).
+    const engine = resolveEngine({ engine: drill.engine, drill: drill.name }, env);
+    let engineDown: string | undefined;
+    try {
+      await pinEngine(drill.name, engine);
+    } catch (error) {
+      if (error instanceof UsageError || drill.stack !== undefined) throw error;
+      engineDown = redact(error instanceof Error ? error.message : String(error));
+    }
     const targets: TargetReport[] = [];
     let stack: StackReport | undefined;
     if (drill.stack !== undefined) {
@@ -82,6 +93,13 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
       let report: TargetReport;
       if (options.signal.aborted) {
         report = failedTarget(loadedJob.job.name, loadedJob.job.kind, rtoSeconds, "not started: interrupted");
+      } else if (engineDown !== undefined) {
+        report = failedTarget(
+          loadedJob.job.name,
+          loadedJob.job.kind,
+          rtoSeconds,
+          `not started: ${engineDown}`,
+        );
       } else {
         try {
           const kind = kindOf(loadedJob.job.kind);

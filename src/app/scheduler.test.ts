@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../errors.js";
 import { createLogger } from "../log/logger.js";
-import { Scheduler, type ScheduledTask, type TaskOutcome, type TaskRunner } from "./scheduler.js";
+import {
+  checkOneEngine,
+  Scheduler,
+  type ScheduledTask,
+  type TaskOutcome,
+  type TaskRunner,
+} from "./scheduler.js";
 
 const log = createLogger({ level: "silent" });
 const everySecond = (name: string, kind: ScheduledTask["kind"] = "backup"): ScheduledTask => ({
@@ -138,5 +144,31 @@ describe("Scheduler", () => {
     expect(
       () => new Scheduler([], new RecordingRunner(() => 0), { log, signal: new AbortController().signal }),
     ).toThrow(UsageError);
+  });
+});
+
+describe("one Docker engine per schedule process", () => {
+  const drills = new Map([
+    ["a", { drill: { name: "a" } }],
+    ["b", { drill: { name: "b", engine: "tcp://10.0.0.9:2376" } }],
+    ["c", { drill: { name: "c", engine: "tcp://10.0.0.9:2376" } }],
+  ]);
+  const drill = (name: string) => everySecond(name, "drill");
+
+  it("accepts drills on one engine, and backups with drills on DOCKER_HOST's engine", () => {
+    expect(() => checkOneEngine(drills, [drill("b"), drill("c")], {})).not.toThrow();
+    expect(() => checkOneEngine(drills, [everySecond("job"), drill("a")], {})).not.toThrow();
+    const env = { DOCKER_HOST: "tcp://10.0.0.9:2376" };
+    expect(() => checkOneEngine(drills, [everySecond("job"), drill("b")], env)).not.toThrow();
+  });
+
+  it("refuses drills on different engines, or backups that would follow a drill's engine", () => {
+    expect(() => checkOneEngine(drills, [drill("a"), drill("b")], {})).toThrow(UsageError);
+    expect(() => checkOneEngine(drills, [drill("a"), drill("b")], {})).toThrow(
+      /different Docker engines: \(local default\) \(drill a\), tcp:\/\/10\.0\.0\.9:2376 \(drill b\)/,
+    );
+    expect(() => checkOneEngine(drills, [everySecond("job"), drill("b")], {})).toThrow(
+      /scheduled drill b runs on Docker engine tcp:\/\/10\.0\.0\.9:2376, and this process's backups would follow it/,
+    );
   });
 });

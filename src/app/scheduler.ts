@@ -23,6 +23,7 @@ import type { Config } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { prune } from "./prune.js";
+import { resolveEngine } from "../docker/engine.js";
 
 export interface ScheduledTask {
   kind: "backup" | "drill";
@@ -250,10 +251,50 @@ export interface ScheduleCommandOptions extends ConfigRunnerOptions {
 
 /** `backdrill schedule`: runs until the signal aborts. */
 export async function runSchedule(config: Config, options: ScheduleCommandOptions): Promise<Scheduler> {
-  const scheduler = new Scheduler(scheduledTasks(config), configRunner(config, options), {
+  const tasks = scheduledTasks(config);
+  checkOneEngine(config.drills, tasks, options.env ?? process.env);
+  const scheduler = new Scheduler(tasks, configRunner(config, options), {
     log: options.log,
     signal: options.signal,
   });
   await scheduler.run();
   return scheduler;
+}
+
+/**
+ * This process pins one Docker engine at its first drill (docker/engine.ts), and every docker
+ * command after it (a backup's tools.image too) goes there: refused up front, not at 4 a.m., when
+ * the scheduled drills name different engines, or one that is not DOCKER_HOST's while backups
+ * run in the same process.
+ */
+export function checkOneEngine(
+  drills: ReadonlyMap<string, { drill: { name: string; engine?: string | undefined } }>,
+  tasks: readonly ScheduledTask[],
+  env: NodeJS.ProcessEnv,
+): void {
+  const engines = new Map<string, string>();
+  for (const task of tasks) {
+    const loaded = task.kind === "drill" ? drills.get(task.name) : undefined;
+    if (loaded === undefined) continue;
+    const engine = resolveEngine({ engine: loaded.drill.engine, drill: loaded.drill.name }, env);
+    engines.set(engine?.url ?? "(local default)", loaded.drill.name);
+  }
+  const fix =
+    "schedule the drills on other engines from cron (backdrill cron) or in another backdrill schedule";
+  if (engines.size > 1) {
+    const named = [...engines].map(([url, drill]) => `${url} (drill ${drill})`).join(", ");
+    throw new UsageError(`scheduled drills run on different Docker engines: ${named}; ${fix}`);
+  }
+  const [drillEngine] = [...engines.keys()];
+  const defaultEngine = resolveEngine({ drill: "" }, env)?.url ?? "(local default)";
+  if (
+    drillEngine !== undefined &&
+    drillEngine !== defaultEngine &&
+    tasks.some((task) => task.kind === "backup")
+  ) {
+    throw new UsageError(
+      `scheduled drill ${engines.get(drillEngine) ?? ""} runs on Docker engine ${drillEngine}, and this process's backups ` +
+        `would follow it there: ${fix}`,
+    );
+  }
 }

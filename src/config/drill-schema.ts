@@ -14,6 +14,7 @@ import { isSnapshotId } from "../repository/snapshot-id.js";
 import { showValue } from "../schema/show.js";
 import { signingPublicKeySchema } from "../schema/policy.js";
 import { checkStack, serviceSchema, stackSchema } from "./stack-schema.js";
+import { parseEngineUrl } from "../docker/engine.js";
 
 /**
  * The drill target schema: the fields every target has, plus the fields and `checks:` keys of
@@ -100,6 +101,17 @@ export const drillSchema = z
         "Prometheus textfile (node_exporter textfile collector) updated after each drill run. BACKDRILL_METRICS_FILE overrides it.",
     }),
     stack: stackSchema.optional(),
+    engine: z
+      .string()
+      .superRefine((value, context) => {
+        const parsed = parseEngineUrl(value);
+        if (typeof parsed === "string") context.addIssue({ code: "custom", message: parsed });
+      })
+      .optional()
+      .meta({
+        description:
+          "Docker engine the drill's containers run on: unix:///path/to/docker.sock or tcp://host:port (TLS as Docker does it: DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH). Default: DOCKER_HOST, else the local engine.",
+      }),
   })
   .superRefine(checkStack)
   .meta({ title: "backdrill drill", description: "drills/<name>.yaml" });

@@ -1,6 +1,7 @@
 /**
  * Throwaway containers for drills, shared by every engine. Each container:
- *   - publishes its ports on 127.0.0.1 only (never on every interface of the drill host),
+ *   - publishes its ports on 127.0.0.1 only (never on every interface of the drill host), unless
+ *     the drill runs on a remote engine (engine.ts), where they must be reachable from here,
  *   - carries the label `backdrill.drill=true` so leftovers can be found (Ryuk is not used),
  *   - is handed to the operation's Scope the moment Docker creates it, so a container that never
  *     became ready is removed too, on success, failure and Ctrl-C alike.
@@ -19,13 +20,14 @@ import { OperationError, UsageError } from "../errors.js";
 import type { Scope } from "../lifecycle/scope.js";
 import type { StackPlacement } from "../kinds/contract.js";
 import { reachThroughTunnels } from "./isolated.js";
+import { currentEngine, LOOPBACK, publishAddress } from "./engine.js";
 
 /** A drill's `pull:` setting (config/drill-schema.ts): whether images may be pulled, and when. */
 export type PullPolicy = "never" | "missing" | "always";
 
 export const DRILL_LABEL = "backdrill.drill";
 export const DRILL_LABELS: Readonly<Record<string, string>> = { [DRILL_LABEL]: "true" };
-export const LOOPBACK = "127.0.0.1";
+export { LOOPBACK };
 
 type Testcontainers = typeof import("testcontainers");
 /** testcontainers' `Wait` factory, handed to `wait` callbacks so callers need no import of it. */
@@ -77,11 +79,12 @@ async function newDrillContainer(
       }
       const bindings = this.hostConfig.PortBindings as
         Record<string, Array<{ HostPort?: string }>> | undefined;
-      const loopback: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
+      const address = publishAddress(currentEngine());
+      const published: Record<string, Array<{ HostIp: string; HostPort: string }>> = {};
       for (const [port, entries] of Object.entries(bindings ?? {})) {
-        loopback[port] = entries.map((entry) => ({ HostIp: LOOPBACK, HostPort: entry.HostPort ?? "0" }));
+        published[port] = entries.map((entry) => ({ HostIp: address, HostPort: entry.HostPort ?? "0" }));
       }
-      this.hostConfig.PortBindings = loopback;
+      this.hostConfig.PortBindings = published;
     }
 
     protected override async containerCreated(containerId: string): Promise<void> {

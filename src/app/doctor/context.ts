@@ -9,6 +9,7 @@ import { run } from "../../exec/process.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import type { Repository } from "../../repository/repository.js";
 import { boundedSignal, shared } from "../../preflight/runner.js";
+import { engineEnv, type Engine } from "../../docker/engine.js";
 
 export interface DoctorContext {
   config: Config;
@@ -18,10 +19,13 @@ export interface DoctorContext {
   /** Owns tool containers started by version probes. */
   scope: Scope;
   repository(policy: LoadedPolicy): Promise<Repository>;
-  /** The Docker engine's version; rejects when the CLI or the engine does not answer. */
-  dockerVersion(): Promise<string>;
-  /** Whether `image` is present in the local engine (never pulls). */
-  imagePresent(image: string): Promise<boolean>;
+  /**
+   * The Docker engine's version; rejects when the CLI or the engine does not answer. `engine`: a
+   * drill's own `engine:` (docker/engine.ts), else the one DOCKER_HOST or the local default names.
+   */
+  dockerVersion(engine?: Engine): Promise<string>;
+  /** Whether `image` is present in that engine (never pulls). */
+  imagePresent(image: string, engine?: Engine): Promise<boolean>;
 }
 
 export function createDoctorContext(options: {
@@ -34,13 +38,23 @@ export function createDoctorContext(options: {
   const bound = { timeoutMs: options.timeoutMs, signal: options.signal };
   const repositories = new Map<string, () => Promise<Repository>>();
   const images = new Map<string, () => Promise<boolean>>();
-  const dockerVersion = shared(async (signal) => {
-    const result = await run("docker", ["version", "--format", "{{.Server.Version}}"], {
-      signal,
-      description: "docker version",
-    });
-    return result.stdout.trim();
-  }, bound);
+  const versions = new Map<string, () => Promise<string>>();
+  const dockerVersion = (engine?: Engine): Promise<string> => {
+    const key = engine?.url ?? "";
+    let version = versions.get(key);
+    if (version === undefined) {
+      version = shared(async (signal) => {
+        const result = await run("docker", ["version", "--format", "{{.Server.Version}}"], {
+          signal,
+          description: engine === undefined ? "docker version" : `docker --host ${engine.url} version`,
+          env: engine === undefined ? {} : engineEnv(engine),
+        });
+        return result.stdout.trim();
+      }, bound);
+      versions.set(key, version);
+    }
+    return version();
+  };
   return {
     ...options,
     repository(policy) {
@@ -57,8 +71,9 @@ export function createDoctorContext(options: {
       return open();
     },
     dockerVersion,
-    imagePresent(image) {
-      let inspect = images.get(image);
+    imagePresent(image, engine) {
+      const key = `${engine?.url ?? ""} ${image}`;
+      let inspect = images.get(key);
       if (inspect === undefined) {
         inspect = shared(async (signal) => {
           // Exit 1 is docker's "No such image"; anything else (engine down) is an error.
@@ -66,6 +81,7 @@ export function createDoctorContext(options: {
             signal: boundedSignal(options.timeoutMs, signal),
             description: `docker image inspect ${image}`,
             okExitCodes: [0, 1],
+            env: engine === undefined ? {} : engineEnv(engine),
           });
           if (result.exitCode === 0) return true;
           if (/no such image/i.test(result.stderr)) return false;
@@ -73,7 +89,7 @@ export function createDoctorContext(options: {
             `docker image inspect ${image}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
           );
         }, bound);
-        images.set(image, inspect);
+        images.set(key, inspect);
       }
       return inspect();
     },

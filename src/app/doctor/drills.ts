@@ -13,6 +13,7 @@ import type { LoadedDrill } from "../../config/types.js";
 import { identityToRecipient, readIdentityFile } from "../../crypto/keys.js";
 import type { DoctorContext } from "./context.js";
 import { fail, ok, SkipCheck, type CheckSpec } from "../../preflight/runner.js";
+import { resolveEngine, type Engine } from "../../docker/engine.js";
 
 export function dockerCheck(context: DoctorContext): CheckSpec {
   return {
@@ -39,39 +40,60 @@ export async function drillChecks(
   const drill = loaded.drill;
   const subject = `drill ${drill.name}`;
   const targets = drill.targets.filter((target) => jobs.has(target.job));
-  const checks: CheckSpec[] = [
-    {
+  // A drill with its own engine: that engine is checked, and its images looked for there.
+  const engine: Engine | undefined =
+    drill.engine === undefined
+      ? undefined
+      : resolveEngine({ engine: drill.engine, drill: drill.name }, context.env);
+  const where = engine === undefined ? "the local Docker engine" : `Docker engine ${engine.url}`;
+  const checks: CheckSpec[] = [];
+  if (engine !== undefined) {
+    checks.push({
       subject,
-      name: "identity",
+      name: "engine",
       run: async () => {
-        const identities = await readIdentityFile(drill.identityFile);
-        const own = new Set(await Promise.all(identities.map((identity) => identityToRecipient(identity))));
-        // The identity must open every policy whose snapshots this drill restores.
-        const policies = new Map<string, ReturnType<typeof policyOf>>();
-        for (const target of targets) {
-          const job = context.config.jobs.get(target.job);
-          if (job !== undefined) {
-            const policy = policyOf(context.config, job);
-            policies.set(policy.policy.name, policy);
-          }
-        }
-        const unopened: string[] = [];
-        for (const [name, policy] of policies) {
-          const recipients = await readRecipients(policy);
-          if (!recipients.some((recipient) => own.has(recipient))) unopened.push(name);
-        }
-        if (unopened.length > 0) {
+        try {
+          return ok(`${engine.url} answers (engine ${await context.dockerVersion(engine)})`);
+        } catch (error) {
           return fail(
-            `${drill.identityFile}: none of its ${identities.length} identity(ies) is a recipient of policy ${unopened.join(", ")}`,
-            "use the identity whose public key (age-keygen -y FILE) is in the policy's recipients",
+            `Docker engine ${engine.url} (engine: in ${loaded.file}) does not answer: ${error instanceof Error ? error.message : String(error)}`,
+            `start that engine or fix engine: (docker --host ${engine.url} info)`,
           );
         }
-        return ok(
-          `${drill.identityFile}: ${identities.length} identity(ies), opens policy ${[...policies.keys()].join(", ") || "(none used)"}`,
-        );
       },
+    });
+  }
+  checks.push({
+    subject,
+    name: "identity",
+    run: async () => {
+      const identities = await readIdentityFile(drill.identityFile);
+      const own = new Set(await Promise.all(identities.map((identity) => identityToRecipient(identity))));
+      // The identity must open every policy whose snapshots this drill restores.
+      const policies = new Map<string, ReturnType<typeof policyOf>>();
+      for (const target of targets) {
+        const job = context.config.jobs.get(target.job);
+        if (job !== undefined) {
+          const policy = policyOf(context.config, job);
+          policies.set(policy.policy.name, policy);
+        }
+      }
+      const unopened: string[] = [];
+      for (const [name, policy] of policies) {
+        const recipients = await readRecipients(policy);
+        if (!recipients.some((recipient) => own.has(recipient))) unopened.push(name);
+      }
+      if (unopened.length > 0) {
+        return fail(
+          `${drill.identityFile}: none of its ${identities.length} identity(ies) is a recipient of policy ${unopened.join(", ")}`,
+          "use the identity whose public key (age-keygen -y FILE) is in the policy's recipients",
+        );
+      }
+      return ok(
+        `${drill.identityFile}: ${identities.length} identity(ies), opens policy ${[...policies.keys()].join(", ") || "(none used)"}`,
+      );
     },
-  ];
+  });
   for (const target of targets) {
     const job = context.config.jobs.get(target.job);
     if (job === undefined) continue;
@@ -95,14 +117,20 @@ export async function drillChecks(
           name: `image ${image}`,
           run: async () => {
             try {
-              await context.dockerVersion();
+              await context.dockerVersion(engine);
             } catch {
-              throw new SkipCheck("needs the Docker engine (see docker)");
+              throw new SkipCheck(`needs ${where} (see ${engine === undefined ? "docker" : "engine"})`);
             }
-            if (await context.imagePresent(image)) return ok(`present locally (target ${target.job})`);
+            if (await context.imagePresent(image, engine)) {
+              return ok(
+                `present ${engine === undefined ? "locally" : `on ${engine.url}`} (target ${target.job})`,
+              );
+            }
             return fail(
-              `not present in the local Docker engine (target ${target.job})`,
-              `docker pull ${image} or build it on this host before the drill runs`,
+              `not present in ${where} (target ${target.job})`,
+              engine === undefined
+                ? `docker pull ${image} or build it on this host before the drill runs`
+                : `docker --host ${engine.url} pull ${image} (or docker save here | docker --host ${engine.url} load)`,
             );
           },
         });

@@ -43,7 +43,9 @@ export function drillFiles(context: DrillContext<FilesJob, FilesTarget, FilesFac
   let expected: FileEntry[] = [];
   let verified: { checks: CheckResult[]; details: VerifyDetails } | undefined;
   // In a stack drill the tree is restored into a volume, which the smoke test then mounts
-  // read-only: an application reads its files from a mounted volume, not over SSH.
+  // read-only: an application reads its files from a mounted volume, not over SSH. It is a named
+  // volume on the drill's engine, never a path of the drill host: the tree itself always travels
+  // over rsync/ssh, so the drill works the same on a remote engine (docker/engine.ts).
   let volume: string | null = null;
 
   return {

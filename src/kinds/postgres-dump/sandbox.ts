@@ -1,7 +1,7 @@
 /**
  * The drill's throwaway PostgreSQL server: a container of the drill target's image (any image
  * honouring the official image's contract: POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB,
- * pg_isready), published on 127.0.0.1 only, labelled `backdrill.drill=true` so leftovers can be
+ * pg_isready), published on 127.0.0.1 only (on a remote engine: its host, docker/engine.ts), labelled `backdrill.drill=true` so leftovers can be
  * found (Ryuk is not available), and owned by the operation's scope from the moment Docker
  * creates it: a container that never became healthy is removed too.
  *
@@ -11,7 +11,7 @@
  * estimate of the real recovery time, and fsync=off would flatter it.
  */
 import { randomBytes } from "node:crypto";
-import { LOOPBACK, startDrillContainer } from "../../docker/container.js";
+import { startDrillContainer } from "../../docker/container.js";
 import type { Scope } from "../../lifecycle/scope.js";
 import type { StackPlacement } from "../contract.js";
 import { registerSecret } from "../../log/redact.js";
@@ -28,7 +28,7 @@ const STARTUP_TIMEOUT_MS = 180_000;
 const SHM_BYTES = 512 * 1024 * 1024;
 
 export interface Sandbox {
-  /** Superuser endpoint on 127.0.0.1:<mapped port>. */
+  /** Superuser endpoint on the engine's address (127.0.0.1 locally):<mapped port>. */
   endpoint: PgEndpoint;
   containerId: string;
   image: string;
@@ -67,7 +67,8 @@ export async function startSandbox(
   });
   signal.throwIfAborted();
   const endpoint: PgEndpoint = {
-    host: LOOPBACK,
+    // The engine's address (loopback, or a remote engine's host: docker/engine.ts).
+    host: started.getHost(),
     port: started.getMappedPort(POSTGRES_PORT),
     user: SANDBOX_SUPERUSER,
     password,

@@ -18,6 +18,7 @@ import { run, spawnStream, type RunResult, type StreamingProcess } from "../../e
 import type { Readable } from "node:stream";
 import type { Tools as ToolsConfig } from "./config-schema.js";
 import { imagePresent, missingImageError, type PullPolicy } from "../../docker/container.js";
+import { currentEngine, isRemote } from "../../docker/engine.js";
 
 export type PgTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_amcheck" | "pg_basebackup";
 
@@ -127,6 +128,14 @@ export class PgTools {
     ];
     for (const name of Object.keys(options.env).sort()) docker.push("-e", name);
     if (options.mounts !== undefined && options.mounts.length > 0) {
+      const engine = currentEngine();
+      if (isRemote(engine)) {
+        // A remote engine would mount ITS directory of that name: the tool's files would not be ours.
+        throw new OperationError(
+          `tools.image ${this.config.image} needs local directories mounted (${options.mounts.join(", ")}), ` +
+            `which the remote Docker engine ${engine?.url ?? ""} cannot see: use tools.binDir, or a local engine`,
+        );
+      }
       // Files the tool writes must belong to us, so we can read and delete them afterwards.
       const uid = process.getuid?.() ?? 0;
       const gid = process.getgid?.() ?? 0;

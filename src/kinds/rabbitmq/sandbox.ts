@@ -49,6 +49,10 @@ export async function startRabbitSandbox(
   return {
     user,
     password,
-    endpoint: { url: `http://127.0.0.1:${started.getMappedPort(MANAGEMENT_PORT)}`, user, password },
+    endpoint: {
+      url: `http://${started.getHost()}:${started.getMappedPort(MANAGEMENT_PORT)}`,
+      user,
+      password,
+    },
   };
 }
