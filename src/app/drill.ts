@@ -15,6 +15,7 @@ import { jobByName, policyOf } from "./config.js";
 import { openRepository } from "../repository/open.js";
 import { drillFinished, runStarting } from "../ops/run-hooks.js";
 import { drillStack } from "./stack-drill.js";
+import { recordDrillHistory, type RecordedHistory } from "./drill-history.js";
 
 export interface DrillOptions {
   drills: string[];
@@ -29,6 +30,8 @@ export interface DrillOptions {
 export interface DrillRun {
   report: DrillReport;
   files: WrittenReport;
+  /** The run's records in its jobs' repositories (what every host's `status` reads). */
+  history: RecordedHistory;
 }
 
 function selectDrills(config: Config, names: string[], all: boolean): LoadedDrill[] {
@@ -133,10 +136,12 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
       ...(stack === undefined ? {} : { stack }),
     };
     const files = await writeDrillReport(drill.reportDir, report);
+    // The same report, per job, into the jobs' repositories: the history every host reads.
+    const history = await recordDrillHistory(config, report, { env, log: options.log });
     options.log.info({ drill: drill.name, ok: report.ok, report: files.markdown }, "drill finished");
     // Metrics and the healthchecks ping, for the CLI and the scheduler alike; they never throw.
     await drillFinished(report, hooks);
-    runs.push({ report, files });
+    runs.push({ report, files, history });
   }
   return runs;
 }

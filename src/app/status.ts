@@ -5,15 +5,14 @@
  * Per job: the newest committed snapshot, its age against the policy's `rpo` (no snapshot at all
  * is a breach), the size trend (newest vs the median of the previous ones; a sudden shrink is a
  * warning — an empty dump is also "a snapshot"), and whether a run holds the job's lock now.
- * Per drill: the newest report in its `reportDir` (`<drill>-<stamp>.json`), pass/fail, and per
- * target the RTO margin (budget minus total time; negative = over budget).
+ * Per drill: its newest run, from the drill history in its jobs' repositories or else its
+ * `reportDir` (app/drill-history.ts has the merge rule), pass/fail, and per target the RTO margin
+ * (budget minus total time; negative = over budget). `report` names where the run was read.
  *
  * `ok` is false, and the CLI exits 1, when any RPO is breached or any drill's last run failed. A
  * drill that never ran is reported (`last: null`) with a warning but does not fail the check:
  * a fresh install would otherwise be red until the first monthly drill.
  */
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { policyOf } from "./config.js";
 import { openRepository } from "../repository/open.js";
 import { parseDurationSeconds } from "../schema/duration.js";
@@ -21,6 +20,7 @@ import type { Config, LoadedPolicy } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Repository } from "../repository/repository.js";
 import { describeHolder, inspectLock } from "../repository/locks.js";
+import { loadDrillRuns, type HistoryRun } from "./drill-history.js";
 
 /** Below this fraction of the median of the previous snapshots, the newest is flagged. */
 export const SHRINK_WARNING_RATIO = 0.5;
@@ -161,12 +161,17 @@ export async function status(config: Config, options: StatusOptions): Promise<St
     await Promise.all([...repositories.values()].map((repository) => repository.backend.close()));
   }
 
+  // The repositories' drill history, with local report files for runs it does not hold.
+  const runs = await loadDrillRuns(config, { env, warnings });
   const drills: DrillStatus[] = [];
   for (const loaded of config.drills.values()) {
-    const last = await lastDrillReport(loaded.drill.reportDir, loaded.drill.name, warnings);
-    if (last === null)
-      warnings.push(`drill ${loaded.drill.name} has no report in ${loaded.drill.reportDir} yet`);
-    drills.push({ drill: loaded.drill.name, last });
+    const newest = runs.filter((run) => run.report.drill === loaded.drill.name).at(-1);
+    if (newest === undefined) {
+      warnings.push(
+        `drill ${loaded.drill.name} has no report in its jobs' repositories nor in ${loaded.drill.reportDir} yet`,
+      );
+    }
+    drills.push({ drill: loaded.drill.name, last: newest === undefined ? null : lastOf(newest) });
   }
 
   return {
@@ -192,61 +197,22 @@ function sizeTrend(sizes: number[]): JobStatus["size"] {
   return { newestBytes, previousMedianBytes: median, changePercent };
 }
 
-/** The newest parseable `<drill>-<stamp>.json` in `dir`, or null. Unreadable ones become warnings. */
-async function lastDrillReport(dir: string, drill: string, warnings: string[]): Promise<DrillStatus["last"]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  const pattern = new RegExp(`^${drill.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d{8}T\\d{6}Z)\\.json$`);
-  const candidates = names
-    .map((name) => ({ name, stamp: pattern.exec(name)?.[1] }))
-    .filter((entry): entry is { name: string; stamp: string } => entry.stamp !== undefined)
-    .sort((a, b) => (a.stamp < b.stamp ? 1 : a.stamp > b.stamp ? -1 : 0));
-  for (const { name } of candidates) {
-    const path = join(dir, name);
-    try {
-      const report = JSON.parse(await readFile(path, "utf8")) as {
-        finishedAt?: unknown;
-        ok?: unknown;
-        targets?: Array<{
-          job?: unknown;
-          ok?: unknown;
-          rtoSeconds?: unknown;
-          timings?: { totalMs?: unknown };
-        }>;
-      };
-      if (
-        typeof report.finishedAt !== "string" ||
-        typeof report.ok !== "boolean" ||
-        !Array.isArray(report.targets)
-      ) {
-        throw new Error("not a drill report (finishedAt, ok, targets)");
-      }
+/** A drill's newest run as `status` shows it. */
+function lastOf(run: HistoryRun): NonNullable<DrillStatus["last"]> {
+  return {
+    at: run.report.finishedAt,
+    ok: run.report.ok,
+    report: run.source,
+    targets: run.report.targets.map((target) => {
+      const totalSeconds = target.timings.totalMs / 1000;
+      const rtoSeconds = target.rtoSeconds;
       return {
-        at: report.finishedAt,
-        ok: report.ok,
-        report: path,
-        targets: report.targets.map((target) => {
-          const totalSeconds = Number(target.timings?.totalMs ?? 0) / 1000;
-          const rtoSeconds = typeof target.rtoSeconds === "number" ? target.rtoSeconds : null;
-          return {
-            job: String(target.job),
-            ok: target.ok === true,
-            totalSeconds,
-            rtoSeconds,
-            rtoMarginSeconds: rtoSeconds === null ? null : Math.round((rtoSeconds - totalSeconds) * 10) / 10,
-          };
-        }),
+        job: target.job,
+        ok: target.ok,
+        totalSeconds,
+        rtoSeconds,
+        rtoMarginSeconds: rtoSeconds === null ? null : Math.round((rtoSeconds - totalSeconds) * 10) / 10,
       };
-    } catch (error) {
-      warnings.push(
-        `drill ${drill}: unreadable report ${path}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-  }
-  return null;
+    }),
+  };
 }
