@@ -11,10 +11,11 @@ import { writeDrillReport, type WrittenReport } from "../report/write.js";
 import { runDrillTarget } from "../runner/drill-target.js";
 import { VERSION } from "../version.js";
 import { didYouMean } from "../schema/suggest.js";
-import { jobByName, policyOf } from "./config.js";
+import { jobByName } from "./config.js";
 import { openRepository } from "../repository/open.js";
 import { drillFinished, runStarting } from "../ops/run-hooks.js";
 import { drillStack } from "./stack-drill.js";
+import { drillTargetPolicy } from "./copy.js";
 import { recordDrillHistory, type RecordedHistory } from "./drill-history.js";
 
 export interface DrillOptions {
@@ -88,9 +89,14 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
         try {
           const kind = kindOf(loadedJob.job.kind);
           // The drill may trust signing keys of its own (a drill host that shares no policy file).
-          const repository = await openRepository(policyOf(config, loadedJob), env, {
-            publicKeys: drill.signing?.publicKeys ?? [],
-          });
+          // `fromCopy: N`: the snapshot is read from the policy's copy N (backdrill copy).
+          const repository = await openRepository(
+            drillTargetPolicy(config, target.job, target.fromCopy),
+            env,
+            {
+              publicKeys: drill.signing?.publicKeys ?? [],
+            },
+          );
           try {
             report = await runDrillTarget(
               {
