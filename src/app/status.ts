@@ -14,7 +14,9 @@
  * a fresh install would otherwise be red until the first monthly drill.
  */
 import { policyOf } from "./config.js";
-import { openRepository } from "../repository/open.js";
+import { copyPolicy, openRepository } from "../repository/open.js";
+import { newestSnapshot } from "../repository/copy.js";
+import type { SnapshotManifest } from "../repository/manifest.js";
 import { parseDurationSeconds } from "../schema/duration.js";
 import type { Config, LoadedPolicy } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
@@ -43,12 +45,27 @@ export interface JobStatus {
   } | null;
   /** Who holds the job's lock right now (a run in progress), or null. */
   running: string | null;
+  /** Per copy of the policy (`copies:`), how far it lags behind the repository; absent without copies. */
+  copies?: CopyLag[];
   /**
    * Why the job is not ok beyond its age: manifests refused for a bad signature, a contradicting
    * structure or a date in the future (a forged or clock-skewed "newest" snapshot is a problem,
    * never an age of 0). One line each, naming the snapshot.
    */
   problems?: string[];
+  error?: string;
+}
+
+/** One copy's lag behind its source repository (`backdrill copy`). */
+export interface CopyLag {
+  /** 1-based: the Nth entry of the policy's `copies:`. */
+  copy: number;
+  location: string;
+  newest: { id: string; createdAt: string } | null;
+  /** Newest in the repository minus newest in the copy (0: up to date); null when the copy has none. */
+  lagSeconds: number | null;
+  /** Trusted snapshots of the repository newer than the copy's newest (not copied yet). */
+  behind: number;
   error?: string;
 }
 
@@ -131,6 +148,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           );
         }
         const lock = initialized ? await inspectLock(repository, loaded.job.name).catch(() => null) : null;
+        const copies = await copyLags(policy, loaded.job.name, listing.snapshots, env);
         const ok = ageSeconds !== null && ageSeconds <= rpoSeconds && problems.length === 0;
         jobs.push({
           ...base,
@@ -140,6 +158,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           snapshots: listing.snapshots.length,
           size,
           running: lock?.state === "held" ? describeHolder(lock.lock) : null,
+          ...(copies.length === 0 ? {} : { copies }),
           ...(problems.length === 0 ? {} : { problems }),
         });
       } catch (error) {
@@ -181,6 +200,51 @@ export async function status(config: Config, options: StatusOptions): Promise<St
     drills,
     warnings,
   };
+}
+
+/** Each copy's newest trusted snapshot against the repository's (`source`: trusted, oldest first). */
+async function copyLags(
+  policy: LoadedPolicy,
+  job: string,
+  source: SnapshotManifest[],
+  env: NodeJS.ProcessEnv,
+): Promise<CopyLag[]> {
+  const lags: CopyLag[] = [];
+  const newestSource = source.at(-1);
+  for (let n = 1; n <= (policy.policy.copies?.length ?? 0); n += 1) {
+    let repository: Repository | undefined;
+    try {
+      repository = await openRepository(copyPolicy(policy, n), env);
+      const newest = await newestSnapshot(repository, job);
+      lags.push({
+        copy: n,
+        location: repository.location,
+        newest: newest === null ? null : { id: newest.id, createdAt: newest.createdAt },
+        lagSeconds:
+          newest === null
+            ? null
+            : newestSource === undefined
+              ? 0
+              : Math.max(
+                  0,
+                  Math.round((Date.parse(newestSource.createdAt) - Date.parse(newest.createdAt)) / 1000),
+                ),
+        behind: source.filter((manifest) => newest === null || manifest.id > newest.id).length,
+      });
+    } catch (error) {
+      lags.push({
+        copy: n,
+        location: repository?.location ?? `copy ${n}`,
+        newest: null,
+        lagSeconds: null,
+        behind: source.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      await repository?.backend.close();
+    }
+  }
+  return lags;
 }
 
 function sizeTrend(sizes: number[]): JobStatus["size"] {
