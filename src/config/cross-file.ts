@@ -139,7 +139,11 @@ export function crossFileIssues(
       if (job !== undefined) {
         checkTarget(drill, index, job.value, issues);
         const copies = policies.get(job.value.policy)?.value.copies ?? [];
-        if (target.fromCopy !== undefined && policies.has(job.value.policy) && target.fromCopy > copies.length) {
+        if (
+          target.fromCopy !== undefined &&
+          policies.has(job.value.policy) &&
+          target.fromCopy > copies.length
+        ) {
           issues.push({
             file: drill.file,
             path: `targets.${index}.fromCopy`,

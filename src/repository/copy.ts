@@ -286,7 +286,9 @@ async function copyPrefix(
     });
     const stored = await digestOf(target.backend, info.key, signal);
     if (stored === null || stored.sha256 !== digest.sha256 || stored.size !== digest.size) {
-      throw new IntegrityError(`${what} ${info.key}: the copy does not read back with the sha256 just written`);
+      throw new IntegrityError(
+        `${what} ${info.key}: the copy does not read back with the sha256 just written`,
+      );
     }
     counts.copied += 1;
     options.onStored?.({ what, key: info.key, bytes: digest.size });
