@@ -34,7 +34,7 @@ export interface CopyReport {
   job: string;
   source: string;
   copies: CopyTargetResult[];
-  /** Nothing refused, no problem. */
+  /** Nothing refused (unsigned snapshots from before signing are only warnings), no problem. */
   ok: boolean;
 }
 
@@ -71,7 +71,7 @@ export async function copyToCopies(config: Config, options: CopyOptions): Promis
           signal: options.signal,
           onStored: (event) => options.onStored?.(n, event),
         });
-        for (const line of [...result.refused, ...result.problems]) log.warn(line);
+        for (const line of [...result.unsigned, ...result.refused, ...result.problems]) log.warn(line);
         log.info(
           {
             snapshots: result.snapshots.copied.length,

@@ -46,6 +46,11 @@ export interface CopyJobResult {
   history: { copied: number; kept: number };
   /** Source manifests not copied (refused by trust checks, unreadable), one line each. */
   refused: string[];
+  /**
+   * Unsigned source manifests under signing, not copied (snapshots from before signing was set
+   * up, which the copy's readers would refuse as well): a warning, as in `status`.
+   */
+  unsigned: string[];
   /** Snapshots that could not be copied or whose copy does not verify, one line each. */
   problems: string[];
 }
@@ -100,11 +105,14 @@ export async function copyJob(
     wal: { copied: 0, kept: 0 },
     history: { copied: 0, kept: 0 },
     refused: [],
+    unsigned: [],
     problems: [],
   };
   const listing = await source.listSnapshots(job);
   for (const damaged of listing.damaged) result.refused.push(`${damaged.problem}; not copied`);
-  for (const refused of listing.refused) result.refused.push(`${refused.problem}; not copied`);
+  for (const refused of listing.refused) {
+    (refused.reason === "unsigned" ? result.unsigned : result.refused).push(`${refused.problem}; not copied`);
+  }
 
   await target.init();
   for (const manifest of listing.snapshots) {

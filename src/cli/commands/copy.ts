@@ -29,6 +29,7 @@ export const copyCommand = defineCommand({
           `${copy.artifacts.bytes} bytes, ${copy.artifacts.kept} kept; WAL ${copy.wal.copied} copied, ` +
           `${copy.wal.kept} kept; history ${copy.history.copied} copied, ${copy.history.kept} kept`,
       );
+      for (const line of copy.unsigned) context.print(`  unsigned ${line}`);
       for (const line of copy.refused) context.print(`  refused  ${line}`);
       for (const line of copy.problems) context.print(`  PROBLEM  ${line}`);
     }
