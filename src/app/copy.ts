@@ -3,13 +3,15 @@
  * its policy's copies (`copies:`, each shaped like `repository`), every copy or only copy N.
  * The copying itself (commit protocol, resume, hash checks, trust) is repository/copy.ts; this
  * use case opens the repositories (the copy with the same trust as the source: a signed manifest
- * copied as is must verify there too), prepares an S3 copy's bucket like a backup does, and
- * releases everything it opened.
+ * copied as is must verify there too), prepares an S3 copy's bucket like a backup does, holds the
+ * job's lock in the copy while copying (exit 3 when another copy, or a prune of the copy, holds
+ * it), and releases everything it opened.
  */
 import type { Config, LoadedPolicy } from "../config/types.js";
 import { UsageError } from "../errors.js";
 import type { Logger } from "../log/logger.js";
 import { copyJob, type CopyEvent, type CopyJobResult } from "../repository/copy.js";
+import { withJobLock } from "../repository/locks.js";
 import { copyPolicy, openRepository, prepareRepositoryBucket } from "../repository/open.js";
 import type { Repository } from "../repository/repository.js";
 import { jobByName, policyOf } from "./config.js";
@@ -67,10 +69,20 @@ export async function copyToCopies(config: Config, options: CopyOptions): Promis
         target = await openRepository(view, env);
         const log = options.log.child({ job: options.job, copy: n, location: target.location });
         log.info("copy starting");
-        const result = await copyJob(source, target, options.job, {
-          signal: options.signal,
-          onStored: (event) => options.onStored?.(n, event),
-        });
+        await target.init();
+        const into = target;
+        // The job's lock in the copy: no second copy (nor a prune of the copy) meanwhile.
+        const result = await withJobLock(
+          into,
+          options.job,
+          (lock, signal) =>
+            copyJob(source, into, options.job, {
+              signal,
+              onStored: (event) => options.onStored?.(n, event),
+              confirmCommit: () => lock.confirm(),
+            }),
+          { signal: options.signal, log: options.log, purpose: "copy" },
+        );
         for (const line of [...result.unsigned, ...result.refused, ...result.problems]) log.warn(line);
         log.info(
           {

@@ -36,6 +36,11 @@ export interface CopyJobOptions {
   signal?: AbortSignal;
   /** Called after each object is stored in the target. */
   onStored?: (event: CopyEvent) => void;
+  /**
+   * Runs right before each manifest is written and stops the commit by throwing: the target
+   * job lock's check that this run still holds it (as a backup's commit does).
+   */
+  confirmCommit?: () => Promise<void>;
 }
 
 export interface CopyJobResult {
@@ -205,6 +210,7 @@ async function copySnapshot(
   if (kept > 0) result.snapshots.resumed.push(id);
   signal?.throwIfAborted();
   // The commit: the manifest as is (signature included), then its copy, like a backup.
+  await options.confirmCommit?.();
   const body = Buffer.from(raw);
   await putBytes(target.backend, manifestKey, body, false, signal);
   options.onStored?.({ what: "manifest", key: manifestKey, bytes: body.length });
