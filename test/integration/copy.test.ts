@@ -13,6 +13,7 @@ import { loadConfig } from "../../src/config/load.js";
 import { copyToCopies } from "../../src/app/copy.js";
 import { createLogger } from "../../src/log/logger.js";
 import { layout } from "../../src/repository/layout.js";
+import { acquireJobLock } from "../../src/repository/locks.js";
 import { Repository } from "../../src/repository/repository.js";
 import { LocalBackend } from "../../src/storage/local/local-backend.js";
 import { S3Backend } from "../../src/storage/s3/s3-backend.js";
@@ -280,6 +281,19 @@ describe("backdrill copy", () => {
         expect(await copy.stat(layout.manifest("files", forged))).toBeNull();
       } finally {
         await copy.close();
+      }
+      // Another copy of the job into this copy holds its lock: exit 3, nothing copied.
+      const copyRepository = new Repository(new LocalBackend({ path: copyDir }));
+      const lock = await acquireJobLock(copyRepository, "files", { purpose: "copy" });
+      try {
+        const second = await stack.backup();
+        const locked = await stack.cli("copy", "files");
+        expect(locked.code, locked.stdout + locked.stderr).toBe(3);
+        expect(locked.stderr).toMatch(/job files is locked: copy by/);
+        expect(await copyRepository.backend.stat(layout.manifest("files", second))).toBeNull();
+      } finally {
+        await lock.release();
+        await copyRepository.backend.close();
       }
     } finally {
       await stack.close();
