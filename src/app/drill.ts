@@ -17,6 +17,7 @@ import { drillFinished, runStarting } from "../ops/run-hooks.js";
 import { drillStack } from "./stack-drill.js";
 import { drillTargetPolicy } from "./copy.js";
 import { recordDrillHistory, type RecordedHistory } from "./drill-history.js";
+import { failedTarget } from "../report/failed-target.js";
 
 export interface DrillOptions {
   drills: string[];
@@ -150,18 +151,4 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
     runs.push({ report, files, history });
   }
   return runs;
-}
-
-function failedTarget(job: string, kind: string, rtoSeconds: number | null, error: string): TargetReport {
-  return {
-    job,
-    kind,
-    snapshot: null,
-    ok: false,
-    error,
-    backupAgeSeconds: null,
-    rtoSeconds,
-    timings: { fetchMs: 0, setupMs: 0, restoreMs: 0, checksMs: 0, totalMs: 0 },
-    checks: [],
-  };
 }

@@ -11,11 +11,11 @@ import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
 import { openRepository } from "../repository/open.js";
 import { drillTargetPolicy } from "./copy.js";
-import type { TargetReport } from "../report/types.js";
 import { runDrillTarget } from "../runner/drill-target.js";
 import { runStackDrill, type StackDrillResult, type StackTarget } from "../runner/stack/stack-drill.js";
 import { parseDurationSeconds } from "../schema/duration.js";
 import { jobByName } from "./config.js";
+import { failedTarget } from "../report/failed-target.js";
 
 export interface StackDrillOptions {
   drill: Drill;
@@ -26,20 +26,6 @@ export interface StackDrillOptions {
   env: NodeJS.ProcessEnv;
   onlyJobs: string[] | undefined;
   startedAt: Date;
-}
-
-function notStarted(job: string, kind: string, rtoSeconds: number | null, error: string): TargetReport {
-  return {
-    job,
-    kind,
-    snapshot: null,
-    ok: false,
-    error,
-    backupAgeSeconds: null,
-    rtoSeconds,
-    timings: { fetchMs: 0, setupMs: 0, restoreMs: 0, checksMs: 0, totalMs: 0 },
-    checks: [],
-  };
 }
 
 export async function drillStack(config: Config, options: StackDrillOptions): Promise<StackDrillResult> {
@@ -57,7 +43,7 @@ export async function drillStack(config: Config, options: StackDrillOptions): Pr
         service: serviceOf(target),
         job: job.name,
         kind: job.kind,
-        notStarted: (reason) => notStarted(job.name, job.kind, rtoSeconds, reason),
+        notStarted: (reason) => failedTarget(job.name, job.kind, rtoSeconds, reason),
         async run(stack) {
           try {
             const repository = await openRepository(
@@ -83,7 +69,7 @@ export async function drillStack(config: Config, options: StackDrillOptions): Pr
               await repository.backend.close();
             }
           } catch (error) {
-            return notStarted(
+            return failedTarget(
               job.name,
               job.kind,
               rtoSeconds,

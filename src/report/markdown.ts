@@ -1,4 +1,18 @@
+import type { CheckResult } from "../kinds/contract.js";
 import type { DrillReport, StackReport, TargetReport } from "./types.js";
+
+/** A table of checks after a blank line, or nothing when there are none. */
+function checksTable(checks: readonly CheckResult[]): string[] {
+  if (checks.length === 0) return [];
+  return [
+    "",
+    "| Check | Result | Detail |",
+    "|---|---|---|",
+    ...checks.map(
+      (check) => `| ${cell(check.name)} | ${check.ok ? "ok" : "**FAILED**"} | ${cell(check.detail)} |`,
+    ),
+  ];
+}
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)} s`;
@@ -54,14 +68,7 @@ export function renderMarkdown(report: DrillReport): string {
     lines.push(`- RTO: ${rtoLine(target)}`);
     if (target.error !== undefined) lines.push(`- Error: ${cell(target.error)}`);
     for (const warning of target.warnings ?? []) lines.push(`- Warning: ${cell(warning)}`);
-    if (target.checks.length > 0) {
-      lines.push("");
-      lines.push("| Check | Result | Detail |");
-      lines.push("|---|---|---|");
-      for (const check of target.checks) {
-        lines.push(`| ${cell(check.name)} | ${check.ok ? "ok" : "**FAILED**"} | ${cell(check.detail)} |`);
-      }
-    }
+    lines.push(...checksTable(target.checks));
   }
   lines.push("");
   return lines.join("\n");
@@ -121,14 +128,7 @@ function stackSection(stack: StackReport): string[] {
       `| smoke test | | | | +${seconds(smoke.startMs)} | | | | | ${seconds(smoke.durationMs)} | ${smoke.ok ? "ok" : "**FAILED**"} |`,
     );
   }
-  if (stack.checks.length > 0) {
-    lines.push("");
-    lines.push("| Check | Result | Detail |");
-    lines.push("|---|---|---|");
-    for (const check of stack.checks) {
-      lines.push(`| ${cell(check.name)} | ${check.ok ? "ok" : "**FAILED**"} | ${cell(check.detail)} |`);
-    }
-  }
+  lines.push(...checksTable(stack.checks));
   if (smoke !== null && smoke.output.trim() !== "") {
     lines.push("");
     lines.push("Smoke test output (tail):");

@@ -37,6 +37,20 @@ import { errorCodeOf, httpStatusOf, s3Error } from "../storage/s3/s3-errors.js";
 /** WAL uploads older than this are leftovers of a dead `wal push` (see the file comment). */
 export const WAL_UPLOAD_MAX_AGE_MS = 60 * 60 * 1000;
 
+/**
+ * Lock generations (`locks/<job>/<n>.json`) are a few hundred bytes written and synced in
+ * milliseconds, by the lock holder and by contenders alike, and a contender may be writing one
+ * while we hold the lock. A temporary file there older than this is the leftover of a killed run;
+ * a younger one may still be a contender's (removing it would only fail that contender's attempt,
+ * which could not have won, but there is no need to).
+ */
+export const LOCK_UPLOAD_MAX_AGE_MS = 2_000;
+
+/** The lock-log scope of a job's cleanup: temporary files of killed lock writes, judged by age. */
+function lockScope(job: string, now: Date): { prefix: string; olderThan: Date } {
+  return { prefix: `locks/${job}/`, olderThan: new Date(now.getTime() - LOCK_UPLOAD_MAX_AGE_MS) };
+}
+
 export interface MultipartTarget {
   client: S3Client;
   bucket: string;
@@ -135,7 +149,8 @@ export interface JobCleanupOptions {
 
 /**
  * At the start of a backup, with the job's lock held: aborts every incomplete upload under
- * `data/<job>/` (S3 multipart uploads, local temporary files). Never throws (but an abort of
+ * `data/<job>/` (S3 multipart uploads, local temporary files) and the dead temporary files of lock
+ * writes under `locks/<job>/`. Never throws (but an abort of
  * `signal` still stops it).
  */
 export async function abortDeadBackupUploads(
@@ -143,7 +158,7 @@ export async function abortDeadBackupUploads(
   job: string,
   options: JobCleanupOptions,
 ): Promise<number> {
-  return cleanup(backend, [{ prefix: `data/${job}/` }], options);
+  return cleanup(backend, [{ prefix: `data/${job}/` }, lockScope(job, new Date())], options);
 }
 
 /**
@@ -164,6 +179,7 @@ export async function abortDeadPruneUploads(
       { prefix: `data/${job}/`, ...lockScoped },
       { prefix: `snapshots/${job}/`, ...lockScoped },
       { prefix: `wal/${job}/`, olderThan: new Date(now.getTime() - WAL_UPLOAD_MAX_AGE_MS) },
+      lockScope(job, now),
     ],
     options,
   );

@@ -138,11 +138,11 @@ describe("drills with no TESTCONTAINERS_* variable (the product turns the reaper
     expect(drill.stdout).toMatch(/^drill absent: FAILED$/m);
     const target = drill.stdout.split("\n").find((line) => line.includes("task-files")) ?? "";
     expect(target).toContain(
-      `error: drill image ${ABSENT_IMAGE} is not on this host and could not be pulled (`,
+      `error: drill image ${ABSENT_IMAGE} is not on this host (backdrill does not pull it: pull: never): `,
     );
     expect(target).toContain(
       `docker pull ${ABSENT_IMAGE}, or build it here (docker build -t ${ABSENT_IMAGE} DIR) ` +
-        "or copy it from another host (docker save there, docker load here)",
+        "or copy it from another host (docker save there, docker load here); or set pull: missing in the drill",
     );
     expect(`${drill.stdout}${drill.stderr}`).not.toMatch(/ryuk|reaper/i);
   });

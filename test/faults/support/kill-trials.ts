@@ -395,8 +395,12 @@ export async function runKillTrials(options: KillTrialsOptions): Promise<KillTri
     // Interrupted writes also leave hidden temporary files (`.tmp-*`, encrypted partial bodies) in
     // the artifact directories, invisible to `leftovers()`: the next backup (with the job lock) and
     // prune remove them (LocalBackend.abortIncompleteUploads).
-    const tempFilesAfterPrune = (await findTemporaryFiles(options.repositoryDir)).length;
-    expect(tempFilesAfterPrune, "temporary files of killed writes left after prune").toBe(0);
+    const tempsLeft = await findTemporaryFiles(options.repositoryDir);
+    const tempFilesAfterPrune = tempsLeft.length;
+    expect(
+      tempsLeft.map((file) => path.relative(options.repositoryDir, file)),
+      "temporary files of killed writes left after prune",
+    ).toEqual([]);
     await options.afterPrune?.(afterFinal);
     await repository.backend.close();
 
