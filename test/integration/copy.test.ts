@@ -186,7 +186,8 @@ describe("backdrill copy", () => {
     const stack = await makeStack({ repository: { type: "local" }, signing: true, keepLast: 5 });
     const copyDir = await withCopies(stack);
     try {
-      const ids = [await stack.backup(), await stack.backup(), await stack.backup()];
+      // In the order the copy takes them (by id: two backups in one second under load sort by suffix).
+      const ids = [await stack.backup(), await stack.backup(), await stack.backup()].sort();
       const source = await stack.readManifest("files", ids[0] ?? "");
       const perSnapshot = source.artifacts.length;
       expect(perSnapshot).toBeGreaterThanOrEqual(2);
