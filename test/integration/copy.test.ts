@@ -97,6 +97,7 @@ describe("backdrill copy", () => {
     const copyDir = await withCopies(stack, { s3Prefix: "copy-a" });
     try {
       const first = await stack.backup();
+      await new Promise((done) => setTimeout(done, 1100));
       const second = await stack.backup();
       const drill = await stack.cli("drill", "d");
       expect(drill.code, drill.stdout + drill.stderr).toBe(0);
@@ -108,7 +109,7 @@ describe("backdrill copy", () => {
       const copied = await copyJson(stack);
       expect(copied.code, copied.out).toBe(0);
       for (const copy of copied.json.copies) {
-        expect(copy.snapshots.copied).toEqual([first, second]);
+        expect(copy.snapshots.copied).toEqual([first, second].sort());
         expect(copy.history).toEqual({ copied: 1, kept: 0 });
         expect(copy.refused).toEqual([]);
       }
@@ -140,6 +141,8 @@ describe("backdrill copy", () => {
       ]);
 
       // A newer backup: both copies one behind; the next copy takes only it.
+      // Surely a later second than the second backup's id (ids have second precision).
+      await new Promise((done) => setTimeout(done, 1100));
       const third = await stack.backup();
       const lags = await lagsOf(stack);
       expect(lags).toMatchObject([
@@ -150,7 +153,7 @@ describe("backdrill copy", () => {
       const again = await copyJson(stack);
       expect(again.code, again.out).toBe(0);
       for (const copy of again.json.copies) {
-        expect(copy.snapshots).toEqual({ copied: [third], present: [first, second], resumed: [] });
+        expect(copy.snapshots).toEqual({ copied: [third], present: [first, second].sort(), resumed: [] });
         expect(copy.history).toEqual({ copied: 0, kept: 1 });
       }
 
