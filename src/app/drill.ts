@@ -11,10 +11,12 @@ import { writeDrillReport, type WrittenReport } from "../report/write.js";
 import { runDrillTarget } from "../runner/drill-target.js";
 import { VERSION } from "../version.js";
 import { didYouMean } from "../schema/suggest.js";
-import { jobByName, policyOf } from "./config.js";
+import { jobByName } from "./config.js";
 import { openRepository } from "../repository/open.js";
 import { drillFinished, runStarting } from "../ops/run-hooks.js";
 import { drillStack } from "./stack-drill.js";
+import { drillTargetPolicy } from "./copy.js";
+import { recordDrillHistory, type RecordedHistory } from "./drill-history.js";
 import { failedTarget } from "../report/failed-target.js";
 import { pinEngine, resolveEngine } from "../docker/engine.js";
 
@@ -31,6 +33,8 @@ export interface DrillOptions {
 export interface DrillRun {
   report: DrillReport;
   files: WrittenReport;
+  /** The run's records in its jobs' repositories (what every host's `status` reads). */
+  history: RecordedHistory;
 }
 
 function selectDrills(config: Config, names: string[], all: boolean): LoadedDrill[] {
@@ -104,9 +108,14 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
         try {
           const kind = kindOf(loadedJob.job.kind);
           // The drill may trust signing keys of its own (a drill host that shares no policy file).
-          const repository = await openRepository(policyOf(config, loadedJob), env, {
-            publicKeys: drill.signing?.publicKeys ?? [],
-          });
+          // `fromCopy: N`: the snapshot is read from the policy's copy N (backdrill copy).
+          const repository = await openRepository(
+            drillTargetPolicy(config, target.job, target.fromCopy),
+            env,
+            {
+              publicKeys: drill.signing?.publicKeys ?? [],
+            },
+          );
           try {
             report = await runDrillTarget(
               {
@@ -152,10 +161,12 @@ export async function runDrills(config: Config, options: DrillOptions): Promise<
       ...(stack === undefined ? {} : { stack }),
     };
     const files = await writeDrillReport(drill.reportDir, report);
+    // The same report, per job, into the jobs' repositories: the history every host reads.
+    const history = await recordDrillHistory(config, report, { env, log: options.log });
     options.log.info({ drill: drill.name, ok: report.ok, report: files.markdown }, "drill finished");
     // Metrics and the healthchecks ping, for the CLI and the scheduler alike; they never throw.
     await drillFinished(report, hooks);
-    runs.push({ report, files });
+    runs.push({ report, files, history });
   }
   return runs;
 }

@@ -1,8 +1,8 @@
 /**
- * Builds a History from what exists today: the snapshot manifests in the policies' repositories
- * (through the app layer's listSnapshots, the code behind `backdrill snapshots`) and the JSON
- * reports in the configured drills' reportDirs. Its own file so that it can be swapped for a
- * loader of a history kept (signed) in the repository; the renderer only sees the History.
+ * Builds a History: the snapshot manifests in the policies' repositories (through the app layer's
+ * listSnapshots, the code behind `backdrill snapshots`) and the drill runs of drill-history.ts
+ * (the records kept in the repositories, and local report files of runs they do not hold).
+ * The renderer only sees the History.
  */
 import { jobByName, policyOf } from "./config.js";
 import { listSnapshots } from "./snapshots.js";
@@ -10,7 +10,8 @@ import { parseDurationSeconds } from "../schema/duration.js";
 import type { Config } from "../config/types.js";
 import { redactDeep } from "../log/redact.js";
 import { VERSION } from "../version.js";
-import { readDrillReports, type StoredDrillReport } from "../history/drill-reports.js";
+import type { StoredDrillReport } from "../history/drill-reports.js";
+import { loadDrillRuns } from "./drill-history.js";
 import type { DrillResult, History, JobHistory, SnapshotPoint } from "../history/types.js";
 
 export interface LoadHistoryOptions {
@@ -31,10 +32,14 @@ export async function loadHistory(config: Config, options: LoadHistoryOptions = 
   );
   const warnings = listing.damaged.map((entry) => `unreadable manifest ${entry}`);
 
-  const reports: StoredDrillReport[] = [];
-  for (const loaded of config.drills.values()) {
-    reports.push(...(await readDrillReports(loaded.drill.reportDir, loaded.drill.name, warnings)));
-  }
+  // The repositories' drill history, with local report files for runs it does not hold.
+  const reports: StoredDrillReport[] = (
+    await loadDrillRuns(config, {
+      env,
+      jobs: selected.map((loaded) => loaded.job.name),
+      warnings,
+    })
+  ).map((run) => run.report);
 
   const jobs: JobHistory[] = selected.map((loaded) => {
     const policy = policyOf(config, loaded).policy;

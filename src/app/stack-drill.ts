@@ -10,10 +10,11 @@ import { kindOf } from "../kinds/registry.js";
 import type { Logger } from "../log/logger.js";
 import { redact } from "../log/redact.js";
 import { openRepository } from "../repository/open.js";
+import { drillTargetPolicy } from "./copy.js";
 import { runDrillTarget } from "../runner/drill-target.js";
 import { runStackDrill, type StackDrillResult, type StackTarget } from "../runner/stack/stack-drill.js";
 import { parseDurationSeconds } from "../schema/duration.js";
-import { jobByName, policyOf } from "./config.js";
+import { jobByName } from "./config.js";
 import { failedTarget } from "../report/failed-target.js";
 
 export interface StackDrillOptions {
@@ -45,7 +46,10 @@ export async function drillStack(config: Config, options: StackDrillOptions): Pr
         notStarted: (reason) => failedTarget(job.name, job.kind, rtoSeconds, reason),
         async run(stack) {
           try {
-            const repository = await openRepository(policyOf(config, loaded), env);
+            const repository = await openRepository(
+              drillTargetPolicy(config, job.name, target.fromCopy),
+              env,
+            );
             try {
               return await runDrillTarget(
                 {

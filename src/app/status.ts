@@ -5,8 +5,9 @@
  * Per job: the newest committed snapshot, its age against the policy's `rpo` (no snapshot at all
  * is a breach), the size trend (newest vs the median of the previous ones; a sudden shrink is a
  * warning — an empty dump is also "a snapshot"), and whether a run holds the job's lock now.
- * Per drill: the newest report in its `reportDir` (`<drill>-<stamp>.json`), pass/fail, and per
- * target the RTO margin (budget minus total time; negative = over budget).
+ * Per drill: its newest run, from the drill history in its jobs' repositories or else its
+ * `reportDir` (app/drill-history.ts has the merge rule), pass/fail, and per target the RTO margin
+ * (budget minus total time; negative = over budget). `report` names where the run was read.
  *
  * Jobs with a continuous archive (postgres-base's WAL archive) also get the archive's newest
  * item and its age, the PITR RPO, judged against the same `rpo`: a broken archive_command leaves
@@ -16,16 +17,17 @@
  * drill that never ran is reported (`last: null`) with a warning but does not fail the check:
  * a fresh install would otherwise be red until the first monthly drill.
  */
-import { readdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { policyOf } from "./config.js";
-import { openRepository } from "../repository/open.js";
+import { copyPolicy, openRepository } from "../repository/open.js";
+import { newestSnapshot } from "../repository/copy.js";
+import type { SnapshotManifest } from "../repository/manifest.js";
 import { parseDurationSeconds } from "../schema/duration.js";
 import type { Config, LoadedPolicy } from "../config/types.js";
 import type { Logger } from "../log/logger.js";
 import type { Repository } from "../repository/repository.js";
 import { describeHolder, inspectLock } from "../repository/locks.js";
 import { kindOf, type Job } from "../kinds/registry.js";
+import { loadDrillRuns, type HistoryRun } from "./drill-history.js";
 
 /** Below this fraction of the median of the previous snapshots, the newest is flagged. */
 export const SHRINK_WARNING_RATIO = 0.5;
@@ -53,6 +55,8 @@ export interface JobStatus {
   archive?: ArchiveStatus;
   /** Who holds the job's lock right now (a run in progress), or null. */
   running: string | null;
+  /** Per copy of the policy (`copies:`), how far it lags behind the repository; absent without copies. */
+  copies?: CopyLag[];
   /**
    * Why the job is not ok beyond its age: manifests refused for a bad signature, a contradicting
    * structure or a date in the future (a forged or clock-skewed "newest" snapshot is a problem,
@@ -72,6 +76,19 @@ export interface ArchiveStatus {
   ok: boolean;
   /** The job's spool directory, when it is on this host: files waiting to be shipped. */
   backlog: { dir: string; files: number; bytes: number; oldest: string | null } | null;
+}
+
+/** One copy's lag behind its source repository (`backdrill copy`). */
+export interface CopyLag {
+  /** 1-based: the Nth entry of the policy's `copies:`. */
+  copy: number;
+  location: string;
+  newest: { id: string; createdAt: string } | null;
+  /** Newest in the repository minus newest in the copy (0: up to date); null when the copy has none. */
+  lagSeconds: number | null;
+  /** Trusted snapshots of the repository newer than the copy's newest (not copied yet). */
+  behind: number;
+  error?: string;
 }
 
 export interface DrillTargetStatus {
@@ -154,6 +171,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
         }
         const lock = initialized ? await inspectLock(repository, loaded.job.name).catch(() => null) : null;
         const archive = await archiveStatus(loaded.job, repository, initialized, rpoSeconds, now);
+        const copies = await copyLags(policy, loaded.job.name, listing.snapshots, env);
         const ok =
           ageSeconds !== null &&
           ageSeconds <= rpoSeconds &&
@@ -168,6 +186,7 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           size,
           ...(archive === undefined ? {} : { archive }),
           running: lock?.state === "held" ? describeHolder(lock.lock) : null,
+          ...(copies.length === 0 ? {} : { copies }),
           ...(problems.length === 0 ? {} : { problems }),
         });
       } catch (error) {
@@ -189,12 +208,17 @@ export async function status(config: Config, options: StatusOptions): Promise<St
     await Promise.all([...repositories.values()].map((repository) => repository.backend.close()));
   }
 
+  // The repositories' drill history, with local report files for runs it does not hold.
+  const runs = await loadDrillRuns(config, { env, warnings });
   const drills: DrillStatus[] = [];
   for (const loaded of config.drills.values()) {
-    const last = await lastDrillReport(loaded.drill.reportDir, loaded.drill.name, warnings);
-    if (last === null)
-      warnings.push(`drill ${loaded.drill.name} has no report in ${loaded.drill.reportDir} yet`);
-    drills.push({ drill: loaded.drill.name, last });
+    const newest = runs.filter((run) => run.report.drill === loaded.drill.name).at(-1);
+    if (newest === undefined) {
+      warnings.push(
+        `drill ${loaded.drill.name} has no report in its jobs' repositories nor in ${loaded.drill.reportDir} yet`,
+      );
+    }
+    drills.push({ drill: loaded.drill.name, last: newest === undefined ? null : lastOf(newest) });
   }
 
   return {
@@ -239,6 +263,51 @@ async function archiveStatus(
   };
 }
 
+/** Each copy's newest trusted snapshot against the repository's (`source`: trusted, oldest first). */
+async function copyLags(
+  policy: LoadedPolicy,
+  job: string,
+  source: SnapshotManifest[],
+  env: NodeJS.ProcessEnv,
+): Promise<CopyLag[]> {
+  const lags: CopyLag[] = [];
+  const newestSource = source.at(-1);
+  for (let n = 1; n <= (policy.policy.copies?.length ?? 0); n += 1) {
+    let repository: Repository | undefined;
+    try {
+      repository = await openRepository(copyPolicy(policy, n), env);
+      const newest = await newestSnapshot(repository, job);
+      lags.push({
+        copy: n,
+        location: repository.location,
+        newest: newest === null ? null : { id: newest.id, createdAt: newest.createdAt },
+        lagSeconds:
+          newest === null
+            ? null
+            : newestSource === undefined
+              ? 0
+              : Math.max(
+                  0,
+                  Math.round((Date.parse(newestSource.createdAt) - Date.parse(newest.createdAt)) / 1000),
+                ),
+        behind: source.filter((manifest) => newest === null || manifest.id > newest.id).length,
+      });
+    } catch (error) {
+      lags.push({
+        copy: n,
+        location: repository?.location ?? `copy ${n}`,
+        newest: null,
+        lagSeconds: null,
+        behind: source.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    } finally {
+      await repository?.backend.close();
+    }
+  }
+  return lags;
+}
+
 function sizeTrend(sizes: number[]): JobStatus["size"] {
   const newestBytes = sizes.at(-1);
   if (newestBytes === undefined) return null;
@@ -253,61 +322,22 @@ function sizeTrend(sizes: number[]): JobStatus["size"] {
   return { newestBytes, previousMedianBytes: median, changePercent };
 }
 
-/** The newest parseable `<drill>-<stamp>.json` in `dir`, or null. Unreadable ones become warnings. */
-async function lastDrillReport(dir: string, drill: string, warnings: string[]): Promise<DrillStatus["last"]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
-    throw error;
-  }
-  const pattern = new RegExp(`^${drill.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d{8}T\\d{6}Z)\\.json$`);
-  const candidates = names
-    .map((name) => ({ name, stamp: pattern.exec(name)?.[1] }))
-    .filter((entry): entry is { name: string; stamp: string } => entry.stamp !== undefined)
-    .sort((a, b) => (a.stamp < b.stamp ? 1 : a.stamp > b.stamp ? -1 : 0));
-  for (const { name } of candidates) {
-    const path = join(dir, name);
-    try {
-      const report = JSON.parse(await readFile(path, "utf8")) as {
-        finishedAt?: unknown;
-        ok?: unknown;
-        targets?: Array<{
-          job?: unknown;
-          ok?: unknown;
-          rtoSeconds?: unknown;
-          timings?: { totalMs?: unknown };
-        }>;
-      };
-      if (
-        typeof report.finishedAt !== "string" ||
-        typeof report.ok !== "boolean" ||
-        !Array.isArray(report.targets)
-      ) {
-        throw new Error("not a drill report (finishedAt, ok, targets)");
-      }
+/** A drill's newest run as `status` shows it. */
+function lastOf(run: HistoryRun): NonNullable<DrillStatus["last"]> {
+  return {
+    at: run.report.finishedAt,
+    ok: run.report.ok,
+    report: run.source,
+    targets: run.report.targets.map((target) => {
+      const totalSeconds = target.timings.totalMs / 1000;
+      const rtoSeconds = target.rtoSeconds;
       return {
-        at: report.finishedAt,
-        ok: report.ok,
-        report: path,
-        targets: report.targets.map((target) => {
-          const totalSeconds = Number(target.timings?.totalMs ?? 0) / 1000;
-          const rtoSeconds = typeof target.rtoSeconds === "number" ? target.rtoSeconds : null;
-          return {
-            job: String(target.job),
-            ok: target.ok === true,
-            totalSeconds,
-            rtoSeconds,
-            rtoMarginSeconds: rtoSeconds === null ? null : Math.round((rtoSeconds - totalSeconds) * 10) / 10,
-          };
-        }),
+        job: target.job,
+        ok: target.ok,
+        totalSeconds,
+        rtoSeconds,
+        rtoMarginSeconds: rtoSeconds === null ? null : Math.round((rtoSeconds - totalSeconds) * 10) / 10,
       };
-    } catch (error) {
-      warnings.push(
-        `drill ${drill}: unreadable report ${path}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-  }
-  return null;
+    }),
+  };
 }

@@ -125,7 +125,7 @@ export function crossFileIssues(
   for (const drill of input.drills) {
     const seen = new Map<string, number>();
     drill.value.targets.forEach((target, index) => {
-      const key = `${target.job}@${target.snapshot}`;
+      const key = `${target.job}@${target.snapshot}${target.fromCopy === undefined ? "" : ` from copy ${target.fromCopy}`}`;
       const previous = seen.get(key);
       if (previous !== undefined) {
         issues.push({
@@ -138,6 +138,18 @@ export function crossFileIssues(
       const job = jobs.get(target.job);
       if (job !== undefined) {
         checkTarget(drill, index, job.value, issues);
+        const copies = policies.get(job.value.policy)?.value.copies ?? [];
+        if (
+          target.fromCopy !== undefined &&
+          policies.has(job.value.policy) &&
+          target.fromCopy > copies.length
+        ) {
+          issues.push({
+            file: drill.file,
+            path: `targets.${index}.fromCopy`,
+            message: `policy ${job.value.policy} of job ${target.job} has ${copies.length === 0 ? "no copies" : `${copies.length} cop${copies.length === 1 ? "y" : "ies"} (copies:)`}; fromCopy ${target.fromCopy} names none`,
+          });
+        }
       } else if (!input.brokenNames.jobs.has(target.job)) {
         issues.push({
           file: drill.file,

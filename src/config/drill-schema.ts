@@ -63,6 +63,10 @@ export const drillTargetSchema = z.strictObject({
     .meta({ description: "latest, or a snapshot id like 20261128T021500Z-3f9a1c." }),
   image: nonEmptyString.optional().meta({ description: "Container image to restore into." }),
   rto: durationSchema.optional().meta({ description: "Time budget for fetch + restore + checks, e.g. 30m." }),
+  fromCopy: z.number().int().min(1).optional().meta({
+    description:
+      "Drill the snapshot from the job's policy's copy N (the Nth entry of `copies`, 1-based) instead of its repository.",
+  }),
   service: serviceSchema.optional(),
   ...kindFields,
   checks: drillChecksSchema.optional(),

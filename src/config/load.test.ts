@@ -235,6 +235,23 @@ describe("loadConfig: issues", () => {
     );
   });
 
+  it("rejects a drill target fromCopy that names no copy of the job's policy; takes one that does", async () => {
+    await write({
+      "policies/nightly.yaml": `${POLICY}copies:\n  - { type: local, path: /var/backups/copy }\n`,
+      "jobs/task-db.yaml": JOB,
+      "drills/monthly.yaml": `name: monthly
+identityFile: /id
+targets:
+  - { job: task-db }
+  - { job: task-db, fromCopy: 1 }
+  - { job: task-db, fromCopy: 2 }
+`,
+    });
+    expect((await loadError()).message).toBe(
+      "drills/monthly.yaml: targets.2.fromCopy: policy nightly of job task-db has 1 copy (copies:); fromCopy 2 names none",
+    );
+  });
+
   it("rejects a drill listing the same job and snapshot twice, and an image on a secrets target", async () => {
     await write({
       "policies/nightly.yaml": POLICY,

@@ -7,6 +7,11 @@ export interface LoadedPolicy {
   /** Path relative to the config dir, e.g. `policies/nightly.yaml`; use it in messages. */
   file: string;
   policy: Policy;
+  /**
+   * Where `policy.repository` comes from in the file, for messages: `repository` (the default),
+   * or `copies.N` for a view of the policy onto one of its copies (repository/open.ts copyPolicy).
+   */
+  repositoryField?: string;
 }
 
 export interface LoadedJob {

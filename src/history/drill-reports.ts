@@ -1,7 +1,9 @@
 /**
- * Reads the JSON drill reports a drill leaves in its `reportDir` (`<drill>-<stamp>.json`, written
- * by src/report/write.ts): today's only record of past drills. Files are checked against the
- * fields the history needs; anything else in them is ignored, so older and newer reports load.
+ * The drill report as the history reads it: from the JSON files a drill leaves in its `reportDir`
+ * (`<drill>-<stamp>.json`, written by src/report/write.ts) and from the records a drill keeps in
+ * the repository (repository/drill-history.ts, merged by app/drill-history.ts). Both are checked
+ * against the fields the history needs; anything else in them is ignored, so older and newer
+ * reports load.
  */
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -44,14 +46,36 @@ function escapeRegExp(text: string): string {
 }
 
 /**
- * Every parseable report of `drill` in `dir`, oldest first, each redacted. A missing directory is
- * no report yet; an unreadable or malformed file becomes a warning naming it.
+ * A drill report read from anywhere (a report file, a repository record), checked against the
+ * fields the history needs; throws naming the first problem. Not redacted: the caller redacts.
  */
-export async function readDrillReports(
+export function parseDrillReport(value: unknown, drill: string): StoredDrillReport {
+  const parsed = reportSchema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw new Error(`not a drill report: ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
+  }
+  if (parsed.data.drill !== drill) throw new Error(`it is a report of drill ${parsed.data.drill}`);
+  return parsed.data;
+}
+
+/** A report file of `dir`: its path, the stamp of its name (`<drill>-<stamp>.json`) and its report. */
+export interface LocalDrillReport {
+  path: string;
+  stamp: string;
+  report: StoredDrillReport;
+}
+
+/**
+ * Every parseable report of `drill` in `dir`, oldest first (by the stamp in the file name), each
+ * redacted. A missing directory is no report yet; an unreadable or malformed file becomes a
+ * warning naming it.
+ */
+export async function readDrillReportFiles(
   dir: string,
   drill: string,
   warnings: string[],
-): Promise<StoredDrillReport[]> {
+): Promise<LocalDrillReport[]> {
   let names: string[];
   try {
     names = await readdir(dir);
@@ -64,24 +88,22 @@ export async function readDrillReports(
     return [];
   }
   const pattern = new RegExp(`^${escapeRegExp(drill)}-(${STAMP})\\.json$`);
-  const files = names.filter((name) => pattern.test(name)).sort();
-  const reports: StoredDrillReport[] = [];
-  for (const name of files) {
+  const files = names
+    .map((name) => ({ name, stamp: pattern.exec(name)?.[1] }))
+    .filter((entry): entry is { name: string; stamp: string } => entry.stamp !== undefined)
+    .sort((a, b) => (a.stamp < b.stamp ? -1 : a.stamp > b.stamp ? 1 : 0));
+  const reports: LocalDrillReport[] = [];
+  for (const { name, stamp } of files) {
     const path = join(dir, name);
     try {
-      const parsed = reportSchema.safeParse(JSON.parse(await readFile(path, "utf8")));
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0];
-        throw new Error(`not a drill report: ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
-      }
-      if (parsed.data.drill !== drill) throw new Error(`it is a report of drill ${parsed.data.drill}`);
+      const report = parseDrillReport(JSON.parse(await readFile(path, "utf8")), drill);
       // Reports were redacted when written; again here, in case a secret was registered since.
-      reports.push(redactDeep(parsed.data));
+      reports.push({ path, stamp, report: redactDeep(report) });
     } catch (error) {
       warnings.push(
         `drill ${drill}: unreadable report ${path}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
   }
-  return reports.sort((a, b) => Date.parse(a.startedAt) - Date.parse(b.startedAt));
+  return reports;
 }

@@ -18,6 +18,9 @@
  *                                            without a private key
  *   locks/<job>/<generation>.json            run locks: the newest generation is the lock's state
  *                                            (locks.ts); every change creates the next one
+ *   history/<job>/drills/<stamp>-<drill>.json  drill history: the job's part of each drill report,
+ *                                            encrypted, signed with the policy's key when it signs
+ *                                            (drill-history.ts); what `status` and `report` read
  */
 export const MARKER_KEY = "backdrill.json";
 /** File name of the manifest copy inside a snapshot's data directory (artifacts end in `.age`). */
@@ -36,7 +39,20 @@ export const layout = {
   /** The previous lock format (one object per job), still honoured while live. */
   lock: (job: string) => `locks/${job}.json`,
   lockPrefix: (job: string) => `locks/${job}/`,
+  historyPrefix: (job?: string) => (job === undefined ? "history/" : `history/${job}/`),
+  drillHistoryPrefix: (job: string) => `history/${job}/drills/`,
+  /** `stamp`: `20261128T040000Z`, the drill's start. */
+  drillRecord: (job: string, stamp: string, drill: string) => `history/${job}/drills/${stamp}-${drill}.json`,
 };
+
+/** Splits `history/<job>/drills/<stamp>-<drill>.json`, or null. */
+export function parseDrillHistoryKey(key: string): { job: string; stamp: string; drill: string } | null {
+  const match = /^history\/([^/]+)\/drills\/(\d{8}T\d{6}Z)-([^/]+)\.json$/.exec(key);
+  if (match === null) return null;
+  const [, job, stamp, drill] = match;
+  if (job === undefined || stamp === undefined || drill === undefined) return null;
+  return { job, stamp, drill };
+}
 
 /** Splits `data/<job>/<id>/<file>` into its parts, or null for any other key. */
 export function parseDataKey(key: string): { job: string; id: string; file: string } | null {

@@ -28,7 +28,10 @@ async function s3Connection(
   repository: S3RepositoryConfig,
   env: NodeJS.ProcessEnv,
 ): Promise<S3ConnectionOptions> {
-  const where = (path: string) => ({ file: source.file, path: `repository.${path}` });
+  const where = (path: string) => ({
+    file: source.file,
+    path: `${source.repositoryField ?? "repository"}.${path}`,
+  });
   const accessKeyId =
     repository.accessKeyIdEnv === undefined
       ? undefined
@@ -47,6 +50,27 @@ async function s3Connection(
       ? { credentials: { accessKeyId, secretAccessKey } }
       : {}),
     ...s3Tuning(repository),
+  };
+}
+
+/**
+ * The policy as seen from its copy `n` (1-based, the Nth entry of `copies`): the same policy
+ * (recipients, signing, retention) with that copy as its repository, so that everything that
+ * opens or prepares "the policy's repository" works on the copy unchanged.
+ */
+export function copyPolicy(source: LoadedPolicy, n: number): LoadedPolicy {
+  const copies = source.policy.copies ?? [];
+  const repository = copies[n - 1];
+  if (!Number.isInteger(n) || repository === undefined) {
+    throw new UsageError(
+      `${source.file}: policy ${source.policy.name} has ${copies.length === 0 ? "no copies" : `copies 1 to ${copies.length}`}; there is no copy ${n}`,
+      { hint: "add the second repository to the policy's copies: list (same fields as repository)" },
+    );
+  }
+  return {
+    file: source.file,
+    policy: { ...source.policy, repository },
+    repositoryField: `copies.${n - 1}`,
   };
 }
 

@@ -181,6 +181,10 @@ export const policySchema = z
     name: nameSchema,
     description: descriptionSchema,
     repository: repositorySchema,
+    copies: z.array(repositorySchema).optional().meta({
+      description:
+        "Second repositories (each like `repository`) that `backdrill copy <job>` copies snapshots, WAL and drill history into, ciphertext as is; `copy N` is the Nth entry.",
+    }),
     encryption: encryptionSchema,
     retention: retentionSchema,
     signing: signingSchema.optional(),

@@ -1,5 +1,6 @@
 import type { RegisteredCommand } from "../command.js";
 import { backupCommand } from "./backup.js";
+import { copyCommand } from "./copy.js";
 import { drillCommand } from "./drill.js";
 import { keysCommand } from "./keys.js";
 import { cronCommand } from "./cron.js";
@@ -23,6 +24,7 @@ export const commands: RegisteredCommand[] = [
   restoreCommand,
   verifyCommand,
   pruneCommand,
+  copyCommand,
   statusCommand,
   reportCommand,
   scheduleCommand,

@@ -45,6 +45,17 @@ export const statusCommand = defineCommand({
           );
         }
       }
+      for (const copy of job.copies ?? []) {
+        const lag =
+          copy.error !== undefined
+            ? `cannot read: ${copy.error}`
+            : copy.newest === null
+              ? "no snapshot yet"
+              : copy.behind === 0
+                ? "up to date"
+                : `${copy.behind} snapshot(s) behind, ${formatDuration(copy.lagSeconds ?? 0)}`;
+        context.print(`    copy ${copy.copy} (${copy.location}): ${lag}`);
+      }
     }
     for (const drill of report.drills) {
       if (drill.last === null) {
