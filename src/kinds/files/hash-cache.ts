@@ -13,9 +13,11 @@
  */
 import type { ScannedEntry } from "./entries.js";
 
-const FORMAT = 1;
+/** 2: the device joined the key (format 1 caches are ignored: one full hash, then reuse). */
+const FORMAT = 2;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 
-type CacheRecord = [ino: string, size: number, mtimeNs: string, sha256: string];
+type CacheRecord = [dev: string, ino: string, size: number, mtimeNs: string, sha256: string];
 
 export interface HashCache {
   format: typeof FORMAT;
@@ -26,11 +28,12 @@ export function buildHashCache(
   entries: ReadonlyArray<ScannedEntry>,
   hashes: ReadonlyMap<string, string>,
 ): HashCache {
-  const files: Record<string, CacheRecord> = {};
+  // No prototype: a file named "__proto__" is a key like any other.
+  const files = Object.create(null) as Record<string, CacheRecord>;
   for (const entry of entries) {
     const sha = hashes.get(entry.path);
     if (entry.type === "file" && sha !== undefined)
-      files[entry.path] = [entry.ino, entry.size, entry.mtimeNs, sha];
+      files[entry.path] = [entry.dev, entry.ino, entry.size, entry.mtimeNs, sha];
   }
   return { format: FORMAT, files };
 }
@@ -48,8 +51,13 @@ export function parseHashCache(text: string | null): HashCache | undefined {
 
 /** The cached sha256 of `entry`, when the cache knows this very inode unchanged. */
 export function cachedHash(cache: HashCache | undefined, entry: ScannedEntry): string | undefined {
-  const record = cache?.files[entry.path];
-  if (record === undefined) return undefined;
-  const [ino, size, mtimeNs, sha] = record;
-  return ino === entry.ino && size === entry.size && mtimeNs === entry.mtimeNs ? sha : undefined;
+  // Own properties only: a path named "__proto__" or "constructor" must not find Object's.
+  const files = cache?.files;
+  if (files === undefined || !Object.hasOwn(files, entry.path)) return undefined;
+  const record = files[entry.path];
+  if (!Array.isArray(record) || record.length !== 5) return undefined;
+  const [dev, ino, size, mtimeNs, sha] = record;
+  const same = dev === entry.dev && ino === entry.ino && size === entry.size && mtimeNs === entry.mtimeNs;
+  // The cache sits in the destination: a damaged one costs a re-hash, never a bogus checksum.
+  return same && typeof sha === "string" && SHA256_HEX.test(sha) ? sha : undefined;
 }
