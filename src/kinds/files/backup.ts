@@ -6,8 +6,9 @@
  *   2. rsync source → `<id>.partial`, unchanged files hard-linked to the newest complete snapshot;
  *   3. scan the new tree, hash each file not known unchanged from the previous snapshot's hash
  *      cache (local: node:crypto in parallel; remote: sha256sum on the destination host);
- *   4. store the per-file manifest as the encrypted `files.jsonl` artifact;
- *   5. write the hash cache, then rename `<id>.partial` → `<id>`: the directory looks complete
+ *   4. store the per-file manifest as the encrypted `files.jsonl` artifact and, at the same time,
+ *      write the hash cache;
+ *   5. rename `<id>.partial` → `<id>`: the directory looks complete
  *      only once it is, and the manifest describes exactly what was stored, not the source.
  *
  * A failure anywhere leaves at most a `.partial` directory (never taken for a snapshot, reused by
@@ -123,9 +124,14 @@ export async function backupFiles(context: BackupContext<FilesJob>): Promise<Bac
     else if (entry.type === "symlink") counts.symlinks += 1;
     else counts.other += 1;
   }
-  await context.snapshot.addArtifact(FILES_MANIFEST_ARTIFACT, Readable.from(jsonLines(entries)), { signal });
-
-  await place.writeText(cacheFile(root, name), JSON.stringify(buildHashCache(scanned, hashes)), signal);
+  // The manifest (encrypt, write, fsync) and the hash cache (write, fsync) side by side: each waits
+  // on its own fsync. Both settle before anything is decided, so neither outlives the backup.
+  const [manifest, cacheWrite] = await Promise.allSettled([
+    context.snapshot.addArtifact(FILES_MANIFEST_ARTIFACT, Readable.from(jsonLines(entries)), { signal }),
+    place.writeText(cacheFile(root, name), JSON.stringify(buildHashCache(scanned, hashes)), signal),
+  ]);
+  if (manifest.status === "rejected") throw manifest.reason;
+  if (cacheWrite.status === "rejected") throw cacheWrite.reason;
   signal.throwIfAborted();
   await place.rename(partial, final, signal);
 

@@ -133,7 +133,9 @@ describe("hash cache", () => {
     expect(parseHashCache(JSON.stringify({ format: 99, files: {} }))).toBeUndefined();
     expect(parseHashCache(null)).toBeUndefined();
     // Format 1 (no device in the key) is not trusted: one full hash, then format 2.
-    expect(parseHashCache(JSON.stringify({ format: 1, files: { "a.txt": ["42", 3, "1", sha] } }))).toBeUndefined();
+    expect(
+      parseHashCache(JSON.stringify({ format: 1, files: { "a.txt": ["42", 3, "1", sha] } })),
+    ).toBeUndefined();
   });
 
   it("never returns a record that is not a well-formed checksum, nor an inherited property", () => {
@@ -224,9 +226,7 @@ describe("local tree", () => {
       const controller = new AbortController();
       controller.abort(new Error("stop"));
       await expect(hashLocalFiles(dir, files, { signal: controller.signal })).rejects.toThrow("stop");
-      await expect(
-        hashLocalFiles(dir, [...files, { path: "missing", size: 1 }]),
-      ).rejects.toThrow(/ENOENT/);
+      await expect(hashLocalFiles(dir, [...files, { path: "missing", size: 1 }])).rejects.toThrow(/ENOENT/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -14,7 +14,16 @@
  */
 import { forEachLimit } from "../../util/for-each-limit.js";
 import { createHash } from "node:crypto";
-import { closeSync, constants, createReadStream, lstatSync, openSync, readdirSync, readlinkSync, readSync } from "node:fs";
+import {
+  closeSync,
+  constants,
+  createReadStream,
+  lstatSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  readSync,
+} from "node:fs";
 import path from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { type EntryType, modeString, type ScannedEntry } from "./entries.js";
