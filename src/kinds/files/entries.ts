@@ -36,6 +36,8 @@ export interface ScannedEntry extends Omit<FileEntry, "sha256" | "mtime"> {
   ino: string;
   /** Modification time in nanoseconds since the epoch (decimal). */
   mtimeNs: string;
+  /** Inode change time, ns (decimal); local scans only (see source-changes.ts). */
+  ctimeNs?: string;
 }
 
 export function modeString(bits: number): string {

@@ -15,6 +15,7 @@
 import { forEachLimit } from "../../util/for-each-limit.js";
 import { createHash } from "node:crypto";
 import {
+  type BigIntStats,
   closeSync,
   constants,
   createReadStream,
@@ -42,17 +43,27 @@ function typeOf(stats: { isFile(): boolean; isDirectory(): boolean; isSymbolicLi
   return "other";
 }
 
-/** Every entry under `root` (root itself excluded), unsorted. */
-export async function scanLocalTree(root: string, signal?: AbortSignal): Promise<ScannedEntry[]> {
+/**
+ * Every entry under `root` (root itself excluded), unsorted. With `skipVanished` (a live source
+ * tree) an entry that disappears or cannot be read between readdir and lstat is left out instead
+ * of failing the scan.
+ */
+export async function scanLocalTree(
+  root: string,
+  signal?: AbortSignal,
+  options: { skipVanished?: boolean } = {},
+): Promise<ScannedEntry[]> {
   const out: ScannedEntry[] = [];
   const pending: string[] = [""];
   let sinceYield = 0;
   for (let relative = pending.pop(); relative !== undefined; relative = pending.pop()) {
     signal?.throwIfAborted();
-    for (const name of readdirSync(relative === "" ? root : path.join(root, relative))) {
+    const names = listDir(relative === "" ? root : path.join(root, relative), options.skipVanished === true);
+    for (const name of names) {
       const rel = relative === "" ? name : `${relative}/${name}`;
       const full = path.join(root, rel);
-      const stats = lstatSync(full, { bigint: true });
+      const stats = statOf(full, options.skipVanished === true);
+      if (stats === undefined) continue;
       const type = typeOf(stats);
       const entry: ScannedEntry = {
         path: rel,
@@ -64,8 +75,13 @@ export async function scanLocalTree(root: string, signal?: AbortSignal): Promise
         dev: stats.dev.toString(),
         ino: stats.ino.toString(),
         mtimeNs: stats.mtimeNs.toString(),
+        ctimeNs: stats.ctimeNs.toString(),
       };
-      if (type === "symlink") entry.target = readlinkSync(full);
+      if (type === "symlink") {
+        const target = readLink(full, options.skipVanished === true);
+        if (target === undefined) continue;
+        entry.target = target;
+      }
       out.push(entry);
       if (type === "dir") pending.push(rel);
       if (++sinceYield === SLICE) {
@@ -76,6 +92,38 @@ export async function scanLocalTree(root: string, signal?: AbortSignal): Promise
     }
   }
   return out;
+}
+
+function vanished(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOENT" || code === "ENOTDIR" || code === "EACCES" || code === "EPERM";
+}
+
+function listDir(dir: string, skipVanished: boolean): string[] {
+  try {
+    return readdirSync(dir);
+  } catch (error) {
+    if (skipVanished && vanished(error)) return [];
+    throw error;
+  }
+}
+
+function statOf(file: string, skipVanished: boolean): BigIntStats | undefined {
+  try {
+    return lstatSync(file, { bigint: true });
+  } catch (error) {
+    if (skipVanished && vanished(error)) return undefined;
+    throw error;
+  }
+}
+
+function readLink(file: string, skipVanished: boolean): string | undefined {
+  try {
+    return readlinkSync(file);
+  } catch (error) {
+    if (skipVanished && vanished(error)) return undefined;
+    throw error;
+  }
 }
 
 /**
