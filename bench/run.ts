@@ -8,7 +8,8 @@
  * Environment: BENCH_SIZE_MIB (default 1024), BENCH_RUNS (default 3; the best run is reported),
  * BENCH_ALT_NODE (optional path of another `node` binary; cases that support it add rows run on it),
  * BENCH_PG_MIB (postgres-dump database size, default 1024), BENCH_CRYPTO_SIZES_MIB (crypto sizes,
- * default BENCH_SIZE_MIB and 10x that for the scale rows; see bench/cases/crypto.ts).
+ * default BENCH_SIZE_MIB and 10x that for the scale rows; see bench/cases/crypto.ts),
+ * BENCH_FILES_COUNT (small files in the files case's tree, default 10000; 100000 for its scale row).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
@@ -252,7 +253,7 @@ async function main(): Promise<void> {
     `BENCH_SIZE_MIB=${sizeMiB}`,
     `BENCH_RUNS=${runs}`,
     `${threadPool.THREADPOOL_ENV}=${poolSize}`,
-    ...["BENCH_PG_MIB", "BENCH_ALT_NODE", "BENCH_CRYPTO_SIZES_MIB"]
+    ...["BENCH_PG_MIB", "BENCH_ALT_NODE", "BENCH_CRYPTO_SIZES_MIB", "BENCH_FILES_COUNT"]
       .filter((name) => (process.env[name] ?? "") !== "")
       .map((name) => `${name}=${process.env[name] ?? ""}`),
   ].join(", ");

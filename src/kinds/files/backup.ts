@@ -3,11 +3,14 @@
  *
  *   1. list the destination; a leftover `<id>.partial` of an interrupted run is renamed to this
  *      run's `.partial` and reused (rsync then only sends what is missing), older ones removed;
- *   2. rsync source → `<id>.partial`, unchanged files hard-linked to the newest complete snapshot;
+ *   2. rsync source → `<id>.partial`, unchanged files hard-linked to the newest complete snapshot,
+ *      while this thread scans the source; files rsync linked although their source inode changed
+ *      with size and mtime kept are copied again (source-changes.ts);
  *   3. scan the new tree, hash each file not known unchanged from the previous snapshot's hash
  *      cache (local: node:crypto in parallel; remote: sha256sum on the destination host);
- *   4. store the per-file manifest as the encrypted `files.jsonl` artifact;
- *   5. write the hash cache, then rename `<id>.partial` → `<id>`: the directory looks complete
+ *   4. store the per-file manifest as the encrypted `files.jsonl` artifact and, at the same time,
+ *      write the hash cache;
+ *   5. rename `<id>.partial` → `<id>`: the directory looks complete
  *      only once it is, and the manifest describes exactly what was stored, not the source.
  *
  * A failure anywhere leaves at most a `.partial` directory (never taken for a snapshot, reused by
@@ -20,7 +23,9 @@ import type { BackupContext, BackupOutcome } from "../contract.js";
 import { byPath, FILES_MANIFEST_ARTIFACT, toFileEntry, type FileEntry } from "./entries.js";
 import { FILES_FACTS_FORMAT, type FilesFacts } from "./facts.js";
 import { locateDestination } from "./destination.js";
-import { buildHashCache, cachedHash, parseHashCache } from "./hash-cache.js";
+import { buildHashCache, cachedHash, parseHashCache, storedCopy } from "./hash-cache.js";
+import { scanLocalTree } from "./local-tree.js";
+import { buildSourceRecords, filesToRecopy } from "./source-changes.js";
 import { baseRsyncArgs, contentsOf, runRsync, RSYNC_VANISHED } from "./rsync.js";
 import {
   cacheFile,
@@ -77,11 +82,45 @@ export async function backupFiles(context: BackupContext<FilesJob>): Promise<Bac
     { source: job.source, destination: place.describe(partial), linkDest: previous ?? null },
     "files: rsync",
   );
-  const rsync = await runRsync(args, {
-    signal,
-    description: `rsync of ${job.source} to ${where}`,
-    allowVanished: true,
-  });
+  const cache =
+    previous === undefined
+      ? undefined
+      : parseHashCache(await place.readText(cacheFile(root, previous), signal));
+  const rsyncStartedNs = BigInt(Date.now()) * 1_000_000n;
+  // The source as it is now, scanned on this thread while rsync copies in its own processes.
+  const [copied, sourceScan] = await Promise.allSettled([
+    runRsync(args, { signal, description: `rsync of ${job.source} to ${where}`, allowVanished: true }),
+    scanLocalTree(job.source, signal, { skipVanished: true }),
+  ]);
+  if (copied.status === "rejected") throw copied.reason;
+  if (sourceScan.status === "rejected") throw sourceScan.reason;
+  const rsync = copied.value;
+  const source = sourceScan.value;
+
+  // Files rsync took as unchanged (same size and mtime) whose source inode changed since the
+  // previous snapshot: copied again, not linked.
+  const recopy = filesToRecopy(source, cache?.source, (path) => storedCopy(cache, path));
+  if (recopy.length > 0) {
+    log.info({ files: recopy.length }, "files: re-copying files changed with their size and mtime kept");
+    await runRsync(
+      [
+        ...baseRsyncArgs(),
+        "-I",
+        "--from0",
+        "--files-from=-",
+        ...job.exclude.map((pattern) => `--exclude=${pattern}`),
+        ...place.rsyncArgs(),
+        contentsOf(job.source),
+        contentsOf(place.rsyncPath(partial)),
+      ],
+      {
+        signal,
+        description: `rsync of ${recopy.length} changed files of ${job.source} to ${where}`,
+        allowVanished: true,
+        input: recopy.map((path) => `${path}\0`).join(""),
+      },
+    );
+  }
   if (rsync.exitCode === RSYNC_VANISHED) {
     log.warn(
       { job: job.name },
@@ -91,10 +130,6 @@ export async function backupFiles(context: BackupContext<FilesJob>): Promise<Bac
 
   // Hash what rsync stored, reusing the previous snapshot's hashes for hard-linked files.
   const scanned = await place.scan(partial, signal);
-  const cache =
-    previous === undefined
-      ? undefined
-      : parseHashCache(await place.readText(cacheFile(root, previous), signal));
   const hashes = new Map<string, string>();
   const toHash: Array<{ path: string; size: number }> = [];
   for (const entry of scanned) {
@@ -123,9 +158,18 @@ export async function backupFiles(context: BackupContext<FilesJob>): Promise<Bac
     else if (entry.type === "symlink") counts.symlinks += 1;
     else counts.other += 1;
   }
-  await context.snapshot.addArtifact(FILES_MANIFEST_ARTIFACT, Readable.from(jsonLines(entries)), { signal });
-
-  await place.writeText(cacheFile(root, name), JSON.stringify(buildHashCache(scanned, hashes)), signal);
+  // The manifest (encrypt, write, fsync) and the hash cache (write, fsync) side by side: each waits
+  // on its own fsync. Both settle before anything is decided, so neither outlives the backup.
+  const [manifest, cacheWrite] = await Promise.allSettled([
+    context.snapshot.addArtifact(FILES_MANIFEST_ARTIFACT, Readable.from(jsonLines(entries)), { signal }),
+    place.writeText(
+      cacheFile(root, name),
+      JSON.stringify(buildHashCache(scanned, hashes, buildSourceRecords(source, rsyncStartedNs))),
+      signal,
+    ),
+  ]);
+  if (manifest.status === "rejected") throw manifest.reason;
+  if (cacheWrite.status === "rejected") throw cacheWrite.reason;
   signal.throwIfAborted();
   await place.rename(partial, final, signal);
 

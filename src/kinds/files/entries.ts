@@ -31,10 +31,13 @@ export interface FileEntry {
 
 /** An entry as a scan sees it: the manifest fields plus what identifies unchanged content. */
 export interface ScannedEntry extends Omit<FileEntry, "sha256" | "mtime"> {
-  /** Inode number (decimal), for the hard-link hash cache. */
+  /** Device and inode number (decimal): which file this is, for the hard-link hash cache. */
+  dev: string;
   ino: string;
   /** Modification time in nanoseconds since the epoch (decimal). */
   mtimeNs: string;
+  /** Inode change time, ns (decimal); local scans only (see source-changes.ts). */
+  ctimeNs?: string;
 }
 
 export function modeString(bits: number): string {

@@ -5,7 +5,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isoFromNs, nsFromSecondsText, type ScannedEntry } from "./entries.js";
 import { buildHashCache, cachedHash, parseHashCache } from "./hash-cache.js";
-import { hashLocalFiles, scanLocalTree } from "./local-tree.js";
+import { hashLocalFiles, hashSmallFileSync, scanLocalTree } from "./local-tree.js";
 import { parseFindOutput } from "./place.js";
 import { planDirectoryRetention } from "./retention.js";
 import { classifyDestination, snapshotDirName } from "./snapshot-dirs.js";
@@ -71,8 +71,8 @@ describe("find output and times", () => {
   it("parses NUL-separated find -printf records, names with spaces and newlines included", () => {
     const record = (fields: string[]) => fields.map((f) => `${f}\0`).join("");
     const out =
-      record(["f", "12", "5", "644", "0", "0", "1700000000.1234567890", "", "a b\nc.txt"]) +
-      record(["l", "13", "7", "777", "1", "2", "1700000000.0000000000", "../x y", "link"]);
+      record(["f", "2049", "12", "5", "644", "0", "0", "1700000000.1234567890", "", "a b\nc.txt"]) +
+      record(["l", "2049", "13", "7", "777", "1", "2", "1700000000.0000000000", "../x y", "link"]);
     const entries = parseFindOutput(out);
     expect(entries).toEqual([
       {
@@ -82,6 +82,7 @@ describe("find output and times", () => {
         mode: "0644",
         uid: 0,
         gid: 0,
+        dev: "2049",
         ino: "12",
         mtimeNs: "1700000000123456789",
       },
@@ -92,6 +93,7 @@ describe("find output and times", () => {
         mode: "0777",
         uid: 1,
         gid: 2,
+        dev: "2049",
         ino: "13",
         mtimeNs: "1700000000000000000",
         target: "../x y",
@@ -109,14 +111,17 @@ describe("hash cache", () => {
     mode: "0644",
     uid: 0,
     gid: 0,
+    dev: "2049",
     ino: "42",
     mtimeNs: "1",
     ...over,
   });
+  const sha = "ab".repeat(32);
 
-  it("reuses a hash only for the same path, inode, size and mtime", () => {
-    const cache = parseHashCache(JSON.stringify(buildHashCache([entry()], new Map([["a.txt", "abc"]]))));
-    expect(cachedHash(cache, entry())).toBe("abc");
+  it("reuses a hash only for the same path, device, inode, size and mtime", () => {
+    const cache = parseHashCache(JSON.stringify(buildHashCache([entry()], new Map([["a.txt", sha]]))));
+    expect(cachedHash(cache, entry())).toBe(sha);
+    expect(cachedHash(cache, entry({ dev: "2050" }))).toBeUndefined();
     expect(cachedHash(cache, entry({ ino: "43" }))).toBeUndefined();
     expect(cachedHash(cache, entry({ size: 4 }))).toBeUndefined();
     expect(cachedHash(cache, entry({ mtimeNs: "2" }))).toBeUndefined();
@@ -127,6 +132,23 @@ describe("hash cache", () => {
     expect(parseHashCache("{not json")).toBeUndefined();
     expect(parseHashCache(JSON.stringify({ format: 99, files: {} }))).toBeUndefined();
     expect(parseHashCache(null)).toBeUndefined();
+    // Format 1 (no device in the key) is not trusted: one full hash, then format 2.
+    expect(
+      parseHashCache(JSON.stringify({ format: 1, files: { "a.txt": ["42", 3, "1", sha] } })),
+    ).toBeUndefined();
+  });
+
+  it("never returns a record that is not a well-formed checksum, nor an inherited property", () => {
+    const files = { "a.txt": ["2049", "42", 3, "1", "not-a-sha"], b: ["2049", "42", 3, "1"] };
+    const cache = parseHashCache(JSON.stringify({ format: 2, files }));
+    expect(cachedHash(cache, entry())).toBeUndefined();
+    expect(cachedHash(cache, entry({ path: "b" }))).toBeUndefined();
+    expect(cachedHash(cache, entry({ path: "constructor" }))).toBeUndefined();
+    expect(cachedHash(cache, entry({ path: "__proto__" }))).toBeUndefined();
+    const odd = parseHashCache(
+      JSON.stringify(buildHashCache([entry({ path: "__proto__" })], new Map([["__proto__", sha]]))),
+    );
+    expect(cachedHash(odd, entry({ path: "__proto__" }))).toBe(sha);
   });
 });
 
@@ -157,6 +179,58 @@ describe("local tree", () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it("hashes every byte a small file holds when read, even if its size changed since the scan", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "backdrill-files-unit-"));
+    try {
+      const file = path.join(dir, "f");
+      const sha = (data: string | Buffer) => createHash("sha256").update(data).digest("hex");
+      const buffer = Buffer.alloc(8);
+      await writeFile(file, "");
+      expect(hashSmallFileSync(file, 0, buffer)).toBe(sha(""));
+      await writeFile(file, "hello");
+      expect(hashSmallFileSync(file, 5, buffer)).toBe(sha("hello"));
+      // Scanned at 3 bytes, now 5 (grew), and at 9 bytes, now 5 (shrank): the bytes read count.
+      expect(hashSmallFileSync(file, 3, buffer)).toBe(sha("hello"));
+      expect(hashSmallFileSync(file, 9, buffer)).toBe(sha("hello"));
+      // Larger than the buffer: read on in buffer-sized pieces.
+      const long = Buffer.from("0123456789abcdefghij");
+      await writeFile(file, long);
+      expect(hashSmallFileSync(file, 5, buffer)).toBe(sha(long));
+      expect(hashSmallFileSync(file, long.length, buffer)).toBe(sha(long));
+      // Never through a symlink.
+      await symlink(file, path.join(dir, "link"));
+      expect(() => hashSmallFileSync(path.join(dir, "link"), 5, buffer)).toThrow(/ELOOP/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("hashes many small and large files together, and stops on an abort", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "backdrill-files-unit-"));
+    try {
+      const files: Array<{ path: string; size: number; data: Buffer }> = [];
+      for (let i = 0; i < 600; i += 1) {
+        const data = Buffer.from(`file ${i} `.repeat(i));
+        files.push({ path: `s${i}`, size: data.length, data });
+      }
+      for (let i = 0; i < 3; i += 1) {
+        const data = Buffer.alloc(1024 * 1024 + 1 + i, i + 1);
+        files.push({ path: `l${i}`, size: data.length, data });
+      }
+      for (const file of files) await writeFile(path.join(dir, file.path), file.data);
+      const hashes = await hashLocalFiles(dir, files);
+      expect(hashes.size).toBe(files.length);
+      for (const file of files)
+        expect(hashes.get(file.path), file.path).toBe(createHash("sha256").update(file.data).digest("hex"));
+      const controller = new AbortController();
+      controller.abort(new Error("stop"));
+      await expect(hashLocalFiles(dir, files, { signal: controller.signal })).rejects.toThrow("stop");
+      await expect(hashLocalFiles(dir, [...files, { path: "missing", size: 1 }])).rejects.toThrow(/ENOENT/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("verification helpers", () => {
@@ -177,6 +251,7 @@ describe("verification helpers", () => {
       mode: "0600",
       uid: 5,
       gid: 0,
+      dev: "1",
       ino: "1",
       mtimeNs: "1700000000123000000",
     };

@@ -107,7 +107,7 @@ export class LocalPlace implements Place {
 
 /** Exit code our remote scripts use for "does not exist" (ssh itself uses 255). */
 const MISSING = 3;
-const FIND_FIELDS = 9;
+const FIND_FIELDS = 10;
 /** Separate sha256sum streams; on a typical host, disk or one core per stream is the limit. */
 const REMOTE_HASH_STREAMS = 2;
 
@@ -190,9 +190,9 @@ export class RemotePlace implements Place {
   }
 
   async scan(dir: string, signal?: AbortSignal): Promise<ScannedEntry[]> {
-    // One NUL-terminated record of 9 fields per entry: names may hold any byte but NUL.
+    // One NUL-terminated record of 10 fields per entry: names may hold any byte but NUL.
     const result = await this.sh(
-      `cd -- ${shellQuote(dir)} && find . -mindepth 1 -printf '%y\\0%i\\0%s\\0%m\\0%U\\0%G\\0%T@\\0%l\\0%P\\0'`,
+      `cd -- ${shellQuote(dir)} && find . -mindepth 1 -printf '%y\\0%D\\0%i\\0%s\\0%m\\0%U\\0%G\\0%T@\\0%l\\0%P\\0'`,
       `list the files under ${dir}`,
       { signal },
     );
@@ -277,6 +277,7 @@ export function parseFindOutput(stdout: string): ScannedEntry[] {
   for (let i = 0; i + FIND_FIELDS <= fields.length; i += FIND_FIELDS) {
     const [
       y = "",
+      dev = "",
       ino = "",
       size = "0",
       mode = "0",
@@ -294,6 +295,7 @@ export function parseFindOutput(stdout: string): ScannedEntry[] {
       mode: mode.padStart(4, "0"),
       uid: Number(uid),
       gid: Number(gid),
+      dev,
       ino,
       mtimeNs: nsFromSecondsText(time),
     };

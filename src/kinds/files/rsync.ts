@@ -6,6 +6,7 @@
  *   -s            arguments (paths with spaces, unicode) reach the remote side unsplit
  *   --delete --delete-excluded   only matters when resuming into a leftover .partial directory
  *   --link-dest   unchanged files become hard links to the previous complete snapshot
+ *   -I --from0 --files-from=-   the second pass for files rsync would wrongly link (source-changes.ts)
  */
 import { run } from "../../exec/process.js";
 
@@ -29,10 +30,11 @@ export function contentsOf(path: string): string {
 
 export async function runRsync(
   args: string[],
-  options: { signal: AbortSignal; description: string; allowVanished?: boolean },
+  options: { signal: AbortSignal; description: string; allowVanished?: boolean; input?: string },
 ): Promise<RsyncResult> {
   const result = await run("rsync", [...args, "--stats"], {
     signal: options.signal,
+    ...(options.input === undefined ? {} : { input: options.input }),
     description: options.description,
     okExitCodes: options.allowVanished === true ? [0, RSYNC_VANISHED] : [0],
   });

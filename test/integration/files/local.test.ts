@@ -100,6 +100,10 @@ beforeAll(async () => {
   await mkdir(path.join(tree.root, "cache"), { recursive: true });
   await writeFile(path.join(tree.root, "cache", "thumb.jpg"), "x");
   await writeFile(path.join(tree.root, "upload.tmp"), "x");
+  // A file changed less than 1 s before a backup's rsync starts is recorded as unsettled and
+  // copied again (not linked) by the next backup (source-changes.ts); the tree must be older
+  // than that for "every unchanged file is shared" below.
+  await new Promise((resolve) => setTimeout(resolve, 1_200));
 }, 120_000);
 
 afterAll(async () => {
@@ -271,6 +275,86 @@ describe("files engine, local destination", () => {
       /--to "relative\/path": a files restore target must be an absolute path/,
     );
   });
+});
+
+describe("files engine, a source file rewritten with its size and mtime kept", () => {
+  // rsync --link-dest's quick check (size + mtime) would hard-link the old bytes; the source's
+  // ctime and inode, recorded by the previous snapshot, must make the backup copy it again.
+  let root: string;
+  let sameMtimeJob: FilesJob;
+  const run = () =>
+    runJobBackup({ job: sameMtimeJob, kind: filesKind, repository, recipients: [keys.recipient] }, context());
+  const snapshotFile = (manifest: SnapshotManifest, name: string) =>
+    path.join(root, "snapshots", manifest.meta.snapshotDir as string, name);
+  const sha = (data: string) => createHash("sha256").update(data).digest("hex");
+  const stampOf = async (file: string) => {
+    const { mtimeNs } = await stat(file, { bigint: true });
+    return `@${mtimeNs / 1_000_000_000n}.${String(mtimeNs % 1_000_000_000n).padStart(9, "0")}`;
+  };
+  const manifestLines = async (manifest: SnapshotManifest) =>
+    new Map(
+      (await readAll(manifest, "files.jsonl"))
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as { path: string; sha256?: string })
+        .map((entry) => [entry.path, entry]),
+    );
+  // A change is "settled" once older than rsync's start minus 1 s (source-changes.ts).
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 1_200));
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), "backdrill-files-same-mtime-"));
+    await mkdir(path.join(root, "source", "sub"), { recursive: true });
+    await writeFile(path.join(root, "source", "sub", "config.ini"), "mode=blue\n");
+    await writeFile(path.join(root, "source", "other.txt"), "unchanged\n");
+    sameMtimeJob = {
+      name: "task-files-same-mtime",
+      kind: "files",
+      policy: "nightly",
+      source: path.join(root, "source"),
+      destination: path.join(root, "snapshots"),
+      exclude: [],
+    } as FilesJob;
+  });
+
+  afterAll(async () => {
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  it("copies the new bytes into the next snapshot, with their checksum, and links the rest", async () => {
+    const config = path.join(root, "source", "sub", "config.ini");
+    await settle();
+    const first = (await run()).manifest as SnapshotManifest;
+    expect(await readFile(snapshotFile(first, "sub/config.ini"), "utf8")).toBe("mode=blue\n");
+
+    const stamp = await stampOf(config);
+    await writeFile(config, "mode=red\n\n"); // same size as "mode=blue\n"
+    await execa("touch", ["-m", "-d", stamp, config]);
+    expect(await stampOf(config)).toBe(stamp);
+    await settle();
+    const { result, manifest } = await run();
+    expect(result).toMatchObject({ ok: true });
+    const second = manifest as SnapshotManifest;
+    expect(await readFile(snapshotFile(second, "sub/config.ini"), "utf8")).toBe("mode=red\n\n");
+    expect(await inode(snapshotFile(second, "sub/config.ini"))).not.toBe(
+      await inode(snapshotFile(first, "sub/config.ini")),
+    );
+    // The old snapshot keeps its bytes; the unchanged file is still shared.
+    expect(await readFile(snapshotFile(first, "sub/config.ini"), "utf8")).toBe("mode=blue\n");
+    expect(await inode(snapshotFile(second, "other.txt"))).toBe(
+      await inode(snapshotFile(first, "other.txt")),
+    );
+    expect((await manifestLines(second)).get("sub/config.ini")?.sha256).toBe(sha("mode=red\n\n"));
+    expect(second.meta.hashedFiles).toBe(1);
+
+    // Nothing changed since (and the change is settled): everything is linked, nothing hashed.
+    const third = (await run()).manifest as SnapshotManifest;
+    expect(await inode(snapshotFile(third, "sub/config.ini"))).toBe(
+      await inode(snapshotFile(second, "sub/config.ini")),
+    );
+    expect(third.meta.hashedFiles).toBe(0);
+    expect((await manifestLines(third)).get("sub/config.ini")?.sha256).toBe(sha("mode=red\n\n"));
+  }, 60_000);
 });
 
 async function readAll(manifest: SnapshotManifest, name: string): Promise<string> {
