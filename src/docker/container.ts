@@ -68,6 +68,12 @@ async function newDrillContainer(
   const { GenericContainer } = await testcontainers();
   class DrillContainer extends GenericContainer {
     protected override async beforeContainerCreated(): Promise<void> {
+      // Docker's init (tini) as PID 1: processes left behind by `docker exec` (a tunnel's
+      // background cat, a killed psql's children) are re-parented to PID 1, and when that is
+      // PostgreSQL's postmaster it takes their death by a signal for a crashed backend and
+      // restarts the server in crash recovery ("the database system is in recovery mode")
+      // in the middle of a drill's restore or checks.
+      this.hostConfig.Init = true;
       if (network !== undefined) {
         // Created on the stack network alone (testcontainers' own aliases would create it on the
         // default bridge first and connect it afterwards: a route out, however briefly).

@@ -184,11 +184,13 @@ export async function makeStack(options: StackOptions): Promise<Stack> {
     cli,
     async backup(job = "files") {
       // Ids have second precision: two backups in one second would sort by their random suffix.
+      // The id's second is taken inside the CLI, after its start-up, so the next backup starts
+      // only in a second after the previous one ended.
       while (Math.floor(Date.now() / 1000) <= lastBackupSecond)
         await new Promise((done) => setTimeout(done, 50));
-      lastBackupSecond = Math.floor(Date.now() / 1000);
       const before = new Set(await manifestIds(job));
       const result = await cli("backup", job);
+      lastBackupSecond = Math.floor(Date.now() / 1000);
       if (result.code !== 0) throw new Error(`backup ${job} failed: ${result.stdout}${result.stderr}`);
       const made = (await manifestIds(job)).filter((id) => !before.has(id));
       if (made.length !== 1) throw new Error(`backup ${job} made ${made.length} snapshots`);

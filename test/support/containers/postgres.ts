@@ -18,6 +18,10 @@ import { postgresImage } from "../images.js";
 class LoopbackPostgreSqlContainer extends PostgreSqlContainer {
   override async start(): Promise<StartedPostgreSqlContainer> {
     this.hostConfig.PortBindings = loopbackPortBindings(this.hostConfig.PortBindings);
+    // tini as PID 1, as the product's drill containers (src/docker/container.ts): orphans of
+    // `docker exec` must not become the postmaster's children (it restarts the server when one
+    // dies by a signal).
+    this.hostConfig.Init = true;
     return super.start();
   }
 }
