@@ -1,6 +1,6 @@
 /**
  * The backdrill CLI as a production host runs it (issue 16): a separate process started like the
- * executable (`node --import tsx src/cli/bin.cts`), with no TESTCONTAINERS_* variable in its
+ * executable (the CLI bundled from src/, started with plain node), with no TESTCONTAINERS_* variable in its
  * environment. The product turns Testcontainers' reaper off by itself; this machine reaches no
  * image registry, so with the reaper on the drill would fail pulling it. A PATH without rsync
  * gives one line naming rsync's Debian package and exit 2, and a drill image that is not on the
@@ -16,9 +16,10 @@ import YAML from "yaml";
 import { generateIdentity } from "../../src/crypto/keys.js";
 import { makeFileTree } from "../support/file-tree.js";
 import { sshdImage } from "../support/images.js";
+import { bundledCliForFile } from "../support/bundle-cli.js";
 import { REPO_ROOT } from "../support/test-env.js";
 
-const BIN = path.join(REPO_ROOT, "src/cli/bin.cts");
+const cliBin = bundledCliForFile();
 const ABSENT_IMAGE = `backdrill-test/absent-${randomBytes(4).toString("hex")}:none`;
 const RSYNC_LINE = "rsync not found: install the Debian package rsync (apt-get install rsync)";
 
@@ -38,7 +39,7 @@ interface Run {
 async function backdrill(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   const child = await execa(
     process.execPath,
-    ["--import", "tsx", BIN, ...args, "--config-dir", configDir, "--log-level", "error"],
+    [cliBin(), ...args, "--config-dir", configDir, "--log-level", "error"],
     { cwd: REPO_ROOT, env: { ...bareEnv, ...env }, extendEnv: false, reject: false, timeout: 5 * 60_000 },
   );
   return { code: child.exitCode ?? -1, stdout: child.stdout, stderr: child.stderr };

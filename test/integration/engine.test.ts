@@ -24,9 +24,10 @@ import { generateIdentity } from "../../src/crypto/keys.js";
 import { makeFileTree } from "../support/file-tree.js";
 import { sshdImage } from "../support/images.js";
 import { runCli } from "../support/run-cli.js";
+import { bundledCliForFile } from "../support/bundle-cli.js";
 import { REPO_ROOT } from "../support/test-env.js";
 
-const BIN = path.join(REPO_ROOT, "src/cli/bin.cts");
+const cliBin = bundledCliForFile();
 
 let work = "";
 let configDir = "";
@@ -57,7 +58,7 @@ async function backdrill(
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const child = await execa(
     process.execPath,
-    ["--import", "tsx", BIN, ...args, "--config-dir", configDir, "--log-level", "error"],
+    [cliBin(), ...args, "--config-dir", configDir, "--log-level", "error"],
     {
       cwd: REPO_ROOT,
       // The default engine unreachable for this run: a drill that used it would fail.

@@ -1,6 +1,6 @@
 /**
  * Stack drills, issue 21, end to end through the CLI on a TasK-like world (PostgreSQL 17 +
- * pgvector and a Symfony vault; the six-kind stack runs in the demo, test/integration/demo.test.ts):
+ * pgvector and a Symfony vault; the six-kind stack runs in the demo, checked by test/quickstart/):
  *
  *   - the stack drill passes with the application (task-app image) as an http smoke test: its
  *     report (JSON, Markdown, JUnit) shows each service's phases on the drill's clock and the
@@ -24,6 +24,7 @@ import { withDemoWorld, type DemoWorld } from "../../scripts/demo/world.js";
 import { STACK_OWNER_LABEL } from "../../src/docker/stack-network.js";
 import type { DrillReport } from "../../src/report/types.js";
 import { generateVault } from "../support/symfony-vault.js";
+import { bundledCliForFile } from "../support/bundle-cli.js";
 import { REPO_ROOT } from "../support/test-env.js";
 
 interface DrillRun {
@@ -47,7 +48,7 @@ interface Results {
   ownLeftovers: { containers: string[]; networks: string[] };
 }
 
-const BIN = path.join(REPO_ROOT, "src/cli/bin.cts");
+const cliBin = bundledCliForFile();
 let results: Results;
 
 async function owned(owner: string): Promise<{ containers: string[]; networks: string[] }> {
@@ -152,17 +153,7 @@ async function body(world: DemoWorld): Promise<Results> {
   });
   const child = execa(
     process.execPath,
-    [
-      "--import",
-      "tsx",
-      BIN,
-      "drill",
-      "stack-hang",
-      "--config-dir",
-      world.config.configDir,
-      "--log-level",
-      "warn",
-    ],
+    [cliBin(), "drill", "stack-hang", "--config-dir", world.config.configDir, "--log-level", "warn"],
     { cwd: REPO_ROOT, env: { ...world.config.env, TESTCONTAINERS_RYUK_DISABLED: "true" }, reject: false },
   );
   const pid = child.pid ?? 0;
