@@ -11,6 +11,7 @@ import type { Repository } from "../../repository/repository.js";
 import { formatDuration, parseDurationSeconds } from "../../schema/duration.js";
 import type { JobSource, KindDoctorContext } from "../contract.js";
 import { maskAssignments, needServer, postgresServerChecks } from "../postgres/doctor.js";
+import { archiverFailing } from "../postgres/archiver.js";
 import { checkContinuity, describeContinuity } from "./continuity.js";
 import { readBaseMeta, stopSegmentOf } from "./drill.js";
 import type { PostgresBaseJob } from "./job-schema.js";
@@ -102,10 +103,7 @@ export function postgresBaseDoctor(
       run: async () => {
         const facts = await needServer(server);
         const a = facts.archiver;
-        const failedLast =
-          a.lastFailedAgeSeconds !== null &&
-          (a.lastArchivedAgeSeconds === null || a.lastFailedAgeSeconds < a.lastArchivedAgeSeconds);
-        if (failedLast) {
+        if (archiverFailing(a)) {
           return fail(
             `archiving is failing: ${a.failedCount} failure(s), the last ${formatDuration(Math.round(a.lastFailedAgeSeconds ?? 0))} ago for ${a.lastFailedWal ?? "?"}` +
               (a.lastArchivedAgeSeconds === null
