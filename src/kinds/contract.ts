@@ -137,6 +137,11 @@ export interface KindDoctorContext {
   scope: Scope;
   /** The config directory, for relative paths in the job (tools.binDir). */
   configDir: string;
+  /**
+   * `doctor --switch-wal`: the operator allows the one check that writes (postgres-base forces
+   * pg_switch_wal() and waits for the segment in the repository). Otherwise checks only read.
+   */
+  switchWal: boolean;
   /** The job's policy, and its repository (opened once, shared between checks). */
   policy: Policy;
   repository(): Promise<Repository>;

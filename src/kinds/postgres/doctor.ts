@@ -44,6 +44,8 @@ export interface ServerFacts {
   archiveCommandError: string | null;
   archiveLibrary: string;
   archiveTimeoutSeconds: number;
+  /** PostgreSQL 17's summarize_wal (on/off); null before 17. Incremental backups need it on. */
+  summarizeWal: string | null;
   databases: string[];
   archiver: ArchiverStats;
 }
@@ -100,6 +102,7 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
       archive_mode: string;
       archive_library: string | null;
       archive_timeout: string;
+      summarize_wal: string | null;
     }>(
       `SELECT current_setting('server_version') AS version,
               current_setting('server_version_num') AS num,
@@ -107,7 +110,8 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
               current_setting('wal_level') AS wal_level,
               current_setting('archive_mode') AS archive_mode,
               current_setting('archive_library', true) AS archive_library,
-              extract(epoch FROM current_setting('archive_timeout')::interval)::text AS archive_timeout`,
+              extract(epoch FROM current_setting('archive_timeout')::interval)::text AS archive_timeout,
+              current_setting('summarize_wal', true) AS summarize_wal`,
     );
     const row = main.rows[0];
     if (row === undefined) throw new Error("the server returned no settings");
@@ -137,6 +141,7 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
       archiveCommandError,
       archiveLibrary: row.archive_library ?? "",
       archiveTimeoutSeconds: Number(row.archive_timeout) || 0,
+      summarizeWal: row.summarize_wal,
       databases: databases.rows.map((entry) => entry.datname),
       archiver,
     };

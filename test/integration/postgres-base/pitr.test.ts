@@ -315,6 +315,38 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     expect(verified.text).toMatch(/every segment archived: [0-9A-F]{24}\.\.[0-9A-F]{24} on timeline\(s\) 1/);
   }, 180_000);
 
+  it("doctor --switch-wal forces a segment and sees it arrive in the repository; summarize_wal reported", async () => {
+    let done = false;
+    // The job archives through the spool: drain it meanwhile, as wal ship would.
+    const shipping = (async () => {
+      while (!done) {
+        await drain();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    })();
+    let doctored: Awaited<ReturnType<typeof runCli>>;
+    try {
+      doctored = await runCli(["--config-dir", configDir, "doctor", "task-wal", "--switch-wal", "--json"], {
+        PGBASE_TEST_PASSWORD: PASSWORD,
+      });
+    } finally {
+      done = true;
+      await shipping;
+    }
+    const report = JSON.parse(doctored.stdout) as {
+      checks: Array<{ subject: string; name: string; status: string; detail: string }>;
+    };
+    const check = (name: string) => report.checks.find((entry) => entry.name === name);
+    expect(check("WAL switch arrives"), doctored.stdout).toMatchObject({ status: "ok" });
+    expect(check("WAL switch arrives")?.detail).toMatch(
+      /switched WAL: [0-9A-F]{24} reached the repository in/,
+    );
+    expect(check("summarize_wal")).toMatchObject({
+      status: "ok",
+      detail: expect.stringMatching(/^off: only needed/),
+    });
+  }, 180_000);
+
   it("a broken archive_command turns status red naming the PITR RPO, while the base backup is fresh", async () => {
     // The spool becomes unwritable: archive_command fails, PostgreSQL keeps the segment and retries.
     await chmod(spool, 0o555);
