@@ -45,6 +45,8 @@ export interface DoctorOptions {
   signal?: AbortSignal;
   /** Per check. */
   timeoutMs?: number;
+  /** `--switch-wal`: postgres-base jobs force a WAL switch and wait for it in the repository. */
+  switchWal?: boolean;
 }
 
 export interface DoctorResult extends DoctorReport {
@@ -170,6 +172,7 @@ export function kindDoctorContext(context: DoctorContext, policy: LoadedPolicy):
     timeoutMs: context.timeoutMs,
     signal: context.signal,
     scope: context.scope,
+    switchWal: context.switchWal,
     configDir: context.config.dir,
     policy: policy.policy,
     repository: () => context.repository(policy),
@@ -234,6 +237,7 @@ export async function doctor(config: Config, options: DoctorOptions = {}): Promi
         timeoutMs,
         signal: options.signal,
         scope: resources,
+        switchWal: options.switchWal ?? false,
       });
       const specs = await plan(context, selection, options);
       return runChecks(specs, { timeoutMs, concurrency: CONCURRENCY, signal: options.signal });

@@ -11,7 +11,9 @@
  *
  * Jobs with a continuous archive (postgres-base's WAL archive) also get the archive's newest
  * item and its age, the PITR RPO, judged against the same `rpo`: a broken archive_command leaves
- * the base backups fresh while what a disaster would lose grows, so it breaches the job too.
+ * the base backups fresh while what a disaster would lose grows, so it breaches the job too. Where
+ * the kind can ask the archive's producer (postgres-base: pg_stat_archiver over the job's
+ * connection, a few seconds at most), a failing archiver makes the job not ok at once.
  *
  * `ok` is false, and the CLI exits 1, when any RPO is breached or any drill's last run failed. A
  * drill that never ran is reported (`last: null`) with a warning but does not fail the check:
@@ -27,6 +29,7 @@ import type { Logger } from "../log/logger.js";
 import type { Repository } from "../repository/repository.js";
 import { describeHolder, inspectLock } from "../repository/locks.js";
 import { kindOf, type Job } from "../kinds/registry.js";
+import type { ArchiveSource } from "../kinds/contract.js";
 import { loadDrillRuns, type HistoryRun } from "./drill-history.js";
 
 /** Below this fraction of the median of the previous snapshots, the newest is flagged. */
@@ -76,6 +79,12 @@ export interface ArchiveStatus {
   ok: boolean;
   /** The job's spool directory, when it is on this host: files waiting to be shipped. */
   backlog: { dir: string; files: number; bytes: number; oldest: string | null } | null;
+  /**
+   * What the archive's producer reports (postgres-base: pg_stat_archiver of the job's server).
+   * `ok: false` (archiving failing now) makes the job not ok before the RPO is breached; `ok:
+   * null` (the server could not be asked within seconds) is a warning.
+   */
+  source?: ArchiveSource;
 }
 
 /** One copy's lag behind its source repository (`backdrill copy`). */
@@ -170,13 +179,18 @@ export async function status(config: Config, options: StatusOptions): Promise<St
           );
         }
         const lock = initialized ? await inspectLock(repository, loaded.job.name).catch(() => null) : null;
-        const archive = await archiveStatus(loaded.job, repository, initialized, rpoSeconds, now);
+        const archive = await archiveStatus(loaded.job, repository, initialized, rpoSeconds, now, {
+          env,
+          configDir: config.dir,
+        });
+        if (archive?.source?.ok === null)
+          warnings.push(`${loaded.job.name}: ${archive.label}: ${archive.source.detail}`);
         const copies = await copyLags(policy, loaded.job.name, listing.snapshots, env);
         const ok =
           ageSeconds !== null &&
           ageSeconds <= rpoSeconds &&
           problems.length === 0 &&
-          (archive === undefined || archive.ok);
+          (archive === undefined || (archive.ok && archive.source?.ok !== false));
         jobs.push({
           ...base,
           newest: newest === undefined ? null : { id: newest.id, createdAt: newest.createdAt },
@@ -237,9 +251,11 @@ async function archiveStatus(
   initialized: boolean,
   rpoSeconds: number,
   now: Date,
+  host: { env: NodeJS.ProcessEnv; configDir: string },
 ): Promise<ArchiveStatus | undefined> {
   const archive = kindOf(job.kind).archive;
   if (archive === null) return undefined;
+  const source = await archive.source({ job, ...host });
   const freshness = initialized
     ? await archive.freshness({ job, repository })
     : { newest: null, rpoSeconds: undefined, backlog: null };
@@ -260,6 +276,7 @@ async function archiveStatus(
       freshness.backlog === null
         ? null
         : { ...freshness.backlog, oldest: freshness.backlog.oldest?.toISOString() ?? null },
+    ...(source === null ? {} : { source }),
   };
 }
 

@@ -137,6 +137,11 @@ export interface KindDoctorContext {
   scope: Scope;
   /** The config directory, for relative paths in the job (tools.binDir). */
   configDir: string;
+  /**
+   * `doctor --switch-wal`: the operator allows the one check that writes (postgres-base forces
+   * pg_switch_wal() and waits for the segment in the repository). Otherwise checks only read.
+   */
+  switchWal: boolean;
   /** The job's policy, and its repository (opened once, shared between checks). */
   policy: Policy;
   repository(): Promise<Repository>;
@@ -212,6 +217,13 @@ export interface ContinuousArchive<J extends JobBase> {
    * `args` follow `backdrill --config-dir DIR`.
    */
   feeder(job: J): { args: string[]; what: string } | null;
+  /**
+   * What the archive's producer says about feeding it (postgres-base: the server's
+   * pg_stat_archiver), for `status`; null when the kind has no producer to ask. Bounded in time
+   * (a silent server must not hang status) and never throws: an unreachable producer is
+   * `ok: null` with the reason.
+   */
+  source(context: { job: J; env: NodeJS.ProcessEnv; configDir: string }): Promise<ArchiveSource | null>;
   /** Is the archive complete from the oldest retained snapshot on to its newest item? */
   verify(context: {
     job: J;
@@ -231,6 +243,15 @@ export interface ArchiveFreshness {
   rpoSeconds?: number | undefined;
   /** Files waiting in the job's spool directory; null when the job has none or it is not here. */
   backlog: { dir: string; files: number; bytes: number; oldest: Date | null } | null;
+}
+
+export interface ArchiveSource {
+  /** false: the producer reports archiving failing now (the job is not ok); null: could not ask. */
+  ok: boolean | null;
+  /** One line for status: the failure, the last success, or why the producer was not asked. */
+  detail: string;
+  /** The producer's own figures (pg_stat_archiver's), as it reported them; null when not asked. */
+  stats: Readonly<Record<string, string | number | null>> | null;
 }
 
 export interface ArchiveVerification {

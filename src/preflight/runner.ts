@@ -15,6 +15,8 @@ import type { CheckResult, Finding } from "./report.js";
 export interface CheckSpec {
   subject: string;
   name: string;
+  /** A check that waits on purpose (doctor --switch-wal) sets its own bound; default the run's. */
+  timeoutMs?: number;
   run: (signal: AbortSignal) => Promise<Finding>;
 }
 
@@ -76,14 +78,15 @@ export function shared<T>(
 export async function runCheck(spec: CheckSpec, options: RunChecksOptions): Promise<CheckResult> {
   const started = Date.now();
   const controller = new AbortController();
-  const seconds = Math.round(options.timeoutMs / 100) / 10;
+  const timeoutMs = spec.timeoutMs ?? options.timeoutMs;
+  const seconds = Math.round(timeoutMs / 100) / 10;
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => {
       const error = new CheckTimeoutError(`no answer within ${seconds} s`);
       controller.abort(error);
       reject(error);
-    }, options.timeoutMs);
+    }, timeoutMs);
   });
   const onParentAbort = () => controller.abort(options.signal?.reason);
   options.signal?.addEventListener("abort", onParentAbort, { once: true });

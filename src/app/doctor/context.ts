@@ -18,6 +18,8 @@ export interface DoctorContext {
   signal: AbortSignal | undefined;
   /** Owns tool containers started by version probes. */
   scope: Scope;
+  /** `doctor --switch-wal` (KindDoctorContext.switchWal). */
+  switchWal: boolean;
   repository(policy: LoadedPolicy): Promise<Repository>;
   /**
    * The Docker engine's version; rejects when the CLI or the engine does not answer. `engine`: a
@@ -34,6 +36,7 @@ export function createDoctorContext(options: {
   timeoutMs: number;
   signal: AbortSignal | undefined;
   scope: Scope;
+  switchWal: boolean;
 }): DoctorContext {
   const bound = { timeoutMs: options.timeoutMs, signal: options.signal };
   const repositories = new Map<string, () => Promise<Repository>>();

@@ -19,6 +19,13 @@ export const doctorCommand = defineCommand({
         default: DEFAULT_CHECK_TIMEOUT_MS / 1000,
         describe: "seconds each check may take",
       })
+      .option("switch-wal", {
+        type: "boolean",
+        default: false,
+        describe:
+          "postgres-base jobs: force pg_switch_wal() on the server (writes WAL) and wait until the segment is in the repository",
+      })
+      .example("$0 doctor task-wal --switch-wal", "prove that WAL reaches the repository now")
       .example("$0 doctor", "check everything the configured jobs and drills need")
       .example("$0 doctor task-wal", "one job: server, tools, archiving, WAL continuity, its repository")
       .example("$0 doctor --scope backup --json", "on the backup host, for monitoring"),
@@ -30,6 +37,7 @@ export const doctorCommand = defineCommand({
       jobs: args.job ?? [],
       scope: args.scope,
       timeoutMs: Math.round(args.timeout * 1000),
+      switchWal: args["switch-wal"],
       log: context.log,
       signal: context.signal,
     });

@@ -1,6 +1,6 @@
 import { openConfig } from "../../app/config.js";
 import { formatDuration } from "../../schema/duration.js";
-import { status } from "../../app/status.js";
+import { status, type JobStatus } from "../../app/status.js";
 import { defineCommand } from "../command.js";
 
 export const statusCommand = defineCommand({
@@ -24,7 +24,7 @@ export const statusCommand = defineCommand({
           ? ""
           : `  size ${(job.size.newestBytes / 1048576).toFixed(1)} MiB (${job.size.changePercent >= 0 ? "+" : ""}${job.size.changePercent}%)`;
       context.print(
-        `${job.ok ? "ok      " : job.problems === undefined ? "BREACHED" : "PROBLEM "}  ${job.job.padEnd(20)}  ${age} (RPO ${formatDuration(job.rpoSeconds)})${trend}` +
+        `${job.ok ? "ok      " : job.problems !== undefined ? "PROBLEM " : archiveFailing(job) ? "FAILING " : "BREACHED"}  ${job.job.padEnd(20)}  ${age} (RPO ${formatDuration(job.rpoSeconds)})${trend}` +
           (job.running === null ? "" : `  running: ${job.running}`) +
           (job.error === undefined ? "" : `  ${job.error}`),
       );
@@ -38,6 +38,10 @@ export const statusCommand = defineCommand({
         context.print(
           `    ${archive.ok ? "ok      " : "BREACHED"}  ${archive.label}: PITR RPO ${newest} (RPO ${formatDuration(archive.rpoSeconds)})`,
         );
+        if (archive.source !== undefined) {
+          const state = archive.source.ok === null ? "unknown " : archive.source.ok ? "ok      " : "FAILING ";
+          context.print(`    ${state}  ${archive.label} source: ${archive.source.detail}`);
+        }
         if (archive.backlog !== null) {
           context.print(
             `    spool ${archive.backlog.dir}: ${archive.backlog.files} file(s), ${(archive.backlog.bytes / 1048576).toFixed(1)} MiB waiting` +
@@ -81,3 +85,14 @@ export const statusCommand = defineCommand({
     return report.ok ? 0 : 1;
   },
 });
+
+/** Not ok only because the archive's producer reports archiving failing (RPO not breached yet). */
+function archiveFailing(job: JobStatus): boolean {
+  return (
+    job.archive?.source?.ok === false &&
+    job.archive.ok &&
+    job.ageSeconds !== null &&
+    job.ageSeconds <= job.rpoSeconds &&
+    job.error === undefined
+  );
+}

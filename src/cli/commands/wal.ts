@@ -1,5 +1,6 @@
 /**
- * `backdrill wal push|fetch|ship`: PostgreSQL's archive_command and restore_command, and the
+ * `backdrill wal push|fetch|ship`: PostgreSQL's archive_command and restore_command (with
+ * `--prefetch`, the fallback of the restore_command line in restore-command.ts), and the
  * drainer of a spool directory. Thin: argv → the job's repository (app layer) → the
  * postgres-base kind's wal-commands.ts.
  *
@@ -14,12 +15,46 @@ import { redact } from "../../log/redact.js";
 import { UsageError } from "../../errors.js";
 import { requireIdentities } from "../../app/identity.js";
 import { openJobRepository } from "../../app/job-repository.js";
-import { walFetch, walPush, walShip, type WalJob } from "../../kinds/postgres-base/wal-commands.js";
+import {
+  walFetch,
+  walPush,
+  walShip,
+  type PrefetchRequest,
+  type WalJob,
+} from "../../kinds/postgres-base/wal-commands.js";
+import { PREFETCH_DIR } from "../../kinds/postgres-base/restore-command.js";
+import { MAX_PREFETCH } from "../../kinds/postgres-base/prefetch.js";
+import type { Logger } from "../../log/logger.js";
 import { DURATION_HELP, isDuration, parseDurationSeconds } from "../../schema/duration.js";
 import { defineCommand } from "../command.js";
 
 /** Exit status that PostgreSQL's restore_command handling treats as fatal (see above). */
 const FETCH_FAILED_FATAL = 126;
+
+/**
+ * `--prefetch N --prefetch-dir D` of fetch. Bad values are errors like any other of fetch (exit
+ * 126, see above): a restore_command that exits 2 would read as "not archived" and end recovery.
+ */
+function prefetchOptions(
+  count: string | undefined,
+  dir: string | undefined,
+  log: Logger,
+): PrefetchRequest | undefined {
+  if (count === undefined || count === "") {
+    if (dir !== undefined) throw new UsageError("--prefetch-dir goes with --prefetch N");
+    return undefined;
+  }
+  if (!/^\d+$/.test(count) || Number(count) > MAX_PREFETCH) {
+    throw new UsageError(
+      `--prefetch ${JSON.stringify(count)}: give a whole number of segments from 0 to ${MAX_PREFETCH}`,
+    );
+  }
+  if (Number(count) === 0) return undefined;
+  if (dir === undefined || dir.trim() === "" || /[\0\n\r]/.test(dir)) {
+    throw new UsageError(`--prefetch ${count} needs --prefetch-dir (e.g. ${PREFETCH_DIR})`);
+  }
+  return { count: Number(count), dir, log };
+}
 
 function expectArgs(action: string, args: string[], names: string[]): string[] {
   if (args.length !== names.length) {
@@ -48,10 +83,22 @@ export const walCommand = defineCommand({
         describe:
           "fetch: accept WAL files archived before signing was set up (no signed record); a bad signature is still refused",
       })
+      .option("prefetch", {
+        type: "string",
+        describe: `fetch: after the file, fetch, decrypt and verify the next N segments into --prefetch-dir (0 to ${MAX_PREFETCH}; default 0)`,
+      })
+      .option("prefetch-dir", {
+        type: "string",
+        describe: `fetch: where prefetched segments wait for the restore_command line (${PREFETCH_DIR} in the data directory)`,
+      })
       .option("once", { type: "boolean", default: false, describe: "ship: drain the spool once and exit" })
       .option("interval", { type: "string", default: "1s", describe: "ship: how often to look at the spool" })
       .example("$0 wal push task-wal %p", "archive_command")
       .example("$0 wal fetch task-wal %f %p", "restore_command")
+      .example(
+        `$0 wal fetch task-wal %f %p --prefetch 8 --prefetch-dir ${PREFETCH_DIR}`,
+        "restore_command's fallback with prefetch (restore --to writes the whole line)",
+      )
       .example(
         "$0 wal ship task-wal /var/spool/backdrill/task-wal",
         "drain a spool directory (long-running)",
@@ -104,13 +151,24 @@ export const walCommand = defineCommand({
         const [name = "", dest = ""] = expectArgs("fetch", rest, ["name", "dest"]);
         let found: boolean;
         try {
+          const prefetch = prefetchOptions(args.prefetch, args["prefetch-dir"], context.log);
           const { identities } = await requireIdentities(
             args.identity,
             process.env,
             "wal fetch",
             "or set BACKDRILL_IDENTITY_FILE in the environment PostgreSQL runs restore_command with",
           );
-          found = await withJob((job) => walFetch(job, name, dest, identities, context.signal));
+          const fetched = await withJob((job) =>
+            walFetch(job, name, dest, identities, context.signal, prefetch),
+          );
+          found = fetched.found;
+          if (fetched.prefetch !== null) {
+            const { fetched: ahead, present, missing, error } = fetched.prefetch;
+            context.log.info(
+              { wal: name, prefetched: ahead.length, present: present.length, missing, error },
+              "WAL prefetched",
+            );
+          }
         } catch (error) {
           const message = error instanceof Error ? error.message : String(error);
           process.stderr.write(`backdrill: wal fetch ${name} failed: ${redact(message)}\n`);

@@ -3,7 +3,8 @@
  * pg_basebackup's version), and the archiving health point-in-time recovery depends on:
  * replication rights, archive_mode, archive_command, pg_stat_archiver (failures, age of the last
  * archived segment, whether that segment reached the repository) and WAL continuity in the
- * repository since the newest base backup. Read-only.
+ * repository since the newest base backup, and summarize_wal (PostgreSQL 17 incremental backups).
+ * Read-only, except `doctor --switch-wal` (switch-wal.ts): a forced WAL switch that must arrive.
  */
 import type { Finding } from "../../preflight/report.js";
 import { fail, ok, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
@@ -11,10 +12,13 @@ import type { Repository } from "../../repository/repository.js";
 import { formatDuration, parseDurationSeconds } from "../../schema/duration.js";
 import type { JobSource, KindDoctorContext } from "../contract.js";
 import { maskAssignments, needServer, postgresServerChecks } from "../postgres/doctor.js";
+import { archiverFailing } from "../postgres/archiver.js";
 import { checkContinuity, describeContinuity } from "./continuity.js";
 import { readBaseMeta, stopSegmentOf } from "./drill.js";
 import type { PostgresBaseJob } from "./job-schema.js";
 import { WalArchive } from "./wal-archive.js";
+import { switchWalAndWait, WAIT_MS } from "./switch-wal.js";
+import { resolveEndpoint } from "../postgres/connection.js";
 
 export function postgresBaseDoctor(
   context: KindDoctorContext,
@@ -102,10 +106,7 @@ export function postgresBaseDoctor(
       run: async () => {
         const facts = await needServer(server);
         const a = facts.archiver;
-        const failedLast =
-          a.lastFailedAgeSeconds !== null &&
-          (a.lastArchivedAgeSeconds === null || a.lastFailedAgeSeconds < a.lastArchivedAgeSeconds);
-        if (failedLast) {
+        if (archiverFailing(a)) {
           return fail(
             `archiving is failing: ${a.failedCount} failure(s), the last ${formatDuration(Math.round(a.lastFailedAgeSeconds ?? 0))} ago for ${a.lastFailedWal ?? "?"}` +
               (a.lastArchivedAgeSeconds === null
@@ -154,10 +155,39 @@ export function postgresBaseDoctor(
     },
     {
       subject,
+      name: "summarize_wal",
+      run: async () => {
+        const facts = await needServer(server);
+        if (facts.summarizeWal === null) {
+          return ok(`PostgreSQL ${facts.version} has no WAL summaries (incremental base backups need 17)`);
+        }
+        return ok(
+          facts.summarizeWal === "on"
+            ? "on: PostgreSQL 17 incremental base backups are possible"
+            : "off: only needed for PostgreSQL 17 incremental base backups (ALTER SYSTEM SET summarize_wal = on; SELECT pg_reload_conf();)",
+        );
+      },
+    },
+    {
+      subject,
       name: "WAL continuity",
       run: () => continuityCheck(context, job.name),
     },
   );
+  if (context.switchWal) {
+    checks.push({
+      subject,
+      name: "WAL switch arrives",
+      // Waits on purpose: its own bound, above the wait, so the finding names the segment.
+      timeoutMs: Math.max(context.timeoutMs, WAIT_MS + 15_000),
+      run: async (signal) => {
+        await needServer(server);
+        const repository = await needRepository(context);
+        const endpoint = await resolveEndpoint(job.connection, context.env, context.configDir, job.name);
+        return switchWalAndWait(endpoint, new WalArchive(repository, job.name), { signal, spool: job.spool });
+      },
+    });
+  }
   return checks;
 }
 

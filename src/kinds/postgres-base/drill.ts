@@ -7,7 +7,8 @@
  * How the container reaches the archive: the WAL it may need (every archived segment after the
  * backup on the timelines recovery follows, plus history files) is decrypted on the drill host
  * into a 0700 temp dir owned by the operation's scope, copied into the container, and the
- * restore_command is a plain `cp` from there. The container therefore needs neither backdrill,
+ * restore_command is the restore's line (restore-command.ts) with a plain `cp` from there as
+ * its fallback. The container therefore needs neither backdrill,
  * nor the identity, nor access to the repository; the cost is that WAL is fetched up front
  * (reported as `walFetchMs`) instead of on demand.
  *
@@ -48,6 +49,7 @@ import {
   segmentNumber,
 } from "./wal-name.js";
 import { walSourceFor } from "./wal-source.js";
+import { DEST_PATH, FILE_NAME, restoreCommandLine } from "./restore-command.js";
 
 const PGDATA = "/var/lib/postgresql/backdrill-restore";
 const WAL_DIR = "/var/lib/postgresql/backdrill-wal";
@@ -293,7 +295,8 @@ export function drillPostgresBase(
         newestSegmentStartLsn: newestSegmentStartLsn(archived, meta),
       });
       log.info({ target: describeTarget(recoveryTarget) }, "point-in-time recovery target");
-      const restoreCommand = `cp ${WAL_DIR}/%f %p`;
+      // The restore's line (restore-command.ts) with the staged WAL as its fallback.
+      const restoreCommand = restoreCommandLine(["cp", [`${WAL_DIR}/`, FILE_NAME], DEST_PATH]);
       const settings: Array<[string, string]> = [
         ...recoverySettings(recoveryTarget, restoreCommand),
         ["archive_mode", "off"],

@@ -36,6 +36,7 @@ export const postgresBaseKind = defineKind({
         ? null
         : { args: ["wal", "ship", job.name, job.spool], what: `WAL shipping of job ${job.name}` },
     freshness: async (context) => (await import("./archive-health.js")).walArchiveHealth.freshness(context),
+    source: async (context) => (await import("./archiver-stat.js")).archiverSource(context),
     verify: async (context) => (await import("./archive-health.js")).walArchiveHealth.verify(context),
   },
   engine: async () => (await import("./engine.js")).postgresBaseEngine,

@@ -1,15 +1,19 @@
 /**
- * `backdrill restore <postgres-base job> --to /new/data/dir [--at TIME|latest]`: an absolute,
- * empty data directory, and a point in time with an explicit zone. Pure.
+ * `backdrill restore <postgres-base job> --to /new/data/dir [--at TIME|latest] [--prefetch N]`:
+ * an absolute, empty data directory, a point in time with an explicit zone, and how many WAL
+ * segments restore_command fetches ahead. Pure.
  */
 import path from "node:path";
 import { UsageError } from "../../errors.js";
 import type { RestoreSpec } from "../contract.js";
 import type { PostgresBaseJob } from "./job-schema.js";
+import { DEFAULT_PREFETCH, MAX_PREFETCH } from "./prefetch.js";
 
 export interface PostgresBaseRestoreOptions {
   /** `latest` or an ISO time; undefined: replay everything archived. */
   at: string | undefined;
+  /** Segments `wal fetch` fetches ahead during recovery (restore-command.ts, prefetch.ts); 0: none. */
+  prefetch: number;
 }
 
 /** `2026-11-28`, or a time with an explicit zone: `2026-11-28T02:15:00Z`, `...02:15+03:00`. */
@@ -22,6 +26,11 @@ export const postgresBaseRestore: RestoreSpec<PostgresBaseJob, PostgresBaseResto
       name: "at",
       type: "string",
       describe: "point in time to recover to: an ISO time with its zone, or latest",
+    },
+    {
+      name: "prefetch",
+      type: "string",
+      describe: `WAL segments restore_command fetches ahead during recovery, 0 to ${MAX_PREFETCH} (default ${DEFAULT_PREFETCH}; 0: one backdrill start per segment)`,
     },
   ],
   options({ to, flags, job }) {
@@ -36,6 +45,18 @@ export const postgresBaseRestore: RestoreSpec<PostgresBaseJob, PostgresBaseResto
         `--at ${JSON.stringify(at)} is not a point in time: give latest or an ISO time with its zone, like 2026-11-28T02:15:00Z`,
       );
     }
-    return { at: typeof at === "string" && at !== "" ? at : undefined };
+    const prefetch = flags.prefetch;
+    if (
+      prefetch !== undefined &&
+      (typeof prefetch !== "string" || !/^\d+$/.test(prefetch) || Number(prefetch) > MAX_PREFETCH)
+    ) {
+      throw new UsageError(
+        `--prefetch ${JSON.stringify(prefetch)}: give a whole number of WAL segments from 0 to ${MAX_PREFETCH}`,
+      );
+    }
+    return {
+      at: typeof at === "string" && at !== "" ? at : undefined,
+      prefetch: prefetch === undefined ? DEFAULT_PREFETCH : Number(prefetch),
+    };
   },
 };

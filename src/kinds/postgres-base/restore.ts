@@ -2,7 +2,9 @@
  * Disaster restore of a postgres-base job: `backdrill restore <job> --to <data dir> [--at TIME]`
  * lays out a data directory ready to start: the base backup unpacked, `recovery.signal`, and the
  * recovery settings appended to postgresql.auto.conf (later lines win over the source's), with a
- * restore_command that runs `backdrill wal fetch` against the same repository. It does not start
+ * restore_command (restore-command.ts) that takes prefetched segments from the data directory's
+ * pg_wal/.backdrill-prefetch, else runs `backdrill wal fetch --prefetch N` against the same
+ * repository. It does not start
  * the server: the operator starts it with their service manager and watches it; the plan lists
  * the exact steps.
  */
@@ -23,6 +25,7 @@ import { checkAgainstManifest, type BaseBackupFacts } from "./facts.js";
 import { requireArtifacts } from "../facts-values.js";
 import { writeContainedFile } from "../../fs/contained-files.js";
 import type { PostgresBaseRestoreOptions } from "./restore-options.js";
+import { DEST_PATH, FILE_NAME, PREFETCH_DIR, restoreCommandLine } from "./restore-command.js";
 import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
 
 type PgBaseRestoreContext = RestoreContext<PgBaseJobInput, BaseBackupFacts, PostgresBaseRestoreOptions>;
@@ -34,11 +37,6 @@ async function entries(dir: string): Promise<string[] | null> {
     if ((error as NodeJS.ErrnoException).code === "ENOENT") return null;
     throw error;
   }
-}
-
-/** Single-quotes a word for a POSIX shell (restore_command runs under sh). */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, "'\\''")}'`;
 }
 
 /** What apply executes: the data directory, the recovery target and the settings to append. */
@@ -61,18 +59,19 @@ function layoutFor(context: PgBaseRestoreContext): Layout {
     newestSegmentStartLsn: null,
   });
   const identity = context.identityFile;
-  const command = [
+  // One line with the drill's (restore-command.ts): prefetched segments first, else wal fetch.
+  const restoreCommand = restoreCommandLine([
     "backdrill",
     "--config-dir",
     path.resolve(context.configDir),
     "wal",
     "fetch",
     job.name,
-    "%f",
-    "%p",
+    FILE_NAME,
+    DEST_PATH,
     ...(identity === undefined || identity === "" ? [] : ["--identity", identity]),
-  ];
-  const restoreCommand = command.map((word) => (word.startsWith("%") ? word : shellWord(word))).join(" ");
+    ...(options.prefetch > 0 ? ["--prefetch", String(options.prefetch), "--prefetch-dir", PREFETCH_DIR] : []),
+  ]);
   return { dir: context.to, target, restoreCommand, settings: recoverySettings(target, restoreCommand) };
 }
 
@@ -101,6 +100,11 @@ export async function planPostgresBaseRestore(context: PgBaseRestoreContext): Pr
       `then: check postgresql.conf in ${layout.dir} (archive_command, paths, memory) for this host; disable archiving or point it at a NEW job so the restored cluster does not write into the old archive`,
       `then: start the server (e.g. sudo -u postgres pg_ctl -D ${layout.dir} -l ${layout.dir}/recovery.log start) and watch the log for "archive recovery complete" / "database system is ready to accept connections"`,
       "then: check SELECT pg_is_in_recovery() returns false, verify the data, and take a new base backup (backdrill backup <job>) at once",
+      ...(context.options.prefetch > 0
+        ? [
+            `then: remove ${path.join(layout.dir, PREFETCH_DIR)} (up to ${context.options.prefetch} segments fetched ahead that recovery did not need)`,
+          ]
+        : []),
     ],
     warnings,
     data: layout,

@@ -19,6 +19,7 @@ import type { Logger } from "../../log/logger.js";
 import { ShipReporter, walMetrics, type WalHookContext } from "../../ops/wal-hooks.js";
 import { parseDurationSeconds } from "../../schema/duration.js";
 import { drainSpool, shipSpool, spoolBacklog, type DrainResult } from "./spool.js";
+import { prefetchAfter, type PrefetchResult } from "./prefetch.js";
 import { WalArchive, type PushResult } from "./wal-archive.js";
 
 /** The job whose archive a command works on, with its repository open (the caller closes it). */
@@ -49,15 +50,38 @@ export async function walPush(
   return { name, result };
 }
 
-/** restore_command: `backdrill wal fetch <job> %f %p`. False: not in the archive. */
+/** What `wal fetch --prefetch N --prefetch-dir D` asks for (prefetch.ts). */
+export interface PrefetchRequest {
+  count: number;
+  dir: string;
+  log: Logger;
+}
+
+/**
+ * restore_command: `backdrill wal fetch <job> %f %p [--prefetch N --prefetch-dir D]`. False: not
+ * in the archive. With a prefetch, the next segments follow into D once %f is in place.
+ */
 export async function walFetch(
   job: WalJob,
   name: string,
   dest: string,
   identities: readonly string[],
   signal: AbortSignal,
-): Promise<boolean> {
-  return new WalArchive(job.repository, job.name).fetch(name, dest, [...identities], { signal });
+  prefetch?: PrefetchRequest,
+): Promise<{ found: boolean; prefetch: PrefetchResult | null }> {
+  const archive = new WalArchive(job.repository, job.name);
+  const found = await archive.fetch(name, dest, [...identities], { signal });
+  if (!found || prefetch === undefined || prefetch.count <= 0) return { found, prefetch: null };
+  return {
+    found,
+    prefetch: await prefetchAfter(archive, name, dest, {
+      count: prefetch.count,
+      dir: prefetch.dir,
+      identities,
+      signal,
+      log: prefetch.log,
+    }),
+  };
 }
 
 /** `backdrill wal ship <job> <spool>`: drains once (`once`) or until the signal aborts. */

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
+  followingSegments,
   formatLsn,
+  isWalSegmentSize,
   lsnSegment,
   parseLsn,
   parseWalFileName,
@@ -57,5 +59,23 @@ describe("WAL file names", () => {
     expect(formatLsn(0x1_0300_0028)).toBe("1/3000028");
     expect(lsnSegment(parseLsn("0/3000028"), MiB16)).toBe(3);
     expect(() => parseLsn("0-3")).toThrow(/not an LSN/);
+  });
+});
+
+describe("segment arithmetic for prefetch", () => {
+  it("names the following segments across the log boundary, per segment size", () => {
+    const last = requireWalFileName("0000000200000000000000FE");
+    expect(followingSegments(last, 3, MiB16)).toEqual([
+      "0000000200000000000000FF",
+      "000000020000000100000000",
+      "000000020000000100000001",
+    ]);
+    expect(followingSegments(requireWalFileName("000000010000000000000003"), 2, 1 << 30)).toEqual([
+      "000000010000000100000000",
+      "000000010000000100000001",
+    ]);
+    expect(followingSegments(requireWalFileName("00000002.history"), 3, MiB16)).toEqual([]);
+    expect([MiB16, 1 << 20, 1 << 30].every(isWalSegmentSize)).toBe(true);
+    expect([0, 1 << 19, 2 << 30, MiB16 + 1, 3 << 20].some(isWalSegmentSize)).toBe(false);
   });
 });

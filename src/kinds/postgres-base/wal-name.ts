@@ -98,3 +98,17 @@ export function formatLsn(lsn: number): string {
 export function lsnSegment(lsn: number, segmentSize: number): number {
   return Math.floor(lsn / segmentSize);
 }
+
+/** Whether `size` can be a cluster's WAL segment size (initdb --wal-segsize: 1 MiB to 1 GiB, a power of two). */
+export function isWalSegmentSize(size: number): boolean {
+  return Number.isInteger(size) && size >= 1 << 20 && size <= 1 << 30 && (size & (size - 1)) === 0;
+}
+
+/** The names of the `count` segments after `segment` on its timeline, in WAL order. */
+export function followingSegments(segment: WalFileName, count: number, segmentSize: number): string[] {
+  if (segment.kind !== "segment") return [];
+  const first = segmentNumber(segment, segmentSize) + 1;
+  return Array.from({ length: count }, (_, index) =>
+    segmentName(segment.timeline, first + index, segmentSize),
+  );
+}

@@ -199,8 +199,15 @@ function isNoTlsError(error: unknown): boolean {
   return error instanceof Error && /does not support SSL/i.test(error.message);
 }
 
-/** Connects a node-postgres client to `database` with deterministic output settings. */
-export async function connectClient(endpoint: PgEndpoint, database: string): Promise<pg.Client> {
+/**
+ * Connects a node-postgres client to `database` with deterministic output settings. `timeoutSeconds`
+ * bounds each connection attempt and every query (status must not hang on a silent server).
+ */
+export async function connectClient(
+  endpoint: PgEndpoint,
+  database: string,
+  options: { timeoutSeconds?: number } = {},
+): Promise<pg.Client> {
   const attempts = sslOptions(endpoint.sslmode);
   let lastError: unknown;
   for (const [index, ssl] of attempts.entries()) {
@@ -212,7 +219,8 @@ export async function connectClient(endpoint: PgEndpoint, database: string): Pro
       database,
       ssl,
       application_name: "backdrill",
-      connectionTimeoutMillis: CONNECT_TIMEOUT_SECONDS * 1000,
+      connectionTimeoutMillis: (options.timeoutSeconds ?? CONNECT_TIMEOUT_SECONDS) * 1000,
+      ...(options.timeoutSeconds === undefined ? {} : { query_timeout: options.timeoutSeconds * 1000 }),
     });
     // A server that goes away later emits 'error' on the client; the pending query rejects too,
     // which is where we report it. Without a listener Node would crash the process.

@@ -17,6 +17,7 @@ import {
   type PgEndpoint,
 } from "./connection.js";
 import { PgTools, type PgTool } from "./tools.js";
+import { readArchiverStats, type ArchiverStats } from "./archiver.js";
 import type { Finding } from "../../preflight/report.js";
 import { fail, ok, shared, SkipCheck, warn, type CheckSpec } from "../../preflight/runner.js";
 import { isLocalHost } from "../../util/local-host.js";
@@ -43,16 +44,10 @@ export interface ServerFacts {
   archiveCommandError: string | null;
   archiveLibrary: string;
   archiveTimeoutSeconds: number;
+  /** PostgreSQL 17's summarize_wal (on/off); null before 17. Incremental backups need it on. */
+  summarizeWal: string | null;
   databases: string[];
-  archiver: {
-    archivedCount: number;
-    lastArchivedWal: string | null;
-    lastArchivedAgeSeconds: number | null;
-    failedCount: number;
-    lastFailedWal: string | null;
-    lastFailedAgeSeconds: number | null;
-    statsReset: string | null;
-  };
+  archiver: ArchiverStats;
 }
 
 /** Where the job's password comes from, for hints (`connection.passwordEnv TASK_DB_PASSWORD`). */
@@ -107,6 +102,7 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
       archive_mode: string;
       archive_library: string | null;
       archive_timeout: string;
+      summarize_wal: string | null;
     }>(
       `SELECT current_setting('server_version') AS version,
               current_setting('server_version_num') AS num,
@@ -114,7 +110,8 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
               current_setting('wal_level') AS wal_level,
               current_setting('archive_mode') AS archive_mode,
               current_setting('archive_library', true) AS archive_library,
-              extract(epoch FROM current_setting('archive_timeout')::interval)::text AS archive_timeout`,
+              extract(epoch FROM current_setting('archive_timeout')::interval)::text AS archive_timeout,
+              current_setting('summarize_wal', true) AS summarize_wal`,
     );
     const row = main.rows[0];
     if (row === undefined) throw new Error("the server returned no settings");
@@ -132,26 +129,7 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
     const databases = await client.query<{ datname: string }>(
       "SELECT datname FROM pg_database WHERE NOT datistemplate ORDER BY datname",
     );
-    // Ages computed by the server's clock: the backup host's clock may be off.
-    const archiver = await client.query<{
-      archived_count: string;
-      last_archived_wal: string | null;
-      archived_age: string | null;
-      failed_count: string;
-      last_failed_wal: string | null;
-      failed_age: string | null;
-      stats_reset: Date | null;
-    }>(
-      `SELECT archived_count::text, last_archived_wal,
-              extract(epoch FROM now() - last_archived_time)::text AS archived_age,
-              failed_count::text, last_failed_wal,
-              extract(epoch FROM now() - last_failed_time)::text AS failed_age,
-              stats_reset
-         FROM pg_stat_archiver`,
-    );
-    const stats = archiver.rows[0];
-    const num = (text: string | null | undefined): number | null =>
-      text === null || text === undefined ? null : Number(text);
+    const archiver = await readArchiverStats(client);
     return {
       endpoint: describeEndpoint(endpoint),
       version: row.version,
@@ -163,16 +141,9 @@ async function queryServer(endpoint: PgEndpoint): Promise<ServerFacts> {
       archiveCommandError,
       archiveLibrary: row.archive_library ?? "",
       archiveTimeoutSeconds: Number(row.archive_timeout) || 0,
+      summarizeWal: row.summarize_wal,
       databases: databases.rows.map((entry) => entry.datname),
-      archiver: {
-        archivedCount: num(stats?.archived_count) ?? 0,
-        lastArchivedWal: stats?.last_archived_wal ?? null,
-        lastArchivedAgeSeconds: num(stats?.archived_age),
-        failedCount: num(stats?.failed_count) ?? 0,
-        lastFailedWal: stats?.last_failed_wal ?? null,
-        lastFailedAgeSeconds: num(stats?.failed_age),
-        statsReset: stats?.stats_reset?.toISOString() ?? null,
-      },
+      archiver,
     };
   } finally {
     await client.end().catch(() => undefined);
