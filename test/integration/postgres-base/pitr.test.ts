@@ -68,6 +68,7 @@ function job(): PostgresBaseJob {
     policy: "test",
     connection: { host: "127.0.0.1", port: source.port, user: "test", passwordEnv: "PGBASE_TEST_PASSWORD" },
     tools: { image: postgresImage() },
+    compression: "brotli-1",
   };
 }
 
