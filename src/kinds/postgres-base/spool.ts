@@ -57,7 +57,7 @@ export async function drainSpool(
   archive: WalArchive,
   recipients: readonly string[],
   dir: string,
-  options: { signal?: AbortSignal; log?: Logger; compression?: Compression } = {},
+  options: { signal?: AbortSignal; log?: Logger; compression?: Compression; concurrency?: number } = {},
 ): Promise<DrainResult> {
   const result: DrainResult = { stored: [], alreadyArchived: [], failed: [], ignored: [] };
   const names = (await readdir(dir)).filter((name) => !name.startsWith(".")).sort(drainOrder);
@@ -92,7 +92,8 @@ export async function drainSpool(
     }
   };
   // Both settle before this returns (or throws on abort): no push outlives the round.
-  const settled = await Promise.allSettled(Array.from({ length: SHIP_CONCURRENCY }, worker));
+  const workers = Math.max(1, options.concurrency ?? SHIP_CONCURRENCY);
+  const settled = await Promise.allSettled(Array.from({ length: workers }, worker));
   const aborted = settled.find((outcome) => outcome.status === "rejected");
   if (aborted !== undefined) throw aborted.reason;
   result.stored.sort(drainOrder);
