@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../crypto/keys.js";
 import { Repository } from "../../repository/repository.js";
 import { LocalBackend } from "../../storage/local/local-backend.js";
-import { drainSpool } from "./spool.js";
+import { SHIP_CONCURRENCY, drainSpool } from "./spool.js";
 import { WalArchive } from "./wal-archive.js";
 
 let dir: string;
@@ -150,6 +150,31 @@ describe("compressed WAL", () => {
 });
 
 describe("drainSpool", () => {
+  it("pushes SHIP_CONCURRENCY files at once, with the job's compression, and all of them", async () => {
+    const spool = path.join(dir, "spool");
+    await import("node:fs/promises").then((fs) => fs.mkdir(spool));
+    const names = Array.from({ length: 7 }, (_, i) => `00000001000000000000001${i}`);
+    for (const name of names) await writeFile(path.join(spool, name), name);
+    let inFlight = 0;
+    let most = 0;
+    const asked: Array<string | undefined> = [];
+    const counting = {
+      async push(_file: string, _recipients: readonly string[], options: { compression?: string } = {}) {
+        asked.push(options.compression);
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inFlight -= 1;
+        return "stored" as const;
+      },
+    } as unknown as WalArchive;
+    const result = await drainSpool(counting, [key.recipient], spool, { compression: "brotli-1" });
+    expect(most).toBe(SHIP_CONCURRENCY);
+    expect(result.stored).toEqual(names);
+    expect(asked).toEqual(names.map(() => "brotli-1"));
+    expect(await readdir(spool)).toEqual([]);
+  });
+
   it("ships WAL files, removes them, skips in-flight copies and keeps failures", async () => {
     const spool = path.join(dir, "spool");
     await import("node:fs/promises").then((fs) => fs.mkdir(spool));
