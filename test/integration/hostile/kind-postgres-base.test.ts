@@ -49,7 +49,10 @@ function facts(over: Record<string, unknown> = {}): unknown {
 
 /** A tar of `dir`'s contents, as GNU tar writes it (links stored as links). */
 async function tarOf(dir: string): Promise<Buffer> {
-  const { stdout } = await exec("tar", ["-C", dir, "-cf", "-", "."], { encoding: "buffer" });
+  const { stdout } = await exec("tar", ["-C", dir, "-cf", "-", "."], {
+    encoding: "buffer",
+    maxBuffer: 128 * 1024 * 1024,
+  });
   return stdout;
 }
 
