@@ -68,8 +68,9 @@ describe("pieces", () => {
         kind: "postgres-base",
         connection: { urlEnv: "TASK_WAL_URL" },
         tools: { binDir: "/usr/lib/postgresql/17/bin" },
+        compression: "brotli-1",
       }),
-    ).toBe("URL from $TASK_WAL_URL; base backup + WAL archive; tools /usr/lib/postgresql/17/bin");
+    ).toBe("URL from $TASK_WAL_URL; base backup + WAL archive, brotli-1; tools /usr/lib/postgresql/17/bin");
   });
 
   it("describes a local repository", () => {

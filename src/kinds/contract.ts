@@ -20,6 +20,7 @@ import type * as z from "zod";
 import type { PullPolicy } from "../docker/container.js";
 import type { Logger } from "../log/logger.js";
 import type { Scope } from "../lifecycle/scope.js";
+import type { Compression } from "../streams/compression.js";
 import type { CheckSpec } from "../preflight/runner.js";
 import type { ArtifactRecord, ManifestMeta, SnapshotManifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
@@ -268,8 +269,15 @@ export interface ArchiveVerification {
 export interface ArtifactWriter {
   /** The snapshot id the artifacts belong to (sortable by time); e.g. to name a files snapshot dir. */
   readonly id: string;
-  /** Streams plaintext into the snapshot; resolves once durably stored (encrypted). */
-  addArtifact(name: string, plaintext: Readable, options?: { signal?: AbortSignal }): Promise<ArtifactRecord>;
+  /**
+   * Streams plaintext into the snapshot (compressed first with `compression`, default none);
+   * resolves once durably stored (encrypted). Readers get it decompressed.
+   */
+  addArtifact(
+    name: string,
+    plaintext: Readable,
+    options?: { signal?: AbortSignal; compression?: Compression },
+  ): Promise<ArtifactRecord>;
 }
 
 export interface ArtifactReader {

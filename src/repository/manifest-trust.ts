@@ -3,7 +3,7 @@
  * untrusted (anyone with write access can put any object there), so every reader judges each
  * manifest the same way before it uses it:
  *
- *   damaged    not JSON, or not a manifest: unreadable.
+ *   damaged    not JSON, or not a manifest (or of a newer format): unreadable.
  *   refused    parseable, but not something to act on:
  *                signature  signing is configured and the signature is malformed, by a key the
  *                           reader does not trust, or does not match the content;
@@ -13,7 +13,9 @@
  *                           the ones its key names, its id is not a snapshot id or not the time
  *                           of its createdAt, an artifact's path is not
  *                           `layout.artifact(job, id, name)` (a forged manifest pointing at
- *                           another snapshot's genuine ciphertext), or a name is listed twice;
+ *                           another snapshot's genuine ciphertext), a name is listed twice, or an
+ *                           artifact's compression is unknown, in a format-1 manifest, or
+ *                           without the plain size that bounds its decompression;
  *                future     its id or times lie beyond the clock-skew allowance: never "latest",
  *                           never counted by retention (see `listSnapshots`).
  *   trusted    act on it. `future` is set for a trusted manifest dated ahead of the clock: a
@@ -24,7 +26,14 @@
  */
 import type { SigningKey } from "../crypto/signing.js";
 import { layout } from "./layout.js";
-import { ARTIFACT_NAME, manifestSchema, type SnapshotManifest } from "./manifest.js";
+import { readCompression } from "../streams/compression.js";
+import {
+  ARTIFACT_NAME,
+  MANIFEST_FORMAT,
+  MANIFEST_FORMAT_NEWEST,
+  manifestSchema,
+  type SnapshotManifest,
+} from "./manifest.js";
 import { isSnapshotId, snapshotIdTime } from "./snapshot-id.js";
 import { checkRecordSignature, signRecord } from "./signed-record.js";
 import { isFuture, type RepositoryTrust } from "./trust.js";
@@ -75,6 +84,13 @@ export function assessManifest(
     json = JSON.parse(raw);
   } catch {
     return { status: "damaged", problem: `manifest ${key} is not valid JSON` };
+  }
+  const format = (json as { format?: unknown } | null)?.format;
+  if (typeof format === "number" && format > MANIFEST_FORMAT_NEWEST) {
+    return {
+      status: "damaged",
+      problem: `manifest ${key} has format ${format}, newer than this backdrill reads (up to ${MANIFEST_FORMAT_NEWEST}): upgrade backdrill to use this snapshot`,
+    };
   }
   const parsed = manifestSchema.safeParse(json);
   if (!parsed.success) {
@@ -152,6 +168,16 @@ function structureProblem(
     const path = layout.artifact(manifest.job, manifest.id, record.name);
     if (record.path !== path) {
       return `manifest ${key}: artifact ${record.name} points at ${JSON.stringify(record.path)} instead of ${path} (another snapshot's data?)`;
+    }
+    const compression = readCompression(record.compression);
+    if (!compression.ok) return `manifest ${key}: artifact ${record.name}: ${compression.problem}`;
+    if (compression.compression !== "none") {
+      // An older backdrill must never see a compressed artifact in a manifest it reads (manifest.ts).
+      if (manifest.format === MANIFEST_FORMAT)
+        return `manifest ${key}: artifact ${record.name} is compressed in a format ${MANIFEST_FORMAT} manifest`;
+      // The size is the decompression bound: without it, a reader could be made to write forever.
+      if (record.plainSize === undefined)
+        return `manifest ${key}: artifact ${record.name} is compressed but its plain size is not recorded`;
     }
   }
   return null;

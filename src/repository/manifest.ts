@@ -7,6 +7,15 @@ import { z } from "zod";
  * encrypted `facts` artifact instead.
  */
 export const MANIFEST_FORMAT = 1;
+/**
+ * The format of a manifest with a compressed artifact. Written only then, so that a backdrill
+ * from before compression refuses such a snapshot (its schema takes format 1 only) instead of
+ * restoring compressed bytes as if they were the data; snapshots without compression stay
+ * format 1 and readable by it.
+ */
+export const MANIFEST_FORMAT_COMPRESSED = 2;
+/** The newest format this version reads. */
+export const MANIFEST_FORMAT_NEWEST = MANIFEST_FORMAT_COMPRESSED;
 export const FACTS_ARTIFACT = "facts.json";
 /** What an artifact may be called: its name is part of its repository key. */
 export const ARTIFACT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -22,13 +31,21 @@ export const artifactRecordSchema = z.object({
   size: z.number().int().nonnegative(),
   /** sha256 of the ciphertext, hex. */
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  /** Plaintext bytes (what the engine produced), for progress and sizing. */
+  /**
+   * Plaintext bytes (what the engine produced, before compression), for progress and sizing; for
+   * a compressed artifact also the bound decompression stops at (streams/compression.ts).
+   */
   plainSize: z.number().int().nonnegative().optional(),
+  /**
+   * How the plaintext was compressed before encryption; absent: not compressed. A string here so
+   * that an unknown value is refused by name (manifest-trust.ts), not as a malformed manifest.
+   */
+  compression: z.string().optional(),
 });
 export type ArtifactRecord = z.infer<typeof artifactRecordSchema>;
 
 export const manifestSchema = z.object({
-  format: z.literal(MANIFEST_FORMAT),
+  format: z.union([z.literal(MANIFEST_FORMAT), z.literal(MANIFEST_FORMAT_COMPRESSED)]),
   id: z.string(),
   job: z.string(),
   kind: z.string(),

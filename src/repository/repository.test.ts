@@ -388,3 +388,97 @@ describe("manifest copy", () => {
     expect(manifest.id).toBeDefined();
   });
 });
+
+describe("compressed artifacts", () => {
+  const plain = Buffer.from("INSERT INTO t VALUES (1, 'a row like many others');\n".repeat(20_000));
+
+  async function compressedBackup() {
+    const writer = repository.createSnapshot({ job: "db", kind: "test", recipients: [keys.recipient] });
+    await writer.addArtifact("base.tar", Readable.from([plain]), { compression: "brotli-1" });
+    await writer.addJson(FACTS_ARTIFACT, { rows: 1 });
+    return writer.commit();
+  }
+
+  /** Rewrites the stored manifest (an unsigned repository: anyone with write access could). */
+  async function editManifest(
+    id: string,
+    edit: (m: Record<string, unknown> & { artifacts: Array<Record<string, unknown>> }) => void,
+  ) {
+    const file = join(dir, "snapshots", "db", `${id}.json`);
+    const manifest = JSON.parse(await readFile(file, "utf8")) as Parameters<typeof edit>[0];
+    edit(manifest);
+    await writeFile(file, JSON.stringify(manifest));
+  }
+
+  it("are stored compressed in a format 2 manifest and read back as they were", async () => {
+    const manifest = await compressedBackup();
+    expect(manifest.format).toBe(2);
+    const record = manifest.artifacts[0]!;
+    expect(record).toMatchObject({ compression: "brotli-1", plainSize: plain.length });
+    expect(record.size).toBeLessThan(plain.length / 10);
+    // The facts are not compressed: no field, and readers of older versions could read them.
+    expect(manifest.artifacts[1]!.compression).toBeUndefined();
+    const read = await text(await repository.openArtifact(manifest, "base.tar", [keys.identity]));
+    expect(read).toBe(plain.toString());
+    expect((await verifyRepository(repository, { identities: [keys.identity] })).problems).toEqual([]);
+    // Without any compressed artifact the manifest stays format 1, readable by older versions.
+    expect((await backup("db", { "task.dump": "x" })).format).toBe(1);
+  });
+
+  it("a recorded plain size smaller than the data stops decompression there, naming the artifact", async () => {
+    const manifest = await compressedBackup();
+    await editManifest(manifest.id, (m) => (m.artifacts[0]!.plainSize = 1000));
+    const forged = await repository.snapshot("db", manifest.id);
+    await expect(text(await repository.openArtifact(forged, "base.tar", [keys.identity]))).rejects.toThrow(
+      `snapshot db/${manifest.id}: artifact base.tar: it decompresses to more than the 1000 bytes its record states`,
+    );
+    const report = await verifyRepository(repository, { identities: [keys.identity] });
+    // (The edited manifest no longer matches its copy either: verify says so too.)
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({
+        artifact: "base.tar",
+        problem: expect.stringMatching(/more than the 1000 bytes/),
+      }),
+    );
+  });
+
+  it.each([
+    [
+      "an unknown compression",
+      (m: { artifacts: Array<Record<string, unknown>> }) => (m.artifacts[0]!.compression = "zstd-3"),
+      /artifact base.tar: compression "zstd-3" is not one this backdrill knows/,
+    ],
+    [
+      "a compressed artifact in a format 1 manifest",
+      (m: Record<string, unknown>) => (m.format = 1),
+      /artifact base.tar is compressed in a format 1 manifest/,
+    ],
+    [
+      "a compressed artifact without its plain size",
+      (m: { artifacts: Array<Record<string, unknown>> }) => delete m.artifacts[0]!.plainSize,
+      /artifact base.tar is compressed but its plain size is not recorded/,
+    ],
+  ])("refuses %s by name; nothing is read", async (_label, edit, problem) => {
+    const manifest = await compressedBackup();
+    await editManifest(manifest.id, edit as Parameters<typeof editManifest>[1]);
+    const listing = await repository.listSnapshots("db");
+    expect(listing.snapshots).toEqual([]);
+    expect(listing.refused).toEqual([
+      expect.objectContaining({ reason: "structure", problem: expect.stringMatching(problem) }),
+    ]);
+    await expect(repository.snapshot("db", manifest.id)).rejects.toThrow(/refusing to act on it/);
+  });
+
+  it("a manifest of a newer format is unreadable with a message that says to upgrade", async () => {
+    const manifest = await compressedBackup();
+    await editManifest(manifest.id, (m) => (m.format = 3));
+    const listing = await repository.listSnapshots("db");
+    expect(listing.damaged).toEqual([
+      expect.objectContaining({
+        problem: expect.stringMatching(
+          /has format 3, newer than this backdrill reads \(up to 2\): upgrade backdrill/,
+        ),
+      }),
+    ]);
+  });
+});

@@ -5,6 +5,7 @@ import { createDecryptStream } from "../crypto/decrypt.js";
 import { createEncryptStream } from "../crypto/encrypt.js";
 import { DecryptionError, IntegrityError, NotFoundError, UsageError } from "../errors.js";
 import type { Backend } from "../storage/backend.js";
+import { compressStage, decompressStage, readCompression, type Compression } from "../streams/compression.js";
 import { DigestStream, VerifyingStream } from "../streams/digest.js";
 import { VERSION } from "../version.js";
 import { layout, MANIFEST_COPY_FILE, parseDataKey, parseManifestKey } from "./layout.js";
@@ -12,6 +13,7 @@ import {
   ARTIFACT_NAME,
   FACTS_ARTIFACT,
   MANIFEST_FORMAT,
+  MANIFEST_FORMAT_COMPRESSED,
   type ArtifactRecord,
   type ManifestMeta,
   type SnapshotManifest,
@@ -129,6 +131,26 @@ function artifactReadError(manifest: SnapshotManifest, record: ArtifactRecord, e
     );
   }
   return error;
+}
+
+/**
+ * The stage that decompresses an artifact (null when it is not compressed), bounded by its
+ * recorded plain size. The manifest was judged on reading (manifest-trust.ts), which refuses an
+ * unknown compression or a compressed artifact without a size; checked again here because this
+ * is where the bytes are produced.
+ */
+function decompressionOf(manifest: SnapshotManifest, record: ArtifactRecord) {
+  const where = `snapshot ${manifest.job}/${manifest.id}: artifact ${record.name}`;
+  const compression = readCompression(record.compression);
+  if (!compression.ok) throw new IntegrityError(`${where}: ${compression.problem}`);
+  if (compression.compression === "none") return null;
+  if (record.plainSize === undefined)
+    throw new IntegrityError(`${where}: compressed, but its plain size is not recorded`);
+  return decompressStage(
+    compression.compression,
+    record.plainSize,
+    (problem) => new IntegrityError(`${where}: ${problem}`),
+  );
 }
 
 /**
@@ -340,14 +362,18 @@ export class Repository {
     if (record === undefined) {
       throw new NotFoundError(`artifact ${name} in snapshot ${manifest.job}/${manifest.id}`);
     }
+    const inflate = decompressionOf(manifest, record);
     const cipher = await this.openCiphertext(manifest, record, options);
-    const plain = createDecryptStream(identities);
+    const decrypt = createDecryptStream(identities);
+    const plain = inflate ?? decrypt;
     // Not in the pipeline: a decryption error ("chunk 3 failed authentication") must reach the
     // reader named after the snapshot and artifact, whatever stage noticed first.
     const out = new PassThrough();
-    pipeline(cipher, plain, (error) => {
+    const done = (error: Error | null | undefined) => {
       if (error) out.destroy(artifactReadError(manifest, record, error));
-    });
+    };
+    if (inflate === null) pipeline(cipher, decrypt, done);
+    else pipeline(cipher, decrypt, inflate, done);
     plain.pipe(out);
     // A reader that stops early (destroys the stream) releases the download behind it.
     out.on("close", () => {
@@ -622,10 +648,11 @@ export class SnapshotWriter {
     return this.artifacts;
   }
 
+  /** `compression`: applied before encryption (default none), recorded in the artifact's record. */
   async addArtifact(
     name: string,
     plaintext: Readable,
-    options: { signal?: AbortSignal } = {},
+    options: { signal?: AbortSignal; compression?: Compression } = {},
   ): Promise<ArtifactRecord> {
     if (this.state !== "open") throw new Error(`snapshot ${this.id} is ${this.state}`);
     if (!ARTIFACT_NAME.test(name)) throw new UsageError(`invalid artifact name "${name}"`);
@@ -637,10 +664,12 @@ export class SnapshotWriter {
     const encrypt = createEncryptStream(this.recipients);
     const cipherDigest = new DigestStream();
     const body = new PassThrough();
+    const compression = options.compression ?? "none";
+    const compress = compressStage(compression);
     const flowing = new Promise<void>((resolve, reject) => {
-      pipeline(plaintext, plainCounter, encrypt, cipherDigest, body, (error) =>
-        error ? reject(error) : resolve(),
-      );
+      const done = (error: Error | null | undefined) => (error ? reject(error) : resolve());
+      if (compress === null) pipeline(plaintext, plainCounter, encrypt, cipherDigest, body, done);
+      else pipeline(plaintext, plainCounter, compress, encrypt, cipherDigest, body, done);
     });
     const stored = this.repository.backend.put(path, body, {
       overwrite: false,
@@ -663,6 +692,7 @@ export class SnapshotWriter {
       size: cipherDigest.size,
       sha256: cipherDigest.sha256,
       plainSize: plainCounter.size,
+      ...(compression === "none" ? {} : { compression }),
     };
     this.artifacts.push(record);
     return record;
@@ -684,7 +714,10 @@ export class SnapshotWriter {
     if (this.state !== "open") throw new Error(`snapshot ${this.id} is ${this.state}`);
     await options.confirm?.();
     const manifest: SnapshotManifest = {
-      format: MANIFEST_FORMAT,
+      // Format 2 only when needed: older versions keep reading uncompressed snapshots (manifest.ts).
+      format: this.artifacts.some((artifact) => artifact.compression !== undefined)
+        ? MANIFEST_FORMAT_COMPRESSED
+        : MANIFEST_FORMAT,
       id: this.id,
       job: this.job,
       kind: this.kind,

@@ -120,6 +120,7 @@ export const walCommand = defineCommand({
       const job: WalJob = {
         name: loaded.name,
         archiveRpo: loaded.kind === "postgres-base" ? loaded.archiveRpo : undefined,
+        compression: loaded.kind === "postgres-base" ? loaded.compression : "none",
         repository: opened.repository,
         policy: opened.policy,
       };

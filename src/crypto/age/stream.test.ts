@@ -12,7 +12,13 @@ import { createDecryptStream } from "../decrypt.js";
 import { IN_FLIGHT as ENCRYPT_IN_FLIGHT, createEncryptStream } from "../encrypt.js";
 import { generateIdentity } from "../keys.js";
 import { NATIVE_CRYPTO_ENV, nativeAddonPath, nativeAgeStream, nativeLoadError } from "./native.js";
-import { CHUNK_SIZE, type ChunkCipher, ENCRYPTED_CHUNK_SIZE, chunkCipher } from "./stream.js";
+import {
+  CHUNK_SIZE,
+  type ChunkCipher,
+  ENCRYPTED_CHUNK_SIZE,
+  NATIVE_MAX_PIECES,
+  chunkCipher,
+} from "./stream.js";
 
 type Name = ChunkCipher["name"];
 const IMPLEMENTATIONS: Name[] = nativeAgeStream() === null ? ["node:crypto"] : ["native", "node:crypto"];
@@ -185,6 +191,40 @@ describe.each(IMPLEMENTATIONS.filter((name) => name === "native"))("%s addon onl
     expect(() => addon.openAsync(key, 9, false, [tampered], opened)).toThrow(/whole chunks/);
   });
 });
+
+describe.each(IMPLEMENTATIONS)("%s Transforms fed small writes", (name) => {
+  // Regression: a 1 MiB batch cut from writes under 1 KiB holds more than NATIVE_MAX_PIECES
+  // pieces; the addon refused it and every encryption fed by small writes failed.
+  it("round-trip when one batch spans far more than the addon's piece limit", async () => {
+    const { identity, recipient } = await generateIdentity();
+    const data = randomBytes(3 * 1024 * 1024 + 77);
+    const pieces = split(data, [100, 1000, 7]);
+    // 1 MiB (one batch) of these writes is well over the limit.
+    expect(pieces.length / 3).toBeGreaterThan(2 * NATIVE_MAX_PIECES);
+    await withImplementation(name, async () => {
+      const encrypted: Buffer[] = [];
+      await pipeline(Readable.from(pieces), createEncryptStream([recipient]), collect(encrypted));
+      const ciphertext = Buffer.concat(encrypted);
+      const decrypted: Buffer[] = [];
+      await pipeline(
+        Readable.from(split(ciphertext, [300, 5])),
+        createDecryptStream([identity]),
+        collect(decrypted),
+      );
+      expect(Buffer.concat(decrypted).equals(data)).toBe(true);
+    });
+  });
+});
+
+/** A sink that keeps what it is written. */
+function collect(into: Buffer[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      into.push(chunk);
+      callback();
+    },
+  });
+}
 
 describe.each(IMPLEMENTATIONS)("%s Transforms under a slow consumer", (name) => {
   const MiB = 1024 * 1024;

@@ -166,16 +166,36 @@ const nodeCryptoCipher: ChunkCipher = {
   },
 };
 
+/**
+ * The most pieces the addon takes in one call (MAX_PIECES in native/age_stream.c: it bounds the
+ * async path's stack array of references).
+ */
+export const NATIVE_MAX_PIECES = 1024;
+
+/**
+ * A batch is 1 MiB cut from whatever the stream was written, so writes averaging under 1 KiB
+ * (a compressor's flushes, a socket's small reads) make more pieces than the addon takes, which
+ * it refused ("at most 1024 Uint8Arrays") and failed the stream. Such a batch is copied into one
+ * buffer: a rare 1 MiB copy instead of a limit every caller would have to know.
+ */
+function withinPieceLimit(pieces: readonly Buffer[]): readonly Buffer[] {
+  return pieces.length <= NATIVE_MAX_PIECES ? pieces : [Buffer.concat(pieces)];
+}
+
 /** The implementation for streams created now: native unless unavailable or switched off. */
 export function chunkCipher(): ChunkCipher {
   const addon = nativeAgeStream();
   if (addon === null) return nodeCryptoCipher;
   return {
     name: "native",
-    seal: addon.seal,
-    open: addon.open,
-    sealAsync: addon.sealAsync,
-    openAsync: addon.openAsync,
+    seal: (key, counter, final, pieces, output) =>
+      addon.seal(key, counter, final, withinPieceLimit(pieces), output),
+    open: (key, counter, final, pieces, output) =>
+      addon.open(key, counter, final, withinPieceLimit(pieces), output),
+    sealAsync: (key, counter, final, pieces, output) =>
+      addon.sealAsync(key, counter, final, withinPieceLimit(pieces), output),
+    openAsync: (key, counter, final, pieces, output) =>
+      addon.openAsync(key, counter, final, withinPieceLimit(pieces), output),
   };
 }
 

@@ -2,8 +2,8 @@
  * Base backup of a postgres-base job: `pg_basebackup -D - -F t -X fetch` writes ONE tar on
  * stdout (the data directory, the WAL needed to make it consistent under pg_wal/, and
  * backup_manifest injected at the end), which streams through TarPeek into the encrypted
- * artifact `base.tar`: no plaintext on disk, and the backup is self-contained, restorable without
- * the WAL archive. `-D -` requires a cluster without extra tablespaces; pg_basebackup refuses
+ * artifact `base.tar` (compressed first, by the job's `compression`): no plaintext on disk, and the
+ * backup is self-contained, restorable without the WAL archive. `-D -` requires a cluster without extra tablespaces; pg_basebackup refuses
  * others with a clear message, which we pass on.
  *
  * The manifest meta records start/stop LSN, timeline, the first and last WAL segment the backup
@@ -28,6 +28,7 @@ import {
 import { untilExit } from "../postgres/streams.js";
 import { PgTools } from "../postgres/tools.js";
 import { labelTimeToIso, parseBackupLabel, parseManifestWalRanges } from "./backup-label.js";
+import { DEFAULT_COMPRESSION } from "./job-schema.js";
 import { TarPeek } from "./tar-peek.js";
 import type { BaseBackupFacts } from "./facts.js";
 import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
@@ -122,7 +123,10 @@ export async function backupPostgresBase(
   const body = source.pipe(peek).pipe(new PassThrough());
   peek.on("error", (error) => body.destroy(error));
   try {
-    await context.snapshot.addArtifact(BASE_ARTIFACT, body, { signal });
+    await context.snapshot.addArtifact(BASE_ARTIFACT, body, {
+      signal,
+      compression: job.compression ?? DEFAULT_COMPRESSION,
+    });
     await child.done;
   } catch (error) {
     child.kill();

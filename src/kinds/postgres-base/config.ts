@@ -4,5 +4,6 @@ import type { PostgresBaseJob } from "./job-schema.js";
 
 export function describePostgresBaseJob(job: PostgresBaseJob): string {
   const { server, tools } = describePostgresServer(job);
-  return `${server}; base backup + WAL archive; ${tools}`;
+  const compressed = job.compression === "none" ? "uncompressed" : job.compression;
+  return `${server}; base backup + WAL archive, ${compressed}; ${tools}`;
 }

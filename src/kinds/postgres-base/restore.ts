@@ -89,7 +89,9 @@ export async function planPostgresBaseRestore(context: PgBaseRestoreContext): Pr
     `restore_command reads ${context.identityFile} as the user PostgreSQL runs as (postgres): make it readable by that user during the recovery, and remove it afterwards`,
   );
   const base = context.artifacts.snapshot.artifacts.find((artifact) => artifact.name === BASE_ARTIFACT);
-  const size = base?.plainSize === undefined ? "" : ` (${(base.plainSize / 1048576).toFixed(1)} MiB)`;
+  const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
+  const stored = base?.compression === undefined ? "" : `, stored ${base.compression} in ${mib(base.size)}`;
+  const size = base?.plainSize === undefined ? "" : ` (${mib(base.plainSize)}${stored})`;
   return {
     steps: [
       `unpack the base backup${size} of snapshot ${context.artifacts.snapshot.id} into ${layout.dir} (mode 0700)`,

@@ -13,6 +13,8 @@
  *
  * Names starting with "." are in-flight copies and skipped; names that are not WAL files are left
  * alone and reported. A file whose push fails stays in the spool and is retried next round.
+ * SHIP_CONCURRENCY files are pushed at once: compression and encryption are CPU work, and one
+ * push at a time leaves the second core of a small host idle (bench/results.md, "Compression").
  * Trade-off: PostgreSQL considers a segment archived once it is in the spool, so the spool must
  * sit on durable local storage and be monitored (`wal ship` logs and reports its backlog).
  */
@@ -22,6 +24,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { ArchiveFreshness } from "../contract.js";
 import type { Logger } from "../../log/logger.js";
 import { redact } from "../../log/redact.js";
+import type { Compression } from "../../streams/compression.js";
 import type { WalArchive } from "./wal-archive.js";
 import { parseWalFileName } from "./wal-name.js";
 
@@ -39,26 +42,37 @@ function drainOrder(a: string, b: string): number {
   return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0);
 }
 
-/** Pushes every spooled WAL file once; removes each one that is stored (or already was). */
+/**
+ * Files pushed at once. Two: a segment's compression and encryption each keep a core busy, and
+ * this host class has two; more would only queue on the thread pool (and on a slow store, two
+ * uploads already overlap one's latency with the other's CPU).
+ */
+export const SHIP_CONCURRENCY = 2;
+
+/**
+ * Pushes every spooled WAL file once (SHIP_CONCURRENCY at a time, history files before the
+ * rest); removes each one that is stored (or already was).
+ */
 export async function drainSpool(
   archive: WalArchive,
   recipients: readonly string[],
   dir: string,
-  options: { signal?: AbortSignal; log?: Logger } = {},
+  options: { signal?: AbortSignal; log?: Logger; compression?: Compression; concurrency?: number } = {},
 ): Promise<DrainResult> {
   const result: DrainResult = { stored: [], alreadyArchived: [], failed: [], ignored: [] };
   const names = (await readdir(dir)).filter((name) => !name.startsWith(".")).sort(drainOrder);
+  const queue: string[] = [];
   for (const name of names) {
-    options.signal?.throwIfAborted();
-    if (parseWalFileName(name) === null) {
-      result.ignored.push(name);
-      continue;
-    }
+    if (parseWalFileName(name) === null) result.ignored.push(name);
+    else queue.push(name);
+  }
+  const shipOne = async (name: string): Promise<void> => {
     const file = path.join(dir, name);
     try {
       const outcome = await archive.push(file, recipients, {
         name,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
+        ...(options.compression === undefined ? {} : { compression: options.compression }),
       });
       await rm(file, { force: true });
       (outcome === "stored" ? result.stored : result.alreadyArchived).push(name);
@@ -69,7 +83,21 @@ export async function drainSpool(
       result.failed.push({ name, error: message });
       options.log?.error({ wal: name, error: message }, "could not ship spooled WAL file; kept in the spool");
     }
-  }
+  };
+  // Each worker takes the next name in order, so files leave the spool roughly oldest first.
+  const worker = async (): Promise<void> => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+      options.signal?.throwIfAborted();
+      await shipOne(name);
+    }
+  };
+  // Both settle before this returns (or throws on abort): no push outlives the round.
+  const workers = Math.max(1, options.concurrency ?? SHIP_CONCURRENCY);
+  const settled = await Promise.allSettled(Array.from({ length: workers }, worker));
+  const aborted = settled.find((outcome) => outcome.status === "rejected");
+  if (aborted !== undefined) throw aborted.reason;
+  result.stored.sort(drainOrder);
+  result.alreadyArchived.sort(drainOrder);
   return result;
 }
 
@@ -86,6 +114,7 @@ export async function shipSpool(
     signal: AbortSignal;
     log: Logger;
     intervalMs: number;
+    compression?: Compression;
     /** After every round (reporting: metrics, webhook); a throw is logged, never fatal. */
     onRound?: (round: DrainResult | null) => Promise<void>;
   },

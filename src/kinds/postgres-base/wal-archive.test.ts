@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../crypto/keys.js";
 import { Repository } from "../../repository/repository.js";
 import { LocalBackend } from "../../storage/local/local-backend.js";
-import { drainSpool } from "./spool.js";
+import { SHIP_CONCURRENCY, drainSpool } from "./spool.js";
 import { WalArchive } from "./wal-archive.js";
 
 let dir: string;
@@ -89,7 +89,92 @@ describe("WalArchive", () => {
   });
 });
 
+describe("compressed WAL", () => {
+  const NAME = "000000010000000000000007";
+  const segment = Buffer.from("a WAL record body that repeats; ".repeat(32 * 1024));
+  const recordPath = () => path.join(dir, `repo/wal/task-wal/${NAME}.sha256`);
+  const cipherPath = () => path.join(dir, `repo/wal/task-wal/${NAME}.age`);
+
+  it("is stored compressed under a format 2 record of the uncompressed file, and fetched as it was", async () => {
+    const file = await walFile(NAME, segment);
+    expect(await archive.push(file, [key.recipient], { compression: "brotli-1" })).toBe("stored");
+    const record = JSON.parse(await readFile(recordPath(), "utf8")) as Record<string, unknown>;
+    expect(record).toMatchObject({ format: 2, compression: "brotli-1", size: segment.length });
+    expect((await readFile(cipherPath())).length).toBeLessThan(segment.length / 10);
+    const dest = path.join(dir, "fetched");
+    expect(await archive.fetch(NAME, dest, [key.identity])).toBe(true);
+    expect((await readFile(dest)).equals(segment)).toBe(true);
+  });
+
+  it("a push after a crash stores the ciphertext as the existing record says, whatever it is asked", async () => {
+    const file = await walFile(NAME, segment);
+    await archive.push(file, [key.recipient], { compression: "brotli-1" });
+    await rm(cipherPath()); // the crash: record written, ciphertext not
+    expect(await archive.push(file, [key.recipient], { compression: "none" })).toBe("stored");
+    expect((await readFile(cipherPath())).length).toBeLessThan(segment.length / 10);
+    const dest = path.join(dir, "fetched");
+    await archive.fetch(NAME, dest, [key.identity]);
+    expect((await readFile(dest)).equals(segment)).toBe(true);
+  });
+
+  it("refuses a record with an unknown compression, and one whose size is smaller than the data", async () => {
+    const file = await walFile(NAME, segment);
+    await archive.push(file, [key.recipient], { compression: "brotli-4" });
+    const record = JSON.parse(await readFile(recordPath(), "utf8")) as Record<string, unknown>;
+    const dest = path.join(dir, "fetched");
+    await writeFile(recordPath(), JSON.stringify({ ...record, compression: "lz4" }));
+    await expect(archive.fetch(NAME, dest, [key.identity])).rejects.toThrow(
+      /its record: compression "lz4" is not one this backdrill knows/,
+    );
+    await writeFile(recordPath(), JSON.stringify({ ...record, size: 4096 }));
+    await expect(archive.fetch(NAME, dest, [key.identity])).rejects.toThrow(
+      /WAL file 000000010000000000000007 of job task-wal: it decompresses to more than the 4096 bytes/,
+    );
+    await expect(readFile(dest)).rejects.toThrow(/ENOENT/);
+    // Format 1 says "not compressed": a compression field there is a contradiction, not a guess.
+    await writeFile(recordPath(), JSON.stringify({ ...record, format: 1 }));
+    await expect(archive.fetch(NAME, dest, [key.identity])).rejects.toThrow(
+      /format 1 with compression brotli-4/,
+    );
+  });
+
+  it("an uncompressed archive (format 1 records) still fetches", async () => {
+    const file = await walFile(NAME, segment);
+    await archive.push(file, [key.recipient]);
+    expect(JSON.parse(await readFile(recordPath(), "utf8"))).toMatchObject({ format: 1 });
+    expect(JSON.parse(await readFile(recordPath(), "utf8"))).not.toHaveProperty("compression");
+    const dest = path.join(dir, "fetched");
+    await archive.fetch(NAME, dest, [key.identity]);
+    expect((await readFile(dest)).equals(segment)).toBe(true);
+  });
+});
+
 describe("drainSpool", () => {
+  it("pushes SHIP_CONCURRENCY files at once, with the job's compression, and all of them", async () => {
+    const spool = path.join(dir, "spool");
+    await import("node:fs/promises").then((fs) => fs.mkdir(spool));
+    const names = Array.from({ length: 7 }, (_, i) => `00000001000000000000001${i}`);
+    for (const name of names) await writeFile(path.join(spool, name), name);
+    let inFlight = 0;
+    let most = 0;
+    const asked: Array<string | undefined> = [];
+    const counting = {
+      async push(_file: string, _recipients: readonly string[], options: { compression?: string } = {}) {
+        asked.push(options.compression);
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        inFlight -= 1;
+        return "stored" as const;
+      },
+    } as unknown as WalArchive;
+    const result = await drainSpool(counting, [key.recipient], spool, { compression: "brotli-1" });
+    expect(most).toBe(SHIP_CONCURRENCY);
+    expect(result.stored).toEqual(names);
+    expect(asked).toEqual(names.map(() => "brotli-1"));
+    expect(await readdir(spool)).toEqual([]);
+  });
+
   it("ships WAL files, removes them, skips in-flight copies and keeps failures", async () => {
     const spool = path.join(dir, "spool");
     await import("node:fs/promises").then((fs) => fs.mkdir(spool));

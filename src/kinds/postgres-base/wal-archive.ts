@@ -29,6 +29,13 @@
  *   same file, finds its own record and stores the ciphertext.
  * `push` resolves only once the backend reports the object durably stored (the local backend
  * fsyncs file and directory; S3 acknowledges after storing), which is PostgreSQL's contract.
+ *
+ * Compression (streams/compression.ts, the job's `compression`): the file is compressed before it
+ * is encrypted, and the record says how. The record decides: a push that finds a record of the
+ * same content stores the ciphertext compressed as that record says, whatever the job says now,
+ * so a record and its ciphertext never disagree across a change of the setting. `fetch`
+ * decompresses as the trusted record says (a file without a record is read as uncompressed),
+ * bounded by the record's size, and checks the result against its digest as before.
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -40,10 +47,18 @@ import { pipeline } from "node:stream/promises";
 import { createDecryptStream } from "../../crypto/decrypt.js";
 import { createEncryptStream } from "../../crypto/encrypt.js";
 import { AlreadyExistsError, IntegrityError, NotFoundError, UsageError } from "../../errors.js";
+import { type Compression, compressStage, decompressStage } from "../../streams/compression.js";
 import { layout } from "../../repository/layout.js";
 import type { Repository } from "../../repository/repository.js";
 import { parseWalFileName, requireWalFileName, type WalFileName } from "./wal-name.js";
-import { parseWalRecord, renderWalRecord, trustedWalDigest, type StoredWalRecord } from "./wal-record.js";
+import {
+  parseWalRecord,
+  recordedCompression,
+  renderWalRecord,
+  trustedWalDigest,
+  walRecordFor,
+  type StoredWalRecord,
+} from "./wal-record.js";
 
 const CIPHER_SUFFIX = ".age";
 const DIGEST_SUFFIX = ".sha256";
@@ -114,11 +129,19 @@ export class WalArchive {
     );
   }
 
-  /** Step 1 of `push` (see the file comment): a record of our content exists when this returns. */
-  private async claim(name: string, sha256: string, size: number): Promise<void> {
+  /**
+   * Step 1 of `push` (see the file comment): a record of our content exists when this returns.
+   * Returns the compression it states: ours, or that of an earlier push of the same content.
+   */
+  private async claim(
+    name: string,
+    digest: { sha256: string; size: number },
+    compression: Compression,
+  ): Promise<Compression> {
     const backend = this.repository.backend;
+    const { sha256 } = digest;
     const body = renderWalRecord(
-      { format: 1, job: this.job, segment: name, sha256, size },
+      walRecordFor({ job: this.job, segment: name }, digest, compression),
       this.repository.signer,
     );
     for (let attempt = 0; attempt < 4; attempt++) {
@@ -134,7 +157,7 @@ export class WalArchive {
             overwrite: false,
             contentLength: body.length,
           });
-          return;
+          return compression;
         } catch (error) {
           if (error instanceof AlreadyExistsError) continue; // another push claimed it: compare
           throw error;
@@ -148,7 +171,7 @@ export class WalArchive {
       }
       const recorded = existing.form === "legacy" ? existing.sha256 : existing.record.sha256;
       if (recorded !== sha256) throw this.differentContent(name);
-      return;
+      return recordedCompression(existing);
     }
     throw new IntegrityError(`WAL file ${name} of job ${this.job}: its record keeps changing; try again`);
   }
@@ -160,18 +183,25 @@ export class WalArchive {
   async push(
     file: string,
     recipients: readonly string[],
-    options: { name?: string; signal?: AbortSignal } = {},
+    options: { name?: string; signal?: AbortSignal; compression?: Compression } = {},
   ): Promise<PushResult> {
     if (recipients.length === 0) throw new UsageError("no age recipients: cannot encrypt the WAL file");
     const name = options.name ?? path.basename(file);
     requireWalFileName(name);
-    const { sha256, size } = await digestFile(file, options.signal);
+    const digest = await digestFile(file, options.signal);
     const backend = this.repository.backend;
-    await this.claim(name, sha256, size);
+    const compression = await this.claim(name, digest, options.compression ?? "none");
     if ((await backend.stat(this.cipherKey(name))) !== null) return "already-archived";
     const source = createReadStream(file, options.signal === undefined ? {} : { signal: options.signal });
-    const cipher = source.pipe(createEncryptStream(recipients));
-    source.on("error", (error) => cipher.destroy(error));
+    const compress = compressStage(compression, digest.size);
+    const cipher = createEncryptStream(recipients);
+    const fail = (error: Error) => cipher.destroy(error);
+    source.on("error", fail);
+    if (compress === null) source.pipe(cipher);
+    else {
+      compress.on("error", fail);
+      source.pipe(compress).pipe(cipher);
+    }
     try {
       await backend.put(this.cipherKey(name), cipher, {
         overwrite: false,
@@ -217,15 +247,14 @@ export class WalArchive {
         callback(null, chunk);
       },
     });
+    const inflate = decompression(name, this.job, expected);
     const temp = path.join(path.dirname(dest), `.${path.basename(dest)}.backdrill-${process.pid}.tmp`);
+    const signal = options.signal === undefined ? {} : { signal: options.signal };
     try {
-      await pipeline(
-        cipher,
-        createDecryptStream(identities),
-        tap,
-        createWriteStream(temp, { mode: 0o600 }),
-        options.signal === undefined ? {} : { signal: options.signal },
-      );
+      const decrypt = createDecryptStream(identities);
+      const sink = createWriteStream(temp, { mode: 0o600 });
+      if (inflate === null) await pipeline(cipher, decrypt, tap, sink, signal);
+      else await pipeline(cipher, decrypt, inflate, tap, sink, signal);
       const actual = hash.digest("hex");
       if (
         expected !== null &&
@@ -248,7 +277,9 @@ export class WalArchive {
    * record (wal-record.ts); null (unchecked, as before records existed) only without signing and
    * without any record. With signing, a file without a trusted record is refused.
    */
-  private async trustedDigest(name: string): Promise<{ sha256: string; size: number | null } | null> {
+  private async trustedDigest(
+    name: string,
+  ): Promise<{ sha256: string; size: number | null; compression: Compression } | null> {
     const trust = this.repository.trust;
     const stored = await this.record(name);
     if (stored === null) {
@@ -263,7 +294,7 @@ export class WalArchive {
         hint: "check who can write to the repository; an archive made before signing was set up needs --allow-unsigned",
       });
     }
-    return { sha256: judged.sha256, size: judged.size };
+    return { sha256: judged.sha256, size: judged.size, compression: judged.compression };
   }
 
   /**
@@ -308,4 +339,24 @@ export class WalArchive {
   async has(name: string): Promise<boolean> {
     return (await this.repository.backend.stat(this.cipherKey(name))) !== null;
   }
+}
+
+/**
+ * The stage that decompresses a fetched file as its trusted record says (null: stored as is, or
+ * no record), bounded by the record's size.
+ */
+function decompression(
+  name: string,
+  job: string,
+  expected: { size: number | null; compression: Compression } | null,
+) {
+  if (expected === null || expected.compression === "none") return null;
+  const where = `WAL file ${name} of job ${job}`;
+  // Format-2 records always carry the size (wal-record.ts); a legacy digest is never compressed.
+  if (expected.size === null) throw new IntegrityError(`${where}: compressed, but its size is not recorded`);
+  return decompressStage(
+    expected.compression,
+    expected.size,
+    (problem) => new IntegrityError(`${where}: ${problem}`),
+  );
 }

@@ -18,6 +18,7 @@ import { readRecipients } from "../../secrets/resolve.js";
 import type { Logger } from "../../log/logger.js";
 import { ShipReporter, walMetrics, type WalHookContext } from "../../ops/wal-hooks.js";
 import { parseDurationSeconds } from "../../schema/duration.js";
+import type { Compression } from "../../streams/compression.js";
 import { drainSpool, shipSpool, spoolBacklog, type DrainResult } from "./spool.js";
 import { prefetchAfter, type PrefetchResult } from "./prefetch.js";
 import { WalArchive, type PushResult } from "./wal-archive.js";
@@ -26,6 +27,8 @@ import { WalArchive, type PushResult } from "./wal-archive.js";
 export interface WalJob {
   name: string;
   archiveRpo?: string | undefined;
+  /** How `push` and `ship` compress new files (the job's `compression`). */
+  compression: Compression;
   repository: Repository;
   policy: { file: string; policy: Policy };
 }
@@ -41,7 +44,7 @@ export async function walPush(
   const recipients = await readRecipients(job.policy);
   // Archiving may start before the first base backup: make sure the repository exists.
   await job.repository.init();
-  const result = await archive.push(file, recipients, { signal });
+  const result = await archive.push(file, recipients, { signal, compression: job.compression });
   const name = file.split("/").at(-1) ?? file;
   await walMetrics(
     { job: job.name, archivedAt: new Date(), rpoSeconds: rpoOf(job) },
@@ -103,6 +106,7 @@ export async function walShip(
     const once = await drainSpool(archive, recipients, options.spool, {
       signal: options.signal,
       log: options.log,
+      compression: job.compression,
     });
     await walMetrics(
       {
@@ -120,6 +124,7 @@ export async function walShip(
     return await shipSpool(archive, recipients, options.spool, {
       signal: options.signal,
       log: options.log,
+      compression: job.compression,
       intervalMs: options.intervalMs,
       onRound: async (round) => {
         const backlog = await spoolBacklog(options.spool);

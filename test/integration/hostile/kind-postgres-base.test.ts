@@ -1,8 +1,9 @@
 /**
  * Hostile postgres-base snapshots, restored with `backdrill restore --to DIR`: a base backup whose
  * tar puts symlinks where the restore writes (postgresql.auto.conf, recovery.signal) pointing at
- * files outside the target, and facts replayed from another backup. Refused; the files outside
- * keep their content and nothing is laid out. The restore never contacts the job's server, so
+ * files outside the target, facts replayed from another backup, and a compressed base backup
+ * that inflates far past its recorded size. Refused; the files outside keep their content, nothing
+ * is laid out (or, for the bomb, no more than the recorded size). The restore never contacts the job's server, so
  * no database is needed here.
  */
 import { execFile } from "node:child_process";
@@ -48,7 +49,10 @@ function facts(over: Record<string, unknown> = {}): unknown {
 
 /** A tar of `dir`'s contents, as GNU tar writes it (links stored as links). */
 async function tarOf(dir: string): Promise<Buffer> {
-  const { stdout } = await exec("tar", ["-C", dir, "-cf", "-", "."], { encoding: "buffer" });
+  const { stdout } = await exec("tar", ["-C", dir, "-cf", "-", "."], {
+    encoding: "buffer",
+    maxBuffer: 128 * 1024 * 1024,
+  });
   return stdout;
 }
 
@@ -123,6 +127,39 @@ describe("hostile postgres-base snapshots", () => {
       expect(result.stderr).toMatch(
         /member "\.\/recovery\.signal" is a symbolic link to .*, which contains '\.\.'/,
       );
+    },
+    SLOW,
+  );
+
+  it(
+    "restore: a compressed base backup that inflates past its recorded size (a bomb) stops there; the disk is not filled",
+    async () => {
+      const source = await dataDir("bomb");
+      // 64 MiB of zeros compress to a few KiB; the forged manifest says the tar is 1 MiB.
+      await writeFile(path.join(source, "base.filler"), Buffer.alloc(64 * 1024 * 1024));
+      const bound = 1024 * 1024;
+      const forged = await world.forge(JOB, "postgres-base", {
+        artifacts: { "base.tar": await tarOf(source) },
+        compression: "brotli-1",
+        facts: facts(),
+        meta: META,
+        edit: (manifest) => {
+          const base = manifest.artifacts.find((artifact) => artifact.name === "base.tar");
+          if (base !== undefined) base.plainSize = bound;
+        },
+      });
+      expect(forged.artifacts.find((artifact) => artifact.name === "base.tar")?.size).toBeLessThan(bound);
+      const to = path.join(world.config.root, "restore-bomb");
+      const result = await world.restore(JOB, forged.id, to);
+      expect(result.code, result.stderr).toBe(1);
+      expect(result.stderr).toMatch(
+        /artifact base\.tar: it decompresses to more than the 1048576 bytes its record states/,
+      );
+      const written = await exec("du", ["-sb", to]).then(
+        ({ stdout }) => Number(stdout.split("\t")[0]),
+        () => 0,
+      );
+      expect(written).toBeLessThanOrEqual(bound + 64 * 1024);
     },
     SLOW,
   );

@@ -21,7 +21,9 @@ import {
   type ManifestMeta,
   type SnapshotManifest,
 } from "../../../src/repository/manifest.js";
+import { layout } from "../../../src/repository/layout.js";
 import { Repository } from "../../../src/repository/repository.js";
+import type { Compression } from "../../../src/streams/compression.js";
 import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import type { DrillReport, TargetReport } from "../../../src/report/types.js";
 import { makeFaultConfig, type FaultConfig } from "../../faults/support/fault-config.js";
@@ -73,8 +75,12 @@ export async function startDecoy(host = "127.0.0.1"): Promise<Decoy> {
  */
 export interface Forgery {
   artifacts?: Record<string, Buffer | string>;
+  /** How the artifacts are compressed (default none). */
+  compression?: Compression;
   facts: unknown;
   meta?: ManifestMeta;
+  /** Edits the committed manifest (and its copy), as someone with write access could. */
+  edit?: (manifest: SnapshotManifest) => void;
 }
 
 export type FactsOf = (id: string) => unknown;
@@ -130,12 +136,20 @@ export async function hostileWorld(prefix: string): Promise<HostileWorld> {
         await repo.init();
         const writer = repo.createSnapshot({ job, kind, recipients: [config.recipient] });
         for (const [name, content] of Object.entries(forgery.artifacts ?? {})) {
-          await writer.addArtifact(name, Readable.from([Buffer.from(content)]));
+          await writer.addArtifact(name, Readable.from([Buffer.from(content)]), {
+            compression: forgery.compression ?? "none",
+          });
         }
         const facts: unknown =
           typeof forgery.facts === "function" ? (forgery.facts as FactsOf)(writer.id) : forgery.facts;
         await writer.addJson(FACTS_ARTIFACT, facts);
         const manifest = await writer.commit(forgery.meta ?? {});
+        if (forgery.edit !== undefined) {
+          forgery.edit(manifest);
+          const body = `${JSON.stringify(manifest, null, 2)}\n`;
+          for (const key of [layout.manifest(job, manifest.id), layout.manifestCopy(job, manifest.id)])
+            await repo.backend.put(key, Readable.from([Buffer.from(body)]), { overwrite: true });
+        }
         // Snapshot ids have second resolution: the next forgery must sort after this one.
         await new Promise((resolve) => setTimeout(resolve, 1100));
         return manifest;
