@@ -272,6 +272,37 @@ describe("backdrill cron --kubernetes (CLI)", () => {
     expect(imageWithoutKubernetes.stderr).toContain("--image is for --kubernetes");
   });
 
+  it("turns the example config directory into valid objects, stack drills left out", async () => {
+    const root = join(import.meta.dirname, "../..");
+    const result = await runCli([
+      "--config-dir",
+      root,
+      "cron",
+      "--kubernetes",
+      "--image",
+      "registry.example/backdrill:0.1.0",
+      "--docker-host",
+      "tcp://drill-host.internal:2376",
+    ]);
+    expect(result.stderr).toBe("");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      "# Not here: stack drill stack needs the Docker engine on the drill host",
+    );
+    const objects = parseAllDocuments(result.stdout);
+    const kinds: string[] = [];
+    for (const document of Array.isArray(objects) ? objects : []) {
+      const object = document.toJS() as { kind: string; metadata: { name: string } };
+      kinds.push(`${object.kind}/${object.metadata.name}`);
+      if (object.kind === "CronJob") new CronJob(object as CronJob).validate();
+      else if (object.kind === "ConfigMap") new ConfigMap(object as ConfigMap).validate();
+      else new Deployment(object as Deployment).validate();
+    }
+    expect(kinds).toContain("CronJob/backdrill-drill-monthly");
+    expect(kinds).not.toContain("CronJob/backdrill-drill-stack");
+    expect(kinds).toContain("CronJob/backdrill-backup-task-wal");
+  });
+
   it("writes the manifests 0600 with --out, as YAML documents", async () => {
     const out = join(dir, "out", "backdrill.yaml");
     await mkdir(join(dir, "out"), { mode: 0o700 });

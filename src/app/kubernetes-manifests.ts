@@ -361,7 +361,7 @@ function needsEngine(where: string, options: KubernetesOptions): void {
   throw new UsageError(
     `${where} runs containers, and a pod has no Docker engine of its own: pass --docker-host`,
     {
-      hint: "--docker-host tcp://docker-engine.example:2376 (an engine the pods can reach), or unix:///var/run/docker.sock with that socket mounted",
+      hint: "--docker-host tcp://docker-engine.example:2376 (an engine the pods can reach; a unix:// socket must be mounted into the pods by you)",
     },
   );
 }
@@ -514,6 +514,7 @@ export function kubernetesManifests(
       if (job !== undefined) objects.push(backupCronJob(config, task, job, files, variables, keys, options));
     } else {
       const drill = config.drills.get(task.name);
+      if (drill?.drill.stack !== undefined) continue;
       if (drill !== undefined)
         objects.push(drillCronJob(config, task, drill, files, variables, keys, options));
     }
@@ -521,6 +522,17 @@ export function kubernetesManifests(
   for (const daemon of daemons)
     objects.push(daemonDeployment(config, daemon, files, variables, keys, options));
   return objects;
+}
+
+/**
+ * Scheduled drills left out: a stack drill reaches its services through tunnels on the drill
+ * host's 127.0.0.1 and needs its engine there (README, "Drills on another Docker engine"), which a
+ * pod with a DOCKER_HOST elsewhere is not. The CLI names them in a comment.
+ */
+export function unscheduledStackDrills(config: Config): string[] {
+  return scheduledTasks(config)
+    .filter((task) => task.kind === "drill" && config.drills.get(task.name)?.drill.stack !== undefined)
+    .map((task) => task.name);
 }
 
 /** Every Secret key the objects read, for the operator's `kubectl create secret` line. */
