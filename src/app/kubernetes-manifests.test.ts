@@ -158,6 +158,16 @@ describe("cron --kubernetes manifests", () => {
       expect(container.resources.requests.memory).toBeTruthy();
       expect(container.image).toBe(options.image);
     }
+    // The config, one section per mount (a reportDir inside the config dir needs a mount point).
+    expect(pod.containers[0]?.volumeMounts).toContainEqual({
+      name: "config",
+      mountPath: "/etc/backdrill/config/jobs",
+      subPath: "jobs",
+      readOnly: true,
+    });
+    expect(
+      backup.spec.jobTemplate.spec.template.metadata.annotations?.["backdrill.dev/config-sha256"],
+    ).toMatch(/^[0-9a-f]{64}$/);
     const ship = byName(objects, "backdrill-wal-ship-wal");
     if (ship.kind !== "Deployment") throw new Error("not a Deployment");
     expect(ship.spec.replicas).toBe(1);

@@ -212,7 +212,14 @@ function podParts(
     { name: "home", emptyDir: {} },
   ];
   const mounts: VolumeMount[] = [
-    { name: "config", mountPath: POD_CONFIG_DIR, readOnly: true },
+    // One mount per section, not the ConfigMap at the config dir: a read-only ConfigMap volume
+    // cannot take the mount point of a reportDir inside the config dir.
+    ...[...new Set(files.map(({ file }) => file.split("/")[0] ?? ""))].map((section) => ({
+      name: "config",
+      mountPath: posix.join(POD_CONFIG_DIR, section),
+      subPath: section,
+      readOnly: true,
+    })),
     { name: "tmp", mountPath: "/tmp" },
     { name: "home", mountPath: HOME },
   ];
@@ -521,6 +528,15 @@ export function kubernetesManifests(
   }
   for (const daemon of daemons)
     objects.push(daemonDeployment(config, daemon, files, variables, keys, options));
+  // Pods read the config once, at start (subPath mounts are not refreshed either): a changed
+  // config changes this annotation, which rolls the wal ship Deployments on `kubectl apply`.
+  const digest = createHash("sha256");
+  for (const { file, text } of files) digest.update(`${file}\0${text}\0`);
+  const annotations = { "backdrill.dev/config-sha256": digest.digest("hex") };
+  for (const object of objects) {
+    if (object.kind === "CronJob") object.spec.jobTemplate.spec.template.metadata.annotations = annotations;
+    if (object.kind === "Deployment") object.spec.template.metadata.annotations = annotations;
+  }
   return objects;
 }
 
