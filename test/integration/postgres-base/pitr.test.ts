@@ -498,35 +498,6 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     }
   }, 600_000);
 
-  // Not in CI (minutes under load): BACKDRILL_PREFETCH_BENCH=1 measures segments/s of recovery.
-  it.runIf(process.env.BACKDRILL_PREFETCH_BENCH === "1")(
-    "measures recovery segments/s with prefetch 0 and 8",
-    async () => {
-      const extra = Number(process.env.BACKDRILL_PREFETCH_SEGMENTS ?? "30");
-      for (let index = 0; index < extra; index += 1) {
-        await insertBatch(1, `bench ${index}`);
-        await switchAndWaitArchived();
-        if (index % 5 === 4) await drain();
-      }
-      await drain();
-      for (const prefetch of ["0", "8"]) {
-        const target = path.join(dir, `bench-data-${prefetch}`);
-        await restoreCli(target, ["--prefetch", prefetch]);
-        const started = Date.now();
-        const server = await startOnRestored(target);
-        try {
-          const wallMs = Date.now() - started;
-          expect(Number(await server.psql("SELECT count(*) FROM events"))).toBe(totalRows);
-          const { recovery } = await server.recovery();
-          console.log(`recovery with --prefetch ${prefetch}:`, JSON.stringify({ ...recovery, wallMs }));
-        } finally {
-          await server.stop();
-        }
-      }
-    },
-    1_800_000,
-  );
-
   it("fails the drill naming the gap when a segment in the middle is missing", async () => {
     const segments = (await archive.list()).filter((file) => file.kind === "segment");
     const stop = String(manifest.meta.stopWalFile);
