@@ -305,6 +305,12 @@ export interface OperationContext {
 export interface BackupContext<J extends JobLike> extends OperationContext {
   job: J;
   snapshot: ArtifactWriter;
+  /**
+   * The job's committed snapshots, oldest first: the repository's trusted listing only (refused
+   * manifests are never here). A kind that builds on an earlier snapshot (postgres-base
+   * incremental backups) picks its parent from it. Absent when a test drives an engine alone.
+   */
+  history?: () => Promise<readonly SnapshotManifest[]>;
 }
 
 export interface BackupOutcome<F> {
