@@ -181,6 +181,15 @@ export interface RestoreSpec<J extends JobBase, O> {
 export interface SideRetention<J extends JobBase> {
   /** The key of this part in `prune --json` (`wal`, `directories`). */
   key: string;
+  /**
+   * Snapshots retention must keep because a kept one needs them (postgres-base: the full backup
+   * and intermediates of a kept incremental backup's chain), each with the reason prune shows.
+   * Pure; `all` is the job's trusted listing, oldest first.
+   */
+  keepAlso?(
+    kept: readonly SnapshotManifest[],
+    all: readonly SnapshotManifest[],
+  ): Array<{ id: string; reason: string }>;
   prune(context: {
     job: J;
     repository: Repository;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { SnapshotManifest } from "../../repository/manifest.js";
-import { chainClosure, decideBackup, MAX_CHAIN, readChainMeta, resolveChain } from "./chain.js";
+import { selectRetention, withNeeded } from "../../ops/retention.js";
+import { decideBackup, keepChains, MAX_CHAIN, readChainMeta, resolveChain } from "./chain.js";
 
 const SHA = "a".repeat(64);
 
@@ -131,10 +132,23 @@ describe("full or incremental", () => {
 });
 
 describe("retention keeps what a kept chain needs", () => {
-  it("adds the full backup and intermediates of a kept incremental", () => {
-    const all = [full(1), incr(2, 1, 1), incr(3, 2, 1), full(4), incr(5, 4, 4)];
-    const kept = [all[2] as SnapshotManifest, all[4] as SnapshotManifest];
-    expect(chainClosure(kept, all).map((s) => s.id)).toEqual([id(1), id(2), id(3), id(4), id(5)]);
-    expect(chainClosure([all[3] as SnapshotManifest], all).map((s) => s.id)).toEqual([id(4)]);
+  it("keeps the full backup and intermediates of a kept incremental, with the reason", () => {
+    const all = [full(1), incr(2, 1, 1), incr(3, 2, 1), full(4), incr(5, 4, 4), incr(6, 5, 4)];
+    const decisions = withNeeded(selectRetention(all, { keepLast: 1 }), all, keepChains);
+    expect(decisions.map((d) => [d.snapshot.id, d.keep])).toEqual([
+      [id(1), false],
+      [id(2), false],
+      [id(3), false],
+      [id(4), true],
+      [id(5), true],
+      [id(6), true],
+    ]);
+    expect(decisions[3]?.reasons).toEqual([`needed by the incremental backup ${id(6)}`]);
+  });
+
+  it("keeps a chain whose newest link a calendar rule keeps, and nothing for a full backup", () => {
+    const all = [full(1), incr(2, 1, 1), incr(3, 2, 1)];
+    expect(keepChains([all[2] as SnapshotManifest], all).map((e) => e.id)).toEqual([id(1), id(2)]);
+    expect(keepChains([all[0] as SnapshotManifest], all)).toEqual([]);
   });
 });

@@ -94,23 +94,26 @@ export function resolveChain(
   return chain.reverse();
 }
 
-/** Every snapshot the given ones need to restore (themselves, their parents, their full backups). */
-export function chainClosure(
+/** `retention.keepAlso`: the links of every kept incremental backup's chain. */
+export function keepChains(
   kept: readonly SnapshotManifest[],
   all: readonly SnapshotManifest[],
-): SnapshotManifest[] {
-  const needed = new Map<string, SnapshotManifest>();
+): Array<{ id: string; reason: string }> {
+  const keptIds = new Set(kept.map((snapshot) => snapshot.id));
+  const extra: Array<{ id: string; reason: string }> = [];
   for (const snapshot of kept) {
     let links: SnapshotManifest[];
     try {
       links = resolveChain(snapshot, all);
     } catch {
-      // A broken chain cannot be restored whatever is kept; keep what it names that exists.
-      links = [snapshot];
+      continue;
     }
-    for (const link of links) needed.set(link.id, link);
+    for (const link of links) {
+      if (!keptIds.has(link.id))
+        extra.push({ id: link.id, reason: `needed by the incremental backup ${snapshot.id}` });
+    }
   }
-  return [...needed.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  return extra;
 }
 
 export type BackupDecision =
