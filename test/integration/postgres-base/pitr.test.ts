@@ -8,7 +8,7 @@
  * PITR drills to each point and to latest; finally a segment removed from the middle of the
  * archive, which must fail the drill naming the gap.
  */
-import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -557,6 +557,150 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
       `DAMAGED: task-wal WAL archive: 1 segment(s) missing from the archive: ${victim}`,
     );
   });
+
+  // PostgreSQL 17 incremental base backups: a chain full → incremental → incremental, restored
+  // by pg_combinebackup (CLI restore, PostgreSQL started on it) and drilled.
+  const chain: SnapshotManifest[] = [];
+  const incrementalJob = (): PostgresBaseJob => ({
+    ...job(),
+    incremental: { fullEvery: 3, stateDir: path.join(dir, "state") },
+  });
+  async function backupIncremental(): Promise<{ manifest: SnapshotManifest; ms: number; bytes: number }> {
+    const { result, manifest: written } = await runJobBackup(
+      { job: incrementalJob(), kind: postgresBaseKind, repository, recipients: [key.recipient] },
+      { log, signal: new AbortController().signal, env: ENV, configDir: dir },
+    );
+    expect(result.error).toBeUndefined();
+    const committed = written as SnapshotManifest;
+    chain.push(committed);
+    const base = committed.artifacts.find((artifact) => artifact.name === "base.tar");
+    return { manifest: committed, ms: result.durationMs, bytes: base?.size ?? 0 };
+  }
+
+  it("incremental: refuses clearly while summarize_wal is off, then takes full → incremental → incremental", async () => {
+    // The newest snapshot recorded no backup_manifest checksum: the first backup is full anyway;
+    // with a parent in the state directory and summarize_wal off, the job's setting is named.
+    const full = await backupIncremental();
+    expect(full.manifest.meta).toMatchObject({
+      backupType: "full",
+      manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    const off = await runJobBackup(
+      { job: incrementalJob(), kind: postgresBaseKind, repository, recipients: [key.recipient] },
+      { log, signal: new AbortController().signal, env: ENV, configDir: dir },
+    );
+    expect(off.result).toMatchObject({ ok: false, usage: true });
+    expect(off.result.error).toMatch(
+      /jobs\/task-wal\.yaml: incremental: job task-wal: the server has summarize_wal = off/,
+    );
+
+    await query("ALTER SYSTEM SET summarize_wal = on");
+    await query("SELECT pg_reload_conf()");
+    // Summaries must cover the parent's start: a new full backup after the summarizer runs.
+    chain.length = 0;
+    for (;;) {
+      const [state] = await query<{ on: string }>("SELECT current_setting('summarize_wal') AS on");
+      if (state?.on === "on") break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const stateDir = path.join(dir, "state");
+    await rm(stateDir, { recursive: true, force: true });
+    const first = await backupIncremental();
+    expect(first.manifest.meta.backupType).toBe("full");
+    await insertBatch(30, "after the full backup");
+    const second = await backupIncremental();
+    expect(second.manifest.meta).toMatchObject({
+      backupType: "incremental",
+      parent: first.manifest.id,
+      chainFull: first.manifest.id,
+    });
+    expect(second.bytes).toBeLessThan(first.bytes / 2);
+    await insertBatch(30, "after the first incremental");
+    const third = await backupIncremental();
+    expect(third.manifest.meta).toMatchObject({
+      backupType: "incremental",
+      parent: second.manifest.id,
+      chainFull: first.manifest.id,
+    });
+    expect(third.bytes).toBeLessThan(first.bytes / 2);
+    // The state directory keeps the newest backup_manifest (and its parent's, in case the newest
+    // never committed), private.
+    const kept = (await readdir(path.join(stateDir, "task-wal"))).sort();
+    expect(kept).toEqual([`${second.manifest.id}.backup_manifest`, `${third.manifest.id}.backup_manifest`]);
+    expect((await stat(path.join(stateDir, "task-wal", kept[1] ?? ""))).mode & 0o777).toBe(0o600);
+    console.log(
+      "incremental backups:",
+      JSON.stringify({
+        full: { ms: first.ms, bytes: first.bytes, plain: first.manifest.artifacts[0]?.plainSize },
+        incremental1: { ms: second.ms, bytes: second.bytes },
+        incremental2: { ms: third.ms, bytes: third.bytes },
+      }),
+    );
+    await insertBatch(5, "after the second incremental");
+    await switchAndWaitArchived();
+    await drain();
+  }, 600_000);
+
+  it("incremental: restore --to DIR of the newest combines the chain; PostgreSQL 17 starts on it with every row", async () => {
+    const newest = chain.at(-1);
+    if (newest === undefined) throw new Error("no incremental chain");
+    const target = path.join(dir, "incremental-data");
+    await writeFile(identityFile(), `${key.identity}\n`, { mode: 0o600 });
+    const plan = await runCli([
+      "--config-dir",
+      configDir,
+      "restore",
+      "task-wal",
+      "--to",
+      target,
+      "--dry-run",
+      "--identity",
+      identityFile(),
+    ]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(
+      `full ${chain[0]?.id} → incremental ${chain[1]?.id} → incremental ${newest.id}`,
+    );
+    expect(plan.stdout).toContain(`pg_combinebackup -o ${target}`);
+    await restoreCli(target, []);
+    const leftovers = (await readdir(os.tmpdir())).filter((name) => name.startsWith(`backdrill-chain-`));
+    expect(leftovers).toEqual([]);
+    const server = await startOnRestored(target);
+    try {
+      expect(await server.psql("SELECT pg_is_in_recovery()")).toBe("f");
+      expect(Number(await server.psql("SELECT count(*) FROM events"))).toBe(totalRows);
+    } finally {
+      await server.stop();
+    }
+  }, 600_000);
+
+  it("incremental: a drill of the newest incremental backup passes", async () => {
+    const newest = chain.at(-1);
+    if (newest === undefined) throw new Error("no incremental chain");
+    const target: PostgresBaseTarget = {
+      job: "task-wal",
+      snapshot: newest.id,
+      image: postgresImage(),
+      pitr: "latest",
+      checks: { amcheck: true, sql: [countCheck(totalRows)] },
+    };
+    const report = await runDrillTarget(
+      {
+        job: job(),
+        target,
+        kind: postgresBaseKind,
+        repository,
+        snapshot: newest.id,
+        identities: [key.identity],
+        rtoSeconds: null,
+      },
+      { log, signal: new AbortController().signal, env: {}, configDir: dir },
+    );
+    expect(report.error).toBeUndefined();
+    expect(failed(report)).toEqual([]);
+    expect(report.details?.chain).toEqual(chain.map((link) => link.id));
+    console.log("incremental drill:", JSON.stringify({ timings: report.timings, details: report.details }));
+  }, 600_000);
 });
 
 function identityFile(): string {
