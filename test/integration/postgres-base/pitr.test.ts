@@ -607,22 +607,21 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     await rm(stateDir, { recursive: true, force: true });
     const first = await backupIncremental();
     expect(first.manifest.meta.backupType).toBe("full");
-    await insertBatch(30, "after the full backup");
-    const second = await backupIncremental();
-    expect(second.manifest.meta).toMatchObject({
-      backupType: "incremental",
-      parent: first.manifest.id,
-      chainFull: first.manifest.id,
-    });
-    expect(second.bytes).toBeLessThan(first.bytes / 2);
-    await insertBatch(30, "after the first incremental");
-    const third = await backupIncremental();
-    expect(third.manifest.meta).toMatchObject({
-      backupType: "incremental",
-      parent: second.manifest.id,
-      chainFull: first.manifest.id,
-    });
-    expect(third.bytes).toBeLessThan(first.bytes / 2);
+    const links = [first];
+    for (const note of ["after the full backup", "after the first incremental"]) {
+      await insertBatch(30, note);
+      const next = await backupIncremental();
+      expect(next.manifest.meta).toMatchObject({
+        backupType: "incremental",
+        parent: links.at(-1)?.manifest.id,
+        chainFull: first.manifest.id,
+      });
+      // Only what changed since the parent (and the WAL of the backup itself).
+      expect(next.bytes).toBeLessThan(first.bytes / 2);
+      links.push(next);
+    }
+    const [, second, third] = links;
+    if (second === undefined || third === undefined) throw new Error("no incremental backups");
     // The state directory keeps the newest backup_manifest (and its parent's, in case the newest
     // never committed), private.
     const kept = (await readdir(path.join(stateDir, "task-wal"))).sort();
@@ -645,18 +644,7 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     const newest = chain.at(-1);
     if (newest === undefined) throw new Error("no incremental chain");
     const target = path.join(dir, "incremental-data");
-    await writeFile(identityFile(), `${key.identity}\n`, { mode: 0o600 });
-    const plan = await runCli([
-      "--config-dir",
-      configDir,
-      "restore",
-      "task-wal",
-      "--to",
-      target,
-      "--dry-run",
-      "--identity",
-      identityFile(),
-    ]);
+    const plan = await runRestoreCli(target, ["--dry-run"]);
     expect(plan.code, plan.stderr).toBe(0);
     expect(plan.stdout).toContain(
       `full ${chain[0]?.id} → incremental ${chain[1]?.id} → incremental ${newest.id}`,
@@ -709,8 +697,13 @@ function identityFile(): string {
 
 /** `backdrill restore task-wal --to target ...` through the CLI, with the identity file. */
 async function restoreCli(target: string, flags: string[]): Promise<void> {
+  const restored = await runRestoreCli(target, flags);
+  expect(restored.code, restored.stderr).toBe(0);
+}
+
+async function runRestoreCli(target: string, flags: string[]): ReturnType<typeof runCli> {
   await writeFile(identityFile(), `${key.identity}\n`, { mode: 0o600 });
-  const restored = await runCli([
+  return runCli([
     "--config-dir",
     configDir,
     "restore",
@@ -721,7 +714,6 @@ async function restoreCli(target: string, flags: string[]): Promise<void> {
     "--identity",
     identityFile(),
   ]);
-  expect(restored.code, restored.stderr).toBe(0);
 }
 
 /** What a recovery cost, from the server's log and the restore_command's backdrill starts. */
