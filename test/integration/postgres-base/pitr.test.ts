@@ -662,6 +662,32 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
     }
   }, 600_000);
 
+  it("incremental: prune keeps the chain the newest snapshot needs, whatever the retention says", async () => {
+    const policyFile = path.join(configDir, "policies/test.yaml");
+    const policy = await readFile(policyFile, "utf8");
+    await writeFile(policyFile, policy.replace("keepLast: 5", "keepLast: 1"));
+    try {
+      const pruned = await runCli(["--config-dir", configDir, "prune", "task-wal", "--dry-run", "--json"]);
+      expect(pruned.code, pruned.stderr).toBe(0);
+      const report = JSON.parse(pruned.stdout) as {
+        jobs: Array<{ snapshots: Array<{ id: string; action: string; reasons: string[] }> }>;
+      };
+      const entries = report.jobs[0]?.snapshots ?? [];
+      const newest = chain.at(-1)?.id;
+      for (const link of chain.slice(0, -1)) {
+        expect(entries.find((entry) => entry.id === link.id)).toMatchObject({
+          action: "keep",
+          reasons: [`needed by the incremental backup ${newest}`],
+        });
+      }
+      const others = entries.filter((entry) => !chain.some((link) => link.id === entry.id));
+      expect(others.length).toBeGreaterThan(0);
+      expect(others.every((entry) => entry.action === "remove")).toBe(true);
+    } finally {
+      await writeFile(policyFile, policy);
+    }
+  });
+
   it("incremental: a drill of the newest incremental backup passes", async () => {
     const newest = chain.at(-1);
     if (newest === undefined) throw new Error("no incremental chain");
