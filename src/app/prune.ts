@@ -42,7 +42,8 @@ import {
   type JobLock,
   type LockOptions,
 } from "../repository/locks.js";
-import { describeRetention, selectRetention } from "../ops/retention.js";
+import { describeRetention, selectRetention, withNeeded } from "../ops/retention.js";
+import type { JobBase, SideRetention } from "../kinds/contract.js";
 
 /** Default tolerance for clocks of different hosts when judging a leftover against a lock. */
 export const DEFAULT_LEFTOVER_SKEW_SECONDS = 15 * 60;
@@ -99,6 +100,8 @@ export interface PruneJobOptions {
   signal: AbortSignal;
   leftoverSkewSeconds?: number;
   lock?: Omit<LockOptions, "purpose" | "log">;
+  /** The kind's `retention.keepAlso`: snapshots a kept one needs (an incremental chain's links). */
+  keepAlso?: SideRetention<JobBase>["keepAlso"];
 }
 
 export async function pruneJob(
@@ -109,7 +112,11 @@ export async function pruneJob(
   const log = options.log.child({ job, repository: repository.location });
   const { snapshots, damaged, refused } = await repository.listSnapshots(job);
   for (const entry of refused) log.warn({ snapshot: entry.id, reason: entry.reason }, entry.problem);
-  const decisions = selectRetention(snapshots, options.retention, { timezone: options.timezone });
+  const decisions = withNeeded(
+    selectRetention(snapshots, options.retention, { timezone: options.timezone }),
+    snapshots,
+    options.keepAlso,
+  );
   const newest = decisions.at(-1);
   if (newest !== undefined && !newest.keep) {
     throw new Error(
@@ -288,6 +295,7 @@ export async function prune(config: Config, options: PruneOptions): Promise<Prun
         dryRun: options.dryRun,
         log: options.log,
         signal: options.signal,
+        keepAlso: kindOf(loaded.job.kind).retention?.keepAlso,
       });
       const side = kindOf(loaded.job.kind).retention;
       if (side !== null && jobReport.ok) {

@@ -181,6 +181,15 @@ export interface RestoreSpec<J extends JobBase, O> {
 export interface SideRetention<J extends JobBase> {
   /** The key of this part in `prune --json` (`wal`, `directories`). */
   key: string;
+  /**
+   * Snapshots retention must keep because a kept one needs them (postgres-base: the full backup
+   * and intermediates of a kept incremental backup's chain), each with the reason prune shows.
+   * Pure; `all` is the job's trusted listing, oldest first.
+   */
+  keepAlso?(
+    kept: readonly SnapshotManifest[],
+    all: readonly SnapshotManifest[],
+  ): Array<{ id: string; reason: string }>;
   prune(context: {
     job: J;
     repository: Repository;
@@ -305,6 +314,12 @@ export interface OperationContext {
 export interface BackupContext<J extends JobLike> extends OperationContext {
   job: J;
   snapshot: ArtifactWriter;
+  /**
+   * The job's committed snapshots, oldest first: the repository's trusted listing only (refused
+   * manifests are never here). A kind that builds on an earlier snapshot (postgres-base
+   * incremental backups) picks its parent from it. Absent when a test drives an engine alone.
+   */
+  history?: () => Promise<readonly SnapshotManifest[]>;
 }
 
 export interface BackupOutcome<F> {

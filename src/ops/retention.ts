@@ -203,3 +203,23 @@ function ymd(t: CalendarTime): string {
 function pad(value: number): string {
   return String(value).padStart(2, "0");
 }
+
+/**
+ * Retention's decision, plus what a kept snapshot needs to be restored (the kind says which:
+ * an incremental backup's full backup and intermediates). Never removes a keep.
+ */
+export function withNeeded<S extends RetentionSnapshot>(
+  decisions: Array<RetentionDecision<S>>,
+  snapshots: readonly S[],
+  keepAlso: ((kept: readonly S[], all: readonly S[]) => Array<{ id: string; reason: string }>) | undefined,
+): Array<RetentionDecision<S>> {
+  if (keepAlso === undefined) return decisions;
+  const kept = decisions.filter((decision) => decision.keep).map((decision) => decision.snapshot);
+  const needed = new Map<string, string[]>();
+  for (const { id, reason } of keepAlso(kept, snapshots)) needed.set(id, [...(needed.get(id) ?? []), reason]);
+  return decisions.map((decision) => {
+    const reasons = needed.get(decision.snapshot.id);
+    if (reasons === undefined || decision.keep) return decision;
+    return { ...decision, keep: true, reasons };
+  });
+}

@@ -94,6 +94,7 @@ export async function runJobBackup(
         engine.backup({
           job: target.job,
           snapshot,
+          history: () => target.repository.snapshots(target.job.name),
           log,
           signal: context.signal,
           scope,

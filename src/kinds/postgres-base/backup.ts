@@ -15,7 +15,8 @@
  * trade-off for nightly backups.
  */
 import { PassThrough } from "node:stream";
-import { OperationError, UsageError } from "../../errors.js";
+import path from "node:path";
+import { ConfigError, OperationError, UsageError } from "../../errors.js";
 import type { ManifestMeta } from "../../repository/manifest.js";
 import type { BackupContext, BackupOutcome } from "../contract.js";
 import {
@@ -31,6 +32,14 @@ import { labelTimeToIso, parseBackupLabel, parseManifestWalRanges } from "./back
 import { DEFAULT_COMPRESSION } from "./job-schema.js";
 import { TarPeek } from "./tar-peek.js";
 import type { BaseBackupFacts } from "./facts.js";
+import { decideBackup, type BackupDecision } from "./chain.js";
+import {
+  forgetManifest,
+  jobStateDir,
+  manifestSha256,
+  parentManifestFile,
+  storeManifest,
+} from "./manifest-state.js";
 import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
 import { DEFAULT_WAL_SEGMENT_SIZE, lsnSegment, parseLsn, segmentName } from "./wal-name.js";
 
@@ -41,6 +50,8 @@ interface ServerProbe {
   databases: string[];
   archiveMode: string;
   archiveCommandSet: boolean;
+  /** "" before PostgreSQL 17 (no WAL summaries). */
+  summarizeWal: string;
 }
 
 /**
@@ -56,7 +67,7 @@ async function probeServer(
     const client = await connectClient(endpoint, endpoint.database);
     try {
       const settings = await client.query<{ name: string; setting: string }>(
-        "SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'wal_segment_size', 'archive_mode', 'archive_command')",
+        "SELECT name, setting FROM pg_settings WHERE name IN ('server_version', 'wal_segment_size', 'archive_mode', 'archive_command', 'summarize_wal')",
       );
       const setting = (name: string) => settings.rows.find((row) => row.name === name)?.setting ?? "";
       const superuser = await client.query<{ rolname: string }>(
@@ -72,6 +83,7 @@ async function probeServer(
         databases: databases.rows.map((row) => row.datname),
         archiveMode: setting("archive_mode"),
         archiveCommandSet: setting("archive_command") !== "",
+        summarizeWal: setting("summarize_wal"),
       };
       return probe;
     } finally {
@@ -110,12 +122,41 @@ export async function backupPostgresBase(
     );
   }
 
+  const history = (await context.history?.()) ?? [];
+  const decision = await incrementalParent(context, decideBackup(job.incremental, history, new Date()));
+  if (decision.type === "incremental") {
+    requireSummaries(context, probe, tool.major);
+    log.info(
+      { parent: decision.parent.id, chainFull: decision.chainFull },
+      "incremental base backup against the previous snapshot",
+    );
+  } else if (job.incremental !== undefined) {
+    log.info({ reason: decision.reason }, "full base backup");
+  }
+
   const started = new Date();
   const env = libpqEnv(endpoint, endpoint.database);
+  const incrementalArgs = decision.type === "incremental" ? [`--incremental=${decision.file}`] : [];
   const child = tools.spawn(
     "pg_basebackup",
-    ["-D", "-", "-F", "t", "-X", "fetch", "--checkpoint=fast", "--no-password", "--label=backdrill"],
-    { env, signal, description: `pg_basebackup from ${describeEndpoint(endpoint)} (${tools.describe()})` },
+    [
+      "-D",
+      "-",
+      "-F",
+      "t",
+      "-X",
+      "fetch",
+      "--checkpoint=fast",
+      "--no-password",
+      "--label=backdrill",
+      ...incrementalArgs,
+    ],
+    {
+      env,
+      signal,
+      description: `pg_basebackup from ${describeEndpoint(endpoint)} (${tools.describe()})`,
+      ...(decision.type === "incremental" ? { mounts: [path.dirname(decision.file)] } : {}),
+    },
   );
   const peek = new TarPeek(new Set(["backup_label", "backup_manifest"]));
   const source = untilExit(child.stdout, child);
@@ -131,6 +172,18 @@ export async function backupPostgresBase(
   } catch (error) {
     child.kill();
     if (error instanceof UsageError) throw error;
+    if (decision.type === "incremental" && job.incremental !== undefined) {
+      // pg_basebackup refused the parent (WAL summaries already removed, another timeline or
+      // system): fail this run, and make the next one full rather than fail the same way forever.
+      await forgetManifest(job.incremental.stateDir, job.name, decision.parent.id);
+      throw new OperationError(
+        `job ${job.name}: incremental base backup against snapshot ${decision.parent.id} failed: ${errorText(error)}`,
+        {
+          cause: error,
+          hint: "the next backup of the job is full (the parent's backup_manifest was forgotten)",
+        },
+      );
+    }
     throw new OperationError(`job ${job.name}: base backup failed: ${errorText(error)}`, { cause: error });
   }
   const stopped = new Date();
@@ -166,7 +219,20 @@ export async function backupPostgresBase(
     toolVersion: tool.text,
     serverVersion: probe?.serverVersion ?? null,
     durationMs: stopped.getTime() - started.getTime(),
+    backupType: decision.type,
+    manifestSha256: manifestSha256(manifestText),
+    ...(decision.type === "incremental" ? { parent: decision.parent.id, chainFull: decision.chainFull } : {}),
   };
+  if (job.incremental !== undefined) {
+    const parent = history.at(-1)?.id;
+    await storeManifest(
+      job.incremental.stateDir,
+      job.name,
+      context.snapshot.id,
+      manifestText,
+      new Set(parent === undefined ? [] : [parent]),
+    );
+  }
   const facts: BaseBackupFacts = {
     kind: "postgres-base",
     superuser: probe?.superuser ?? "postgres",
@@ -176,6 +242,65 @@ export async function backupPostgresBase(
     stopLsn,
     timeline: label.timeline,
   };
-  log.info({ startLsn: label.startLsn, stopLsn, timeline: label.timeline }, "base backup taken");
+  log.info(
+    { startLsn: label.startLsn, stopLsn, timeline: label.timeline, type: decision.type },
+    "base backup taken",
+  );
   return { facts, meta };
+}
+
+type Planned =
+  { type: "full"; reason: string } | (Extract<BackupDecision, { type: "incremental" }> & { file: string });
+
+/** The parent's backup_manifest from the state directory, or a full backup saying why not. */
+async function incrementalParent(
+  context: BackupContext<PgBaseJobInput>,
+  decision: BackupDecision,
+): Promise<Planned> {
+  const config = context.job.incremental;
+  if (decision.type === "full") return decision;
+  if (config === undefined) return { type: "full", reason: "the job does not set incremental" };
+  const found = await parentManifestFile(
+    config.stateDir,
+    context.job.name,
+    decision.parent.id,
+    decision.manifestSha256,
+  );
+  if ("missing" in found) return { type: "full", reason: `the parent's backup_manifest: ${found.missing}` };
+  context.log.debug({ dir: jobStateDir(config.stateDir, context.job.name) }, "parent backup_manifest found");
+  return { ...decision, file: found.file };
+}
+
+/** pg_basebackup --incremental needs PostgreSQL 17 with summarize_wal = on: say so up front. */
+function requireSummaries(
+  context: BackupContext<PgBaseJobInput>,
+  probe: ServerProbe | undefined,
+  toolMajor: number,
+): void {
+  const where = `${context.jobFile}: incremental`;
+  if (toolMajor < 17)
+    throw new ConfigError(
+      [
+        {
+          file: context.jobFile,
+          path: "incremental",
+          message: `job ${context.job.name}: pg_basebackup ${toolMajor} cannot take incremental backups (needs 17)`,
+        },
+      ],
+      { hint: `use PostgreSQL 17 client tools or remove ${where}` },
+    );
+  if (probe === undefined) return;
+  if (probe.summarizeWal !== "on")
+    throw new ConfigError(
+      [
+        {
+          file: context.jobFile,
+          path: "incremental",
+          message: `job ${context.job.name}: the server has summarize_wal = ${probe.summarizeWal === "" ? "(none: PostgreSQL before 17)" : probe.summarizeWal}; incremental backups need it on`,
+        },
+      ],
+      {
+        hint: `ALTER SYSTEM SET summarize_wal = on; SELECT pg_reload_conf(); (or remove ${where})`,
+      },
+    );
 }

@@ -158,8 +158,16 @@ export function postgresBaseDoctor(
       name: "summarize_wal",
       run: async () => {
         const facts = await needServer(server);
+        // With `incremental` set the backup fails without summaries: a failure, not a remark.
+        const needed = job.incremental !== undefined;
         if (facts.summarizeWal === null) {
-          return ok(`PostgreSQL ${facts.version} has no WAL summaries (incremental base backups need 17)`);
+          const text = `PostgreSQL ${facts.version} has no WAL summaries (incremental base backups need 17)`;
+          return needed ? fail(`${text}; the job sets incremental: remove it or upgrade`) : ok(text);
+        }
+        if (needed && facts.summarizeWal !== "on") {
+          return fail(
+            "off, but the job sets incremental: incremental backups fail until it is on (ALTER SYSTEM SET summarize_wal = on; SELECT pg_reload_conf();)",
+          );
         }
         return ok(
           facts.summarizeWal === "on"

@@ -50,9 +50,13 @@ import {
 } from "./wal-name.js";
 import { walSourceFor } from "./wal-source.js";
 import { DEST_PATH, FILE_NAME, restoreCommandLine } from "./restore-command.js";
+import { describeChain, loadChain } from "./chain-restore.js";
+import type { SnapshotManifest } from "../../repository/manifest.js";
 
 const PGDATA = "/var/lib/postgresql/backdrill-restore";
 const WAL_DIR = "/var/lib/postgresql/backdrill-wal";
+/** Where the links of an incremental chain are unpacked before pg_combinebackup writes PGDATA. */
+const CHAIN_DIR = "/var/lib/postgresql/backdrill-chain";
 const HBA_FILE = "/etc/backdrill-pg_hba.conf";
 const GO_FILE = "/tmp/backdrill-go";
 const POLL_MS = 1000;
@@ -189,6 +193,38 @@ async function psql(container: StartedTestContainer, superuser: string, database
   return { ok: result.exitCode === 0, out: result.stdout.trim(), err: result.stderr.trim() };
 }
 
+/**
+ * Unpacks each link of the chain into its own directory in the drill container and combines them
+ * into PGDATA with the image's pg_combinebackup: the plaintext never lands on the drill host, and
+ * the drill proves the chain restores with the tools of the version it runs. The links are removed
+ * before recovery starts.
+ */
+async function combineInContainer(
+  container: StartedTestContainer,
+  context: DrillContext<PgBaseJobInput, PostgresBaseTarget, BaseBackupFacts>,
+  chain: readonly SnapshotManifest[],
+  signal: AbortSignal,
+): Promise<void> {
+  const dirs = chain.map((_, index) => `${CHAIN_DIR}/${index}`);
+  const made = await exec(container, ["mkdir", "-p", ...dirs]);
+  if (made.exitCode !== 0)
+    throw new OperationError(`cannot prepare the drill container: ${made.output.trim()}`);
+  for (const [index, link] of chain.entries()) {
+    signal.throwIfAborted();
+    const input = await context.repository.openArtifact(link, BASE_ARTIFACT, [...context.identities], {
+      signal,
+    });
+    await container.copyArchiveToContainer(input, dirs[index] ?? CHAIN_DIR);
+  }
+  const combined = await exec(container, ["pg_combinebackup", "-o", PGDATA, ...dirs]);
+  await exec(container, ["rm", "-rf", CHAIN_DIR]);
+  if (combined.exitCode !== 0) {
+    throw new OperationError(
+      `pg_combinebackup in the drill container could not combine ${describeChain(chain)}: ${combined.output.trim()}`,
+    );
+  }
+}
+
 /** Polls until the server is out of recovery, the container dies, or the time runs out. */
 async function waitForPromotion(
   container: StartedTestContainer,
@@ -283,10 +319,14 @@ export function drillPostgresBase(
   let archived: ArchivedWal[] = [];
   let recoveryTarget: RecoveryTarget | undefined;
   let container: StartedTestContainer | undefined;
+  let chain: SnapshotManifest[] = [snapshot];
   const details: Record<string, unknown> = {};
 
   return {
     async sandbox() {
+      // The incremental chain (full backup first), every link trusted and checked.
+      chain = await loadChain(context.repository, snapshot);
+      if (chain.length > 1) log.info({ chain: describeChain(chain) }, "incremental base backup chain");
       // What the archive holds, and where recovery should stop.
       archived = await wal.list();
       recoveryTarget = resolveTarget(target.pitr, {
@@ -344,7 +384,15 @@ export function drillPostgresBase(
       }
       const walFetchMs = Date.now() - fetchStarted;
       const baseStarted = Date.now();
-      await container.copyArchiveToContainer(await context.artifacts.open(BASE_ARTIFACT, { signal }), PGDATA);
+      if (chain.length > 1) {
+        await combineInContainer(container, context, chain, signal);
+        Object.assign(details, { chain: chain.map((link) => link.id) });
+      } else {
+        await container.copyArchiveToContainer(
+          await context.artifacts.open(BASE_ARTIFACT, { signal }),
+          PGDATA,
+        );
+      }
       await container.copyArchiveToContainer(packDirectory(walDir, signal), WAL_DIR);
       const go = await exec(container, ["sh", "-c", `touch "${PGDATA}/recovery.signal" && touch ${GO_FILE}`]);
       if (go.exitCode !== 0)

@@ -8,6 +8,7 @@ import { defineKind } from "../contract.js";
 import { postgresSecrets, toolsNeedDocker } from "../postgres/config.js";
 import { describePostgresBaseJob } from "./config.js";
 import { baseBackupFactsSchema } from "./facts.js";
+import { keepChains } from "./chain.js";
 import { postgresBaseJobSchema } from "./job-schema.js";
 import { postgresBaseRestore } from "./restore-options.js";
 import { postgresBaseTarget } from "./target.js";
@@ -28,6 +29,7 @@ export const postgresBaseKind = defineKind({
   retention: {
     key: "wal",
     prune: async (context) => (await import("./retention.js")).pruneWalSide(context),
+    keepAlso: keepChains,
   },
   archive: {
     label: "WAL archive",

@@ -27,6 +27,8 @@ import { writeContainedFile } from "../../fs/contained-files.js";
 import type { PostgresBaseRestoreOptions } from "./restore-options.js";
 import { DEST_PATH, FILE_NAME, PREFETCH_DIR, restoreCommandLine } from "./restore-command.js";
 import { BASE_ARTIFACT, type PgBaseJobInput } from "./types.js";
+import { combineChain, describeChain, loadChain } from "./chain-restore.js";
+import type { SnapshotManifest } from "../../repository/manifest.js";
 
 type PgBaseRestoreContext = RestoreContext<PgBaseJobInput, BaseBackupFacts, PostgresBaseRestoreOptions>;
 
@@ -45,9 +47,11 @@ export interface Layout {
   target: RecoveryTarget;
   restoreCommand: string;
   settings: Array<[string, string]>;
+  /** The incremental chain, full backup first; one element for a full backup. */
+  chain: SnapshotManifest[];
 }
 
-function layoutFor(context: PgBaseRestoreContext): Layout {
+function layoutFor(context: PgBaseRestoreContext, chain: SnapshotManifest[]): Layout {
   const { job, options } = context;
   const meta = readBaseMeta(context.artifacts.snapshot.meta, context.artifacts.snapshot.id);
   checkAgainstManifest(context.facts, context.artifacts, meta);
@@ -72,13 +76,26 @@ function layoutFor(context: PgBaseRestoreContext): Layout {
     ...(identity === undefined || identity === "" ? [] : ["--identity", identity]),
     ...(options.prefetch > 0 ? ["--prefetch", String(options.prefetch), "--prefetch-dir", PREFETCH_DIR] : []),
   ]);
-  return { dir: context.to, target, restoreCommand, settings: recoverySettings(target, restoreCommand) };
+  return {
+    dir: context.to,
+    target,
+    restoreCommand,
+    settings: recoverySettings(target, restoreCommand),
+    chain,
+  };
 }
 
 export async function planPostgresBaseRestore(context: PgBaseRestoreContext): Promise<RestorePlan<Layout>> {
-  const layout = layoutFor(context);
+  const layout = layoutFor(context, await loadChain(context.repository, context.artifacts.snapshot));
+  const combined = layout.chain.length > 1;
   const existing = await entries(layout.dir);
   const warnings: string[] = [];
+  if (combined && existing !== null && existing.length > 0) {
+    // pg_combinebackup writes a new data directory and refuses a non-empty one, --force or not.
+    throw new UsageError(
+      `--to ${layout.dir} is not empty; an incremental backup is restored by pg_combinebackup into an empty or new directory`,
+    );
+  }
   if (existing !== null && existing.length > 0 && !context.force) {
     throw new UsageError(`--to ${layout.dir} is not empty; give an empty or new directory (or --force)`);
   }
@@ -92,9 +109,17 @@ export async function planPostgresBaseRestore(context: PgBaseRestoreContext): Pr
   const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
   const stored = base?.compression === undefined ? "" : `, stored ${base.compression} in ${mib(base.size)}`;
   const size = base?.plainSize === undefined ? "" : ` (${mib(base.plainSize)}${stored})`;
+  const first = combined
+    ? [
+        `unpack each base backup of the chain ${describeChain(layout.chain)} into a private temp dir (removed afterwards)`,
+        `combine them with pg_combinebackup -o ${layout.dir} (PostgreSQL 17 tools: ${"image" in context.job.tools ? `image ${context.job.tools.image}` : `binDir ${context.job.tools.binDir}`})`,
+      ]
+    : [
+        `unpack the base backup${size} of snapshot ${context.artifacts.snapshot.id} into ${layout.dir} (mode 0700)`,
+      ];
   return {
     steps: [
-      `unpack the base backup${size} of snapshot ${context.artifacts.snapshot.id} into ${layout.dir} (mode 0700)`,
+      ...first,
       `create ${path.join(layout.dir, "recovery.signal")}`,
       `append to postgresql.auto.conf: ${layout.settings.map(([name, value]) => `${name} = ${confValue(value)}`).join("; ")}`,
       `recovery target: ${describeTarget(layout.target)}`,
@@ -121,15 +146,19 @@ export async function applyPostgresBaseRestore(
   await mkdir(layout.dir, { recursive: true, mode: 0o700 });
   await chmod(layout.dir, 0o700);
   const { signal } = context;
-  // The tar passes a guard first (postgres/tar-guard.ts): nothing outside the data directory, no
-  // link out of it, no device. A data directory may hold symlinks inside itself.
-  await unpackInto(
-    layout.dir,
-    await context.artifacts.open(BASE_ARTIFACT, { signal }),
-    signal,
-    "the base backup",
-    { symlinks: true, hardLinks: true },
-  );
+  if (layout.chain.length > 1) {
+    await combineChain(context, layout.chain, layout.dir);
+  } else {
+    // The tar passes a guard first (postgres/tar-guard.ts): nothing outside the data directory, no
+    // link out of it, no device. A data directory may hold symlinks inside itself.
+    await unpackInto(
+      layout.dir,
+      await context.artifacts.open(BASE_ARTIFACT, { signal }),
+      signal,
+      "the base backup",
+      { symlinks: true, hardLinks: true },
+    );
+  }
   // The unpacked tree came from the snapshot: our own two writes never follow a link it left.
   await writeContainedFile(layout.dir, "recovery.signal", "");
   const lines = [

@@ -8,7 +8,7 @@ import type { ArchivedWal } from "./wal-archive.js";
 export const BASE_ARTIFACT = "base.tar";
 
 export type PgBaseJobInput = Pick<PostgresBaseJob, "name" | "kind" | "connection" | "tools"> &
-  Partial<Pick<PostgresBaseJob, "compression">>;
+  Partial<Pick<PostgresBaseJob, "compression" | "incremental">>;
 
 /** Read access to the job's WAL archive (decrypting), made by `walSourceFor`. */
 export interface WalSource {

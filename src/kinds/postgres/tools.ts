@@ -20,7 +20,8 @@ import type { Tools as ToolsConfig } from "./config-schema.js";
 import { imagePresent, missingImageError, type PullPolicy } from "../../docker/container.js";
 import { currentEngine, isRemote } from "../../docker/engine.js";
 
-export type PgTool = "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_amcheck" | "pg_basebackup";
+export type PgTool =
+  "pg_dump" | "pg_dumpall" | "pg_restore" | "psql" | "pg_amcheck" | "pg_basebackup" | "pg_combinebackup";
 
 /** Label on every tool container, so leftovers can be found after a crash. */
 export const TOOL_CONTAINER_LABEL = "backdrill.tool=true";

@@ -8,7 +8,7 @@
  * PITR drills to each point and to latest; finally a segment removed from the middle of the
  * archive, which must fail the drill naming the gap.
  */
-import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { execa } from "execa";
@@ -528,6 +528,164 @@ describe("postgres-base: base backup, WAL archive, PITR drills", () => {
       `DAMAGED: task-wal WAL archive: 1 segment(s) missing from the archive: ${victim}`,
     );
   });
+
+  // PostgreSQL 17 incremental base backups: a chain full → incremental → incremental, restored
+  // by pg_combinebackup (CLI restore, PostgreSQL started on it) and drilled.
+  const chain: SnapshotManifest[] = [];
+  const incrementalJob = (): PostgresBaseJob => ({
+    ...job(),
+    incremental: { fullEvery: 3, stateDir: path.join(dir, "state") },
+  });
+  async function backupIncremental(): Promise<{ manifest: SnapshotManifest; ms: number; bytes: number }> {
+    const { result, manifest: written } = await runJobBackup(
+      { job: incrementalJob(), kind: postgresBaseKind, repository, recipients: [key.recipient] },
+      { log, signal: new AbortController().signal, env: ENV, configDir: dir },
+    );
+    expect(result.error).toBeUndefined();
+    const committed = written as SnapshotManifest;
+    chain.push(committed);
+    const base = committed.artifacts.find((artifact) => artifact.name === "base.tar");
+    return { manifest: committed, ms: result.durationMs, bytes: base?.size ?? 0 };
+  }
+
+  it("incremental: refuses clearly while summarize_wal is off, then takes full → incremental → incremental", async () => {
+    // The newest snapshot recorded no backup_manifest checksum: the first backup is full anyway;
+    // with a parent in the state directory and summarize_wal off, the job's setting is named.
+    const full = await backupIncremental();
+    expect(full.manifest.meta).toMatchObject({
+      backupType: "full",
+      manifestSha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    });
+    const off = await runJobBackup(
+      { job: incrementalJob(), kind: postgresBaseKind, repository, recipients: [key.recipient] },
+      { log, signal: new AbortController().signal, env: ENV, configDir: dir },
+    );
+    expect(off.result).toMatchObject({ ok: false, usage: true });
+    expect(off.result.error).toMatch(
+      /jobs\/task-wal\.yaml: incremental: job task-wal: the server has summarize_wal = off/,
+    );
+
+    await query("ALTER SYSTEM SET summarize_wal = on");
+    await query("SELECT pg_reload_conf()");
+    // Summaries must cover the parent's start: a new full backup after the summarizer runs.
+    chain.length = 0;
+    for (;;) {
+      const [state] = await query<{ on: string }>("SELECT current_setting('summarize_wal') AS on");
+      if (state?.on === "on") break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const stateDir = path.join(dir, "state");
+    await rm(stateDir, { recursive: true, force: true });
+    const first = await backupIncremental();
+    expect(first.manifest.meta.backupType).toBe("full");
+    const links = [first];
+    for (const note of ["after the full backup", "after the first incremental"]) {
+      await insertBatch(30, note);
+      const next = await backupIncremental();
+      expect(next.manifest.meta).toMatchObject({
+        backupType: "incremental",
+        parent: links.at(-1)?.manifest.id,
+        chainFull: first.manifest.id,
+      });
+      // Only what changed since the parent (and the WAL of the backup itself).
+      expect(next.bytes).toBeLessThan(first.bytes / 2);
+      links.push(next);
+    }
+    const [, second, third] = links;
+    if (second === undefined || third === undefined) throw new Error("no incremental backups");
+    // The state directory keeps the newest backup_manifest (and its parent's, in case the newest
+    // never committed), private.
+    const kept = (await readdir(path.join(stateDir, "task-wal"))).sort();
+    expect(kept).toEqual([`${second.manifest.id}.backup_manifest`, `${third.manifest.id}.backup_manifest`]);
+    expect((await stat(path.join(stateDir, "task-wal", kept[1] ?? ""))).mode & 0o777).toBe(0o600);
+    console.log(
+      "incremental backups:",
+      JSON.stringify({
+        full: { ms: first.ms, bytes: first.bytes, plain: first.manifest.artifacts[0]?.plainSize },
+        incremental1: { ms: second.ms, bytes: second.bytes },
+        incremental2: { ms: third.ms, bytes: third.bytes },
+      }),
+    );
+    await insertBatch(5, "after the second incremental");
+    await switchAndWaitArchived();
+    await drain();
+  }, 600_000);
+
+  it("incremental: restore --to DIR of the newest combines the chain; PostgreSQL 17 starts on it with every row", async () => {
+    const newest = chain.at(-1);
+    if (newest === undefined) throw new Error("no incremental chain");
+    const target = path.join(dir, "incremental-data");
+    const plan = await runRestoreCli(target, ["--dry-run"]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(
+      `full ${chain[0]?.id} → incremental ${chain[1]?.id} → incremental ${newest.id}`,
+    );
+    expect(plan.stdout).toContain(`pg_combinebackup -o ${target}`);
+    await restoreCli(target, []);
+    const leftovers = (await readdir(os.tmpdir())).filter((name) => name.startsWith(`backdrill-chain-`));
+    expect(leftovers).toEqual([]);
+    const server = await startOnRestored(target);
+    try {
+      expect(await server.psql("SELECT pg_is_in_recovery()")).toBe("f");
+      expect(Number(await server.psql("SELECT count(*) FROM events"))).toBe(totalRows);
+    } finally {
+      await server.stop();
+    }
+  }, 600_000);
+
+  it("incremental: prune keeps the chain the newest snapshot needs, whatever the retention says", async () => {
+    const policyFile = path.join(configDir, "policies/test.yaml");
+    const policy = await readFile(policyFile, "utf8");
+    await writeFile(policyFile, policy.replace("keepLast: 5", "keepLast: 1"));
+    try {
+      const pruned = await runCli(["--config-dir", configDir, "prune", "task-wal", "--dry-run", "--json"]);
+      expect(pruned.code, pruned.stderr).toBe(0);
+      const report = JSON.parse(pruned.stdout) as {
+        jobs: Array<{ snapshots: Array<{ id: string; action: string; reasons: string[] }> }>;
+      };
+      const entries = report.jobs[0]?.snapshots ?? [];
+      const newest = chain.at(-1)?.id;
+      for (const link of chain.slice(0, -1)) {
+        expect(entries.find((entry) => entry.id === link.id)).toMatchObject({
+          action: "keep",
+          reasons: [`needed by the incremental backup ${newest}`],
+        });
+      }
+      const others = entries.filter((entry) => !chain.some((link) => link.id === entry.id));
+      expect(others.length).toBeGreaterThan(0);
+      expect(others.every((entry) => entry.action === "remove")).toBe(true);
+    } finally {
+      await writeFile(policyFile, policy);
+    }
+  });
+
+  it("incremental: a drill of the newest incremental backup passes", async () => {
+    const newest = chain.at(-1);
+    if (newest === undefined) throw new Error("no incremental chain");
+    const target: PostgresBaseTarget = {
+      job: "task-wal",
+      snapshot: newest.id,
+      image: postgresImage(),
+      pitr: "latest",
+      checks: { amcheck: true, sql: [countCheck(totalRows)] },
+    };
+    const report = await runDrillTarget(
+      {
+        job: job(),
+        target,
+        kind: postgresBaseKind,
+        repository,
+        snapshot: newest.id,
+        identities: [key.identity],
+        rtoSeconds: null,
+      },
+      { log, signal: new AbortController().signal, env: {}, configDir: dir },
+    );
+    expect(report.error).toBeUndefined();
+    expect(failed(report)).toEqual([]);
+    expect(report.details?.chain).toEqual(chain.map((link) => link.id));
+    console.log("incremental drill:", JSON.stringify({ timings: report.timings, details: report.details }));
+  }, 600_000);
 });
 
 function identityFile(): string {
@@ -536,8 +694,13 @@ function identityFile(): string {
 
 /** `backdrill restore task-wal --to target ...` through the CLI, with the identity file. */
 async function restoreCli(target: string, flags: string[]): Promise<void> {
+  const restored = await runRestoreCli(target, flags);
+  expect(restored.code, restored.stderr).toBe(0);
+}
+
+async function runRestoreCli(target: string, flags: string[]): ReturnType<typeof runCli> {
   await writeFile(identityFile(), `${key.identity}\n`, { mode: 0o600 });
-  const restored = await runCli([
+  return runCli([
     "--config-dir",
     configDir,
     "restore",
@@ -548,7 +711,6 @@ async function restoreCli(target: string, flags: string[]): Promise<void> {
     "--identity",
     identityFile(),
   ]);
-  expect(restored.code, restored.stderr).toBe(0);
 }
 
 /** What a recovery cost, from the server's log and the restore_command's backdrill starts. */

@@ -1,0 +1,46 @@
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { forgetManifest, manifestSha256, parentManifestFile, storeManifest } from "./manifest-state.js";
+
+const A = "20261201T000001Z-abcdef";
+const B = "20261201T000002Z-abcdef";
+const C = "20261201T000003Z-abcdef";
+let dir: string;
+
+beforeEach(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), "manifest-state-"));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe("the backup_manifest state directory", () => {
+  it("stores privately, keeps the parent, removes older ones and nothing else", async () => {
+    const text = (id: string) => Buffer.from(`{"manifest": "${id}"}`);
+    await storeManifest(dir, "task-wal", A, text(A), new Set());
+    await storeManifest(dir, "task-wal", B, text(B), new Set([A]));
+    await writeFile(path.join(dir, "task-wal", "notes.txt"), "mine");
+    await storeManifest(dir, "task-wal", C, text(C), new Set([B]));
+    const names = (await readdir(path.join(dir, "task-wal"))).sort();
+    expect(names).toEqual([`${B}.backup_manifest`, `${C}.backup_manifest`, "notes.txt"]);
+    expect((await stat(path.join(dir, "task-wal"))).mode & 0o777).toBe(0o700);
+    expect((await stat(path.join(dir, "task-wal", `${C}.backup_manifest`))).mode & 0o777).toBe(0o600);
+    expect(await parentManifestFile(dir, "task-wal", C, manifestSha256(text(C)))).toEqual({
+      file: path.join(dir, "task-wal", `${C}.backup_manifest`),
+    });
+  });
+
+  it("says why a parent's manifest cannot be used: missing, or not what the parent recorded", async () => {
+    expect(await parentManifestFile(dir, "task-wal", A, "0".repeat(64))).toEqual({
+      missing: expect.stringContaining("is missing"),
+    });
+    await storeManifest(dir, "task-wal", A, Buffer.from("original"), new Set());
+    expect(await parentManifestFile(dir, "task-wal", A, manifestSha256(Buffer.from("other")))).toEqual({
+      missing: expect.stringContaining(`does not match the checksum snapshot ${A} recorded`),
+    });
+    await forgetManifest(dir, "task-wal", A);
+    expect(await readdir(path.join(dir, "task-wal"))).toEqual([]);
+  });
+});
