@@ -10,11 +10,18 @@
  *   - two broken restores that every per-service check passes make the smoke test, and so the
  *     drill, fail naming the broken service: a vault whose key file no longer opens it
  *     (`secrets`), and a database backed up after a table the application needs was dropped
- *     (`postgres`).
+ *     (`postgres`);
+ *   - the broker, the bucket and the files tree backed up after what the application needs of
+ *     each was removed (its exchange, its object, every upload): each restore matches its own
+ *     facts, and the smoke test fails naming exactly `rabbitmq`, `s3` and `files`.
+ *
+ * The first drills leave out the broker, the bucket and the files tree (`twoServices`): they
+ * prove the runner's phases, clean-up and naming on two services and cost less CI time.
  */
-import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
+import { DeleteObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -45,6 +52,7 @@ interface Results {
   };
   brokenKey: DrillRun;
   droppedTable: DrillRun;
+  threeBroken: DrillRun;
   ownLeftovers: { containers: string[]; networks: string[] };
 }
 
@@ -99,6 +107,42 @@ async function writeStackDrill(
   await writeFile(path.join(dir, `${name}.yaml`), YAML.stringify(drillDoc));
 }
 
+/** The drill's targets without the broker, the bucket and the files tree. */
+function twoServices(drillDoc: Record<string, unknown>): void {
+  drillDoc.targets = (drillDoc.targets as Array<{ job: string }>).filter((target) =>
+    ["task-db", "task-secrets"].includes(target.job),
+  );
+}
+
+/** What the application needs of the broker, the bucket and the files tree, removed at the source. */
+async function breakBrokerBucketAndFiles(world: DemoWorld): Promise<void> {
+  const mq = world.stack.rabbitmq;
+  const s3 = world.stack.s3;
+  const files = world.stack.files;
+  if (mq === undefined || s3 === undefined || files === undefined)
+    throw new Error("the world lacks a service");
+  const auth = Buffer.from(`${mq.user}:${mq.password}`).toString("base64");
+  const deleted = await fetch(`${mq.url}/api/exchanges/task/task.events`, {
+    method: "DELETE",
+    headers: { authorization: `Basic ${auth}` },
+  });
+  expect(deleted.status).toBe(204);
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretKey },
+  });
+  try {
+    await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: "exports/2026-11/tasks.csv" }));
+  } finally {
+    client.destroy();
+  }
+  for (const entry of await readdir(files.source)) {
+    await rm(path.join(files.source, entry), { recursive: true, force: true });
+  }
+}
+
 async function backup(world: DemoWorld, job?: string): Promise<Record<string, string>> {
   const run = await world.cli([
     "backup",
@@ -130,6 +174,7 @@ async function body(world: DemoWorld): Promise<Results> {
 
   // 1. The application as an http smoke test: php's server answers /health after its checks.
   await writeStackDrill(world, "stack-http", (drillDoc) => {
+    twoServices(drillDoc);
     drillDoc.stack = {
       rto: "20m",
       smokeTest: {
@@ -144,6 +189,7 @@ async function body(world: DemoWorld): Promise<Results> {
 
   // 2. A real `backdrill drill` process SIGKILLed while its smoke test runs (it never ends).
   await writeStackDrill(world, "stack-hang", (drillDoc) => {
+    twoServices(drillDoc);
     drillDoc.targets = (drillDoc.targets as Array<{ service: string }>).filter(
       (t) => t.service === "secrets",
     );
@@ -183,7 +229,8 @@ async function body(world: DemoWorld): Promise<Results> {
     path.join(vaultDir, "prod.decrypt.private.php"),
   );
   await backup(world, "task-secrets");
-  const brokenKey = await drill(world, STACK_DRILL);
+  await writeStackDrill(world, "stack-two", twoServices);
+  const brokenKey = await drill(world, "stack-two");
   const after = await owned(owner);
 
   // 4. A table the application needs dropped before the backup: the dump matches its own facts,
@@ -197,6 +244,7 @@ async function body(world: DemoWorld): Promise<Results> {
   }
   await backup(world, "task-db");
   await writeStackDrill(world, "stack-pinned", (drillDoc) => {
+    twoServices(drillDoc);
     for (const target of drillDoc.targets as Array<{
       job: string;
       snapshot?: string;
@@ -209,12 +257,25 @@ async function body(world: DemoWorld): Promise<Results> {
   });
   const droppedTable = await drill(world, "stack-pinned");
 
+  // 5. The whole stack, the database and the vault pinned to their good snapshots; the broker,
+  // the bucket and the files tree backed up after what the application needs of each was removed.
+  await breakBrokerBucketAndFiles(world);
+  for (const job of ["task-rabbitmq", "task-bucket", "task-files"]) await backup(world, job);
+  await writeStackDrill(world, "stack-three-broken", (drillDoc) => {
+    for (const target of drillDoc.targets as Array<{ job: string; snapshot?: string }>) {
+      if (target.job === "task-db" || target.job === "task-secrets")
+        target.snapshot = goodSnapshots[target.job];
+    }
+  });
+  const threeBroken = await drill(world, "stack-three-broken");
+
   return {
     good,
     goodSnapshots,
     killed: { pid, before, after },
     brokenKey,
     droppedTable,
+    threeBroken,
     ownLeftovers: await owned(`${hostname()}:${process.pid}`),
   };
 }
@@ -222,7 +283,7 @@ async function body(world: DemoWorld): Promise<Results> {
 beforeAll(async () => {
   const outcome = await withDemoWorld(
     {
-      skipKinds: ["postgres-base", "files", "s3-bucket", "rabbitmq"],
+      skipKinds: ["postgres-base"],
       progress: () => undefined,
       handleSignals: false,
     },
@@ -331,5 +392,25 @@ describe("stack drill", () => {
     expect(report.stack?.smokeTest).toMatchObject({ ok: false, failedServices: ["postgres"] });
     const line = report.stack?.checks.find((check) => check.name === "smoke: postgres");
     expect(line?.detail).toMatch(/relation "app\.tasks" does not exist/);
+  });
+
+  it("fails naming rabbitmq, s3 and files when each was backed up without what the application needs, though every restore matches its facts", () => {
+    const { report, code } = results.threeBroken;
+    expect(code).toBe(1);
+    expect(report.ok).toBe(false);
+    const failing = report.targets.flatMap((target) => target.checks.filter((check) => !check.ok));
+    expect(failing).toEqual([]);
+    expect(report.stack?.smokeTest?.ok).toBe(false);
+    expect([...(report.stack?.smokeTest?.failedServices ?? [])].sort()).toEqual(["files", "rabbitmq", "s3"]);
+    const detail = (name: string) => report.stack?.checks.find((check) => check.name === `smoke: ${name}`);
+    expect(detail("rabbitmq")).toMatchObject({ ok: false });
+    expect(detail("rabbitmq")?.detail).toMatch(/exchange task\.events in vhost task: HTTP 404/);
+    expect(detail("s3")).toMatchObject({ ok: false });
+    expect(detail("s3")?.detail).toMatch(/exports\/2026-11\/tasks\.csv: HTTP 404/);
+    expect(detail("files")).toMatchObject({ ok: false });
+    expect(detail("files")?.detail).toMatch(/no readable file under/);
+    expect(detail("postgres")).toMatchObject({ ok: true });
+    expect(detail("secrets")).toMatchObject({ ok: true });
+    expect(report.stack?.rtoMs).toBeNull();
   });
 });
