@@ -18,7 +18,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3";
+import { CreateBucketCommand } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import { beforeAll, describe, expect, it } from "vitest";
 import YAML from "yaml";
@@ -26,6 +26,7 @@ import { ENV, JOB_NAMES } from "../../scripts/demo/config.js";
 import { writeAndArchiveWal } from "../../scripts/demo/stack.js";
 import { withDemoWorld, type DemoWorld, type WorldOutcome } from "../../scripts/demo/world.js";
 import { bundledCliForFile } from "../support/bundle-cli.js";
+import { s3TestClient } from "../support/containers/s3.js";
 import { REPO_ROOT } from "../support/test-env.js";
 
 const SECRETS = {
@@ -240,12 +241,7 @@ async function hygiene(world: DemoWorld): Promise<HygieneResult> {
     return run;
   };
 
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretKey },
-  });
+  const client = s3TestClient(s3);
   try {
     await client.send(new CreateBucketCommand({ Bucket: RESTORED_BUCKET }));
     await client.send(new CreateBucketCommand({ Bucket: "task-backups", ObjectLockEnabledForBucket: true }));

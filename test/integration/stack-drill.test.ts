@@ -21,7 +21,7 @@
 import { copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import path from "node:path";
-import { DeleteObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand } from "@aws-sdk/client-s3";
 import { execa } from "execa";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -32,6 +32,7 @@ import { STACK_OWNER_LABEL } from "../../src/docker/stack-network.js";
 import type { DrillReport } from "../../src/report/types.js";
 import { generateVault } from "../support/symfony-vault.js";
 import { bundledCliForFile } from "../support/bundle-cli.js";
+import { s3TestClient } from "../support/containers/s3.js";
 import { REPO_ROOT } from "../support/test-env.js";
 
 interface DrillRun {
@@ -127,12 +128,7 @@ async function breakBrokerBucketAndFiles(world: DemoWorld): Promise<void> {
     headers: { authorization: `Basic ${auth}` },
   });
   expect(deleted.status).toBe(204);
-  const client = new S3Client({
-    endpoint: s3.endpoint,
-    region: s3.region,
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretKey },
-  });
+  const client = s3TestClient(s3);
   try {
     await client.send(new DeleteObjectCommand({ Bucket: s3.bucket, Key: "exports/2026-11/tasks.csv" }));
   } finally {

@@ -69,13 +69,31 @@ export class StartedS3Container extends AbstractStartedContainer {
    * which S3-compatible servers handle inconsistently.
    */
   client(): S3Client {
-    return new S3Client({
+    return s3TestClient({
       endpoint: this.endpoint,
       region: this.region,
-      forcePathStyle: true,
-      credentials: { accessKeyId: this.accessKeyId, secretAccessKey: this.secretAccessKey },
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
+      accessKeyId: this.accessKeyId,
+      secretKey: this.secretAccessKey,
     });
   }
+}
+
+/**
+ * A client for a test S3 server known by its address and credentials (a demo world's `stack.s3`),
+ * with the same settings as StartedS3Container.client() (see there for why).
+ */
+export function s3TestClient(server: {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretKey: string;
+}): S3Client {
+  return new S3Client({
+    endpoint: server.endpoint,
+    region: server.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretKey },
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+  });
 }
