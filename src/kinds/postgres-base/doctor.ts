@@ -18,6 +18,8 @@ import { readBaseMeta, stopSegmentOf } from "./drill.js";
 import type { PostgresBaseJob } from "./job-schema.js";
 import { WalArchive } from "./wal-archive.js";
 import { switchWalAndWait, WAIT_MS } from "./switch-wal.js";
+import { jobStateDir, keptManifests } from "./manifest-state.js";
+import { checkWritableDir } from "../../preflight/fs-checks.js";
 import { resolveEndpoint } from "../postgres/connection.js";
 
 export function postgresBaseDoctor(
@@ -182,6 +184,14 @@ export function postgresBaseDoctor(
       run: () => continuityCheck(context, job.name),
     },
   );
+  const incremental = job.incremental;
+  if (incremental !== undefined) {
+    checks.push({
+      subject,
+      name: "incremental stateDir",
+      run: () => stateDirCheck(incremental.stateDir, job.name),
+    });
+  }
   if (context.switchWal) {
     checks.push({
       subject,
@@ -197,6 +207,24 @@ export function postgresBaseDoctor(
     });
   }
   return checks;
+}
+
+/**
+ * The backup host keeps each base backup's backup_manifest in `incremental.stateDir` for the next
+ * `pg_basebackup --incremental`: a directory it cannot write makes every backup fail after the
+ * backup itself was taken, and an empty one means the next backup is full (a new host, a lost
+ * volume), which an operator counting on small nightly backups wants to know before the night.
+ */
+export async function stateDirCheck(stateDir: string, job: string): Promise<Finding> {
+  const dir = jobStateDir(stateDir, job);
+  const writable = await checkWritableDir(dir, "incremental.stateDir");
+  if (writable.status !== "ok") return writable;
+  const kept = await keptManifests(stateDir, job);
+  return kept.length === 0
+    ? warn(`${dir} is writable but holds no backup_manifest: the next base backup is full`)
+    : ok(
+        `${dir} is writable and holds the backup_manifest of ${kept.length} snapshot(s), newest ${kept.at(-1) ?? ""}`,
+      );
 }
 
 async function needRepository(context: KindDoctorContext): Promise<Repository> {

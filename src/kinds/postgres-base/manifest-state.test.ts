@@ -2,7 +2,15 @@ import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { forgetManifest, manifestSha256, parentManifestFile, storeManifest } from "./manifest-state.js";
+import { stateDirCheck } from "./doctor.js";
+import {
+  forgetManifest,
+  keptManifests,
+  manifestSha256,
+  parentManifestFile,
+  storeManifest,
+} from "./manifest-state.js";
+import { mkdir } from "node:fs/promises";
 
 const A = "20261201T000001Z-abcdef";
 const B = "20261201T000002Z-abcdef";
@@ -42,5 +50,37 @@ describe("the backup_manifest state directory", () => {
     });
     await forgetManifest(dir, "task-wal", A);
     expect(await readdir(path.join(dir, "task-wal"))).toEqual([]);
+  });
+
+  it("lists the kept manifests oldest first, ignoring other files and a missing directory", async () => {
+    expect(await keptManifests(dir, "task-wal")).toEqual([]);
+    await storeManifest(dir, "task-wal", B, Buffer.from("b"), new Set());
+    await storeManifest(dir, "task-wal", A, Buffer.from("a"), new Set([B]));
+    await writeFile(path.join(dir, "task-wal", "x.backup_manifest"), "not a snapshot id");
+    expect(await keptManifests(dir, "task-wal")).toEqual([A, B]);
+  });
+});
+
+describe("doctor: incremental stateDir", () => {
+  it("warns that the next backup is full when the directory holds no manifest", async () => {
+    await mkdir(path.join(dir, "task-wal"), { mode: 0o700 });
+    const finding = await stateDirCheck(dir, "task-wal");
+    expect(finding.status).toBe("warn");
+    expect(finding.detail).toContain("the next base backup is full");
+  });
+
+  it("says how many manifests it holds and the newest", async () => {
+    await storeManifest(dir, "task-wal", A, Buffer.from("a"), new Set());
+    await storeManifest(dir, "task-wal", B, Buffer.from("b"), new Set([A]));
+    const finding = await stateDirCheck(dir, "task-wal");
+    expect(finding).toMatchObject({ status: "ok" });
+    expect(finding.detail).toContain(`2 snapshot(s), newest ${B}`);
+  });
+
+  it("fails when the path is a file, not a directory", async () => {
+    await writeFile(path.join(dir, "task-wal"), "oops");
+    const finding = await stateDirCheck(dir, "task-wal");
+    expect(finding.status).toBe("fail");
+    expect(finding.hint).toContain("incremental.stateDir");
   });
 });

@@ -61,6 +61,21 @@ export async function storeManifest(
   }
 }
 
+/** Snapshot ids whose backup_manifest the state directory holds, oldest first (ids sort by time). */
+export async function keptManifests(stateDir: string, job: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(jobStateDir(stateDir, job));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+    throw error;
+  }
+  return names
+    .map((name) => (name.endsWith(SUFFIX) ? name.slice(0, -SUFFIX.length) : ""))
+    .filter(isSnapshotId)
+    .sort();
+}
+
 /** After pg_basebackup refused the parent: forget it, so the next backup is full. */
 export async function forgetManifest(stateDir: string, job: string, parent: string): Promise<void> {
   await rm(path.join(jobStateDir(stateDir, job), `${parent}${SUFFIX}`), { force: true });
