@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
@@ -8,6 +9,9 @@ export default defineConfig({
           // Pure logic: no Docker, no network; runs anywhere, including under Node 24 in CI.
           name: "unit",
           include: ["src/**/*.test.ts", "test/unit/**/*.test.ts"],
+          // One worker per core. vitest's default is one fewer: on CI's two cores that is one file at
+          // a time and an idle core for the whole unit run (pure CPU, about a third of it imports).
+          maxWorkers: availableParallelism(),
           // Projects with different worker limits need their own group: unit first, it is fast.
           sequence: { groupOrder: 0 },
         },
