@@ -205,8 +205,11 @@ export async function hashLocalFiles(
   // Observed now, awaited below: a stream failing while the small files are hashed is not an
   // unhandled rejection.
   streamed.catch(() => undefined);
+  // One read buffer kept between calls: a backup hashes in batches, and a fresh 1 MiB per batch is
+  // external memory the GC frees late (peak RSS, issue 19). A concurrent call gets its own.
+  const buffer = spareBuffer ?? Buffer.allocUnsafe(SMALL_FILE + 1);
+  spareBuffer = undefined;
   try {
-    const buffer = Buffer.allocUnsafe(SMALL_FILE + 1);
     let sinceYield = 0;
     for (const file of files) {
       if (file.size > SMALL_FILE) continue;
@@ -221,7 +224,11 @@ export async function hashLocalFiles(
     // The streams must not outlive this call (nor reject unobserved): wait for them, keep ours.
     await streamed.catch(() => undefined);
     throw error;
+  } finally {
+    spareBuffer = buffer;
   }
   await streamed;
   return result;
 }
+
+let spareBuffer: Buffer | undefined;

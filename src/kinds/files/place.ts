@@ -65,7 +65,7 @@ function errnoCode(error: unknown): string | undefined {
 }
 
 export class LocalPlace implements Place {
-  readonly hashBatch = 512;
+  readonly hashBatch = 256;
   describe(path: string): string {
     return path;
   }

@@ -13,6 +13,8 @@ import type { Place } from "./place.js";
 import { parseSourceLine, type SourceRecord } from "./source-changes.js";
 import { compareTreePaths } from "./tree-order.js";
 
+const LINES_PER_PIECE = 128;
+
 export interface SnapshotTotals {
   files: number;
   dirs: number;
@@ -81,18 +83,19 @@ export async function* snapshotManifest(options: {
   const sources = new SourceRecords(options.sourceRecords);
   // A batch holds entries whose hashing is pending; bounded in entries too, so an unchanged tree
   // (nothing to hash) still streams out.
-  const maxPending = place.hashBatch * 8;
+  const maxPending = place.hashBatch * 2;
   let pending: ScannedEntry[] = [];
   let known = new Map<string, string>();
   let toHash: Array<{ path: string; size: number }> = [];
 
-  const emit = async (): Promise<Buffer> => {
+  const emit = async (): Promise<Buffer[]> => {
     const fresh = toHash.length === 0 ? new Map<string, string>() : await place.hash(dir, toHash, signal);
     for (const file of toHash) {
       totals.hashedFiles += 1;
       totals.hashedBytes += file.size;
     }
-    const lines: string[] = [];
+    const out: Buffer[] = [];
+    let lines: string[] = [];
     for (const entry of pending) {
       const sha = entry.type === "file" ? (known.get(entry.path) ?? fresh.get(entry.path)) : undefined;
       if (entry.type === "file" && sha === undefined) {
@@ -101,6 +104,11 @@ export async function* snapshotManifest(options: {
         );
       }
       lines.push(JSON.stringify(toFileEntry(entry, sha)));
+      // Pieces well below V8's large-object size, so they die young (see line-files.ts).
+      if (lines.length === LINES_PER_PIECE) {
+        out.push(Buffer.from(`${lines.join("\n")}\n`));
+        lines = [];
+      }
       const source = await sources.takeUpTo(entry.path, cache);
       const stored = sha === undefined ? null : storedRecord(entry, sha);
       if (stored !== null || source !== null)
@@ -115,7 +123,8 @@ export async function* snapshotManifest(options: {
     pending = [];
     known = new Map();
     toHash = [];
-    return Buffer.from(lines.length === 0 ? "" : `${lines.join("\n")}\n`);
+    if (lines.length > 0) out.push(Buffer.from(`${lines.join("\n")}\n`));
+    return out;
   };
 
   for await (const batch of place.walk(dir, signal)) {
@@ -126,8 +135,8 @@ export async function* snapshotManifest(options: {
       if (sha === undefined) toHash.push({ path: entry.path, size: entry.size });
       else known.set(entry.path, sha);
     }
-    if (toHash.length >= place.hashBatch || pending.length >= maxPending) yield await emit();
+    if (toHash.length >= place.hashBatch || pending.length >= maxPending) yield* await emit();
   }
-  if (pending.length > 0) yield await emit();
+  if (pending.length > 0) yield* await emit();
   await sources.takeUpTo(undefined, cache);
 }
