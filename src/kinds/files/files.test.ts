@@ -4,8 +4,15 @@ import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { isoFromNs, nsFromSecondsText, type ScannedEntry } from "./entries.js";
-import { buildHashCache, cachedHash, parseHashCache } from "./hash-cache.js";
-import { hashLocalFiles, hashSmallFileSync, scanLocalTree } from "./local-tree.js";
+import {
+  cachedHash,
+  cacheHeader,
+  HashCacheReader,
+  parseHashCacheText,
+  type CacheLine,
+} from "./hash-cache.js";
+import { hashLocalFiles, hashSmallFileSync, scanLocalTree, walkLocalTree } from "./local-tree.js";
+import { compareTreePaths } from "./tree-order.js";
 import { parseFindOutput } from "./place.js";
 import { planDirectoryRetention } from "./retention.js";
 import { classifyDestination, snapshotDirName } from "./snapshot-dirs.js";
@@ -118,37 +125,110 @@ describe("hash cache", () => {
   });
   const sha = "ab".repeat(32);
 
-  it("reuses a hash only for the same path, device, inode, size and mtime", () => {
-    const cache = parseHashCache(JSON.stringify(buildHashCache([entry()], new Map([["a.txt", sha]]))));
-    expect(cachedHash(cache, entry())).toBe(sha);
-    expect(cachedHash(cache, entry({ dev: "2050" }))).toBeUndefined();
-    expect(cachedHash(cache, entry({ ino: "43" }))).toBeUndefined();
-    expect(cachedHash(cache, entry({ size: 4 }))).toBeUndefined();
-    expect(cachedHash(cache, entry({ mtimeNs: "2" }))).toBeUndefined();
-    expect(cachedHash(cache, entry({ path: "b.txt" }))).toBeUndefined();
+  const cacheText = (...lines: string[]) => [cacheHeader(), ...lines].join("\n");
+  const stored = (path: string, record: unknown[] = ["2049", "42", 3, "1", sha]) =>
+    JSON.stringify([path, record, null]);
+  async function lookUp(text: string | null, paths: string[]): Promise<Array<CacheLine | undefined>> {
+    const reader = await HashCacheReader.open(text === null ? null : batches(text));
+    const out: Array<CacheLine | undefined> = [];
+    for (const path of paths) out.push(await reader?.find(path));
+    return out;
+  }
+  async function* batches(text: string): AsyncGenerator<string[]> {
+    // One line per batch: the reader must not depend on how lines arrive.
+    for (const line of text.split("\n")) yield [line];
+  }
+
+  it("reuses a hash only for the same path, device, inode, size and mtime", async () => {
+    const [line, other] = await lookUp(cacheText(stored("a.txt")), ["a.txt", "b.txt"]);
+    expect(cachedHash(line, entry())).toBe(sha);
+    expect(cachedHash(line, entry({ dev: "2050" }))).toBeUndefined();
+    expect(cachedHash(line, entry({ ino: "43" }))).toBeUndefined();
+    expect(cachedHash(line, entry({ size: 4 }))).toBeUndefined();
+    expect(cachedHash(line, entry({ mtimeNs: "2" }))).toBeUndefined();
+    expect(other).toBeUndefined();
   });
 
-  it("treats a damaged or foreign cache as absent", () => {
-    expect(parseHashCache("{not json")).toBeUndefined();
-    expect(parseHashCache(JSON.stringify({ format: 99, files: {} }))).toBeUndefined();
-    expect(parseHashCache(null)).toBeUndefined();
-    // Format 1 (no device in the key) is not trusted: one full hash, then format 2.
+  it("finds lines merged in tree order, the same order the walk produces", async () => {
+    const paths = ["a", "a/x", "a/y/z", "a.b", "b", "b c", "é"];
+    const text = cacheText(...paths.map((path) => stored(path)));
+    const found = await lookUp(text, ["a", "a/y/z", "a.b", "b c", "é"]);
+    expect(found.map((line) => line?.path)).toEqual(["a", "a/y/z", "a.b", "b c", "é"]);
+    // Asked for paths the cache does not hold, in between: no line, and the later ones still found.
+    expect((await lookUp(text, ["a/w", "a/x", "a/xx", "b"])).map((line) => line?.path)).toEqual([
+      undefined,
+      "a/x",
+      undefined,
+      "b",
+    ]);
+  });
+
+  it("treats a damaged or foreign cache as absent, and ends one that goes out of order", async () => {
+    expect(await HashCacheReader.open(batches("{not json"))).toBeUndefined();
+    expect(await HashCacheReader.open(batches(JSON.stringify({ format: 99, files: {} })))).toBeUndefined();
+    expect(await HashCacheReader.open(null)).toBeUndefined();
+    // Format 1 (no device in the key) is not trusted: one full hash, then the current format.
     expect(
-      parseHashCache(JSON.stringify({ format: 1, files: { "a.txt": ["42", 3, "1", sha] } })),
+      await HashCacheReader.open(
+        batches(JSON.stringify({ format: 1, files: { "a.txt": ["42", 3, "1", sha] } })),
+      ),
     ).toBeUndefined();
+    // A damaged line is skipped; a line out of order ends the cache (it could hide paths).
+    const text = cacheText(stored("a"), "[not json", stored("c"), stored("b"), stored("d"));
+    expect((await lookUp(text, ["a", "c", "d"])).map((line) => line?.path)).toEqual(["a", "c", undefined]);
   });
 
-  it("never returns a record that is not a well-formed checksum, nor an inherited property", () => {
-    const files = { "a.txt": ["2049", "42", 3, "1", "not-a-sha"], b: ["2049", "42", 3, "1"] };
-    const cache = parseHashCache(JSON.stringify({ format: 2, files }));
-    expect(cachedHash(cache, entry())).toBeUndefined();
-    expect(cachedHash(cache, entry({ path: "b" }))).toBeUndefined();
-    expect(cachedHash(cache, entry({ path: "constructor" }))).toBeUndefined();
-    expect(cachedHash(cache, entry({ path: "__proto__" }))).toBeUndefined();
-    const odd = parseHashCache(
-      JSON.stringify(buildHashCache([entry({ path: "__proto__" })], new Map([["__proto__", sha]]))),
+  it("never returns a record that is not a well-formed checksum, nor an inherited property", async () => {
+    const [bad, short] = await lookUp(
+      cacheText(stored("a.txt", ["2049", "42", 3, "1", "not-a-sha"]), stored("b", ["2049", "42", 3, "1"])),
+      ["a.txt", "b"],
     );
-    expect(cachedHash(odd, entry({ path: "__proto__" }))).toBe(sha);
+    expect(bad?.stored).toBeNull();
+    expect(cachedHash(bad, entry())).toBeUndefined();
+    expect(short?.stored).toBeNull();
+    const [proto] = await lookUp(cacheText(stored("__proto__")), ["__proto__"]);
+    expect(cachedHash(proto, entry({ path: "__proto__" }))).toBe(sha);
+  });
+
+  it("still reads a format-2 cache (one JSON object), so the first backup after an upgrade reuses it", async () => {
+    const legacy = JSON.stringify({
+      format: 2,
+      files: { "b/c": ["2049", "42", 3, "1", sha], "a.txt": ["2049", "42", 3, "1", sha], constructor: ["x"] },
+      source: { "a.txt": ["2049", "42", 3, "1", "5"] },
+    });
+    const [a, bc, constructor] = await lookUp(legacy, ["a.txt", "b/c", "constructor"]);
+    expect(cachedHash(a, entry())).toBe(sha);
+    expect(a?.source).toEqual(["2049", "42", 3, "1", "5"]);
+    expect(constructor?.stored).toBeNull();
+    expect(cachedHash(bc, entry({ path: "b/c" }))).toBe(sha);
+    expect((await parseHashCacheText(legacy))?.map((line) => line.path)).toEqual([
+      "a.txt",
+      "b/c",
+      "constructor",
+    ]);
+  });
+});
+
+describe("tree order", () => {
+  it("ranks a directory's entries by name, each directory followed by everything under it", () => {
+    const paths = ["a.b", "a/x", "b", "a", "a/x/y", "a-c", "a/w"];
+    expect([...paths].sort(compareTreePaths)).toEqual(["a", "a/w", "a/x", "a/x/y", "a-c", "a.b", "b"]);
+  });
+
+  it("is the order the local walk yields, whatever the directory's own order", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "backdrill-files-unit-"));
+    try {
+      for (const name of ["b", "a.b", "a-c", "z"]) await writeFile(path.join(dir, name), name);
+      await mkdir(path.join(dir, "a", "x"), { recursive: true });
+      await writeFile(path.join(dir, "a", "x", "y"), "y");
+      await writeFile(path.join(dir, "a", "w"), "w");
+      const walked: string[] = [];
+      for await (const batch of walkLocalTree(dir)) walked.push(...batch.map((entry) => entry.path));
+      expect(walked).toEqual(["a", "a/w", "a/x", "a/x/y", "a-c", "a.b", "b", "z"]);
+      expect([...walked].sort(compareTreePaths)).toEqual(walked);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -44,57 +44,83 @@ function typeOf(stats: { isFile(): boolean; isDirectory(): boolean; isSymbolicLi
 }
 
 /**
- * Every entry under `root` (root itself excluded), unsorted. With `skipVanished` (a live source
- * tree) an entry that disappears or cannot be read between readdir and lstat is left out instead
- * of failing the scan.
+ * Every entry under `root` (root itself excluded), in tree order (tree-order.ts), in batches of
+ * at most {@link SLICE}: memory holds the open directories' name lists, not the tree. With
+ * `skipVanished` (a live source tree) an entry that disappears or cannot be read between readdir
+ * and lstat is left out instead of failing the walk.
  */
+export async function* walkLocalTree(
+  root: string,
+  signal?: AbortSignal,
+  options: { skipVanished?: boolean } = {},
+): AsyncGenerator<ScannedEntry[]> {
+  const skipVanished = options.skipVanished === true;
+  // Joined by hand (readdir names hold no "/"): path.join's normalising is measurable at 10⁵ entries.
+  const base = path.resolve(root).replace(/\/$/, "");
+  const open: Array<{ relative: string; names: string[]; index: number }> = [
+    { relative: "", names: listDir(base, skipVanished).sort(), index: 0 },
+  ];
+  let batch: ScannedEntry[] = [];
+  signal?.throwIfAborted();
+  while (open.length > 0) {
+    const dir = open[open.length - 1] as (typeof open)[number];
+    const name = dir.names[dir.index];
+    if (name === undefined) {
+      open.pop();
+      continue;
+    }
+    dir.index += 1;
+    const rel = dir.relative === "" ? name : `${dir.relative}/${name}`;
+    const full = `${base}/${rel}`;
+    const entry = scanEntry(full, rel, skipVanished);
+    if (entry === undefined) continue;
+    batch.push(entry);
+    // Pre-order with sorted names: the directory, then everything under it.
+    if (entry.type === "dir")
+      open.push({ relative: rel, names: listDir(full, skipVanished).sort(), index: 0 });
+    if (batch.length === SLICE) {
+      yield batch;
+      batch = [];
+      await yieldToLoop();
+      signal?.throwIfAborted();
+    }
+  }
+  if (batch.length > 0) yield batch;
+}
+
+/** Every entry under `root` (root itself excluded), in tree order, as one array. */
 export async function scanLocalTree(
   root: string,
   signal?: AbortSignal,
   options: { skipVanished?: boolean } = {},
 ): Promise<ScannedEntry[]> {
   const out: ScannedEntry[] = [];
-  // Joined by hand (readdir names hold no "/"): path.join's normalising is measurable at 10⁵ entries.
-  const base = path.resolve(root).replace(/\/$/, "");
-  const pending: string[] = [""];
-  let sinceYield = 0;
-  for (let relative = pending.pop(); relative !== undefined; relative = pending.pop()) {
-    signal?.throwIfAborted();
-    const dir = relative === "" ? base : `${base}/${relative}`;
-    const names = listDir(dir, options.skipVanished === true);
-    for (const name of names) {
-      const rel = relative === "" ? name : `${relative}/${name}`;
-      const full = `${dir}/${name}`;
-      const stats = statOf(full, options.skipVanished === true);
-      if (stats === undefined) continue;
-      const type = typeOf(stats);
-      const entry: ScannedEntry = {
-        path: rel,
-        type,
-        size: Number(stats.size),
-        mode: modeString(Number(stats.mode)),
-        uid: Number(stats.uid),
-        gid: Number(stats.gid),
-        dev: stats.dev.toString(),
-        ino: stats.ino.toString(),
-        mtimeNs: stats.mtimeNs.toString(),
-        ctimeNs: stats.ctimeNs.toString(),
-      };
-      if (type === "symlink") {
-        const target = readLink(full, options.skipVanished === true);
-        if (target === undefined) continue;
-        entry.target = target;
-      }
-      out.push(entry);
-      if (type === "dir") pending.push(rel);
-      if (++sinceYield === SLICE) {
-        sinceYield = 0;
-        await yieldToLoop();
-        signal?.throwIfAborted();
-      }
-    }
-  }
+  for await (const batch of walkLocalTree(root, signal, options)) out.push(...batch);
   return out;
+}
+
+function scanEntry(full: string, rel: string, skipVanished: boolean): ScannedEntry | undefined {
+  const stats = statOf(full, skipVanished);
+  if (stats === undefined) return undefined;
+  const type = typeOf(stats);
+  const entry: ScannedEntry = {
+    path: rel,
+    type,
+    size: Number(stats.size),
+    mode: modeString(Number(stats.mode)),
+    uid: Number(stats.uid),
+    gid: Number(stats.gid),
+    dev: stats.dev.toString(),
+    ino: stats.ino.toString(),
+    mtimeNs: stats.mtimeNs.toString(),
+    ctimeNs: stats.ctimeNs.toString(),
+  };
+  if (type === "symlink") {
+    const target = readLink(full, skipVanished);
+    if (target === undefined) return undefined;
+    entry.target = target;
+  }
+  return entry;
 }
 
 function vanished(error: unknown): boolean {
@@ -179,8 +205,11 @@ export async function hashLocalFiles(
   // Observed now, awaited below: a stream failing while the small files are hashed is not an
   // unhandled rejection.
   streamed.catch(() => undefined);
+  // One read buffer kept between calls: a backup hashes in batches, and a fresh 1 MiB per batch is
+  // external memory the GC frees late (peak RSS, issue 19). A concurrent call gets its own.
+  const buffer = spareBuffer ?? Buffer.allocUnsafe(SMALL_FILE + 1);
+  spareBuffer = undefined;
   try {
-    const buffer = Buffer.allocUnsafe(SMALL_FILE + 1);
     let sinceYield = 0;
     for (const file of files) {
       if (file.size > SMALL_FILE) continue;
@@ -195,7 +224,11 @@ export async function hashLocalFiles(
     // The streams must not outlive this call (nor reject unobserved): wait for them, keep ours.
     await streamed.catch(() => undefined);
     throw error;
+  } finally {
+    spareBuffer = buffer;
   }
   await streamed;
   return result;
 }
+
+let spareBuffer: Buffer | undefined;

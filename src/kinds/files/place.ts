@@ -7,13 +7,15 @@
  * `shellQuote`, and scanning and hashing run there (GNU find, coreutils sha256sum), so file
  * content never crosses the network just to be hashed.
  */
-import { mkdir, readdir, readFile, rename, rm } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { copyFile, mkdir, open, readdir, rename, rm } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { OperationError } from "../../errors.js";
 import { run, spawnStream } from "../../exec/process.js";
-import { writePrivateFile } from "../../fs/private-files.js";
 import { nsFromSecondsText, type EntryType, type ScannedEntry } from "./entries.js";
-import { hashLocalFiles, scanLocalTree } from "./local-tree.js";
+import { readLocalLines } from "./line-files.js";
+import { hashLocalFiles, scanLocalTree, walkLocalTree } from "./local-tree.js";
+import { compareTreePaths } from "./tree-order.js";
 import {
   rsyncRemote,
   rsyncShellCommand,
@@ -37,12 +39,19 @@ export interface Place {
   mkdirp(dir: string, signal?: AbortSignal): Promise<void>;
   rename(from: string, to: string, signal?: AbortSignal): Promise<void>;
   removeTree(path: string, signal?: AbortSignal): Promise<void>;
-  /** A file's text, or null when it does not exist. */
-  readText(path: string, signal?: AbortSignal): Promise<string | null>;
-  /** Writes atomically, mode 0600. */
-  writeText(path: string, text: string, signal?: AbortSignal): Promise<void>;
   /** Every entry under `dir` (dir itself excluded), unsorted. */
   scan(dir: string, signal?: AbortSignal): Promise<ScannedEntry[]>;
+  /** Every entry under `dir` in tree order (tree-order.ts), in batches. */
+  walk(dir: string, signal?: AbortSignal): AsyncIterable<readonly ScannedEntry[]>;
+  /** A file's lines in batches, or null when it does not exist. */
+  readLines(path: string, signal?: AbortSignal): Promise<AsyncIterable<string[]> | null>;
+  /** Copies a local file here atomically, mode 0600. */
+  putFile(localFile: string, path: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Files a backup collects before one `hash` call: small locally (memory stays flat), large
+   * remotely, where each call is an ssh round trip.
+   */
+  readonly hashBatch: number;
   /** sha256 of the given files under `dir`, by relative path. */
   hash(
     dir: string,
@@ -56,6 +65,7 @@ function errnoCode(error: unknown): string | undefined {
 }
 
 export class LocalPlace implements Place {
+  readonly hashBatch = 256;
   describe(path: string): string {
     return path;
   }
@@ -82,19 +92,38 @@ export class LocalPlace implements Place {
   async removeTree(path: string): Promise<void> {
     await rm(path, { recursive: true, force: true });
   }
-  async readText(path: string): Promise<string | null> {
+  async scan(dir: string, signal?: AbortSignal): Promise<ScannedEntry[]> {
+    return scanLocalTree(dir, signal);
+  }
+  walk(dir: string, signal?: AbortSignal): AsyncIterable<readonly ScannedEntry[]> {
+    return walkLocalTree(dir, signal);
+  }
+  async readLines(path: string, signal?: AbortSignal): Promise<AsyncIterable<string[]> | null> {
+    // Opened here, so a missing file is null rather than an error in the middle of the merge.
     try {
-      return await readFile(path, "utf8");
+      await (await open(path, "r")).close();
     } catch (error) {
       if (errnoCode(error) === "ENOENT") return null;
       throw error;
     }
+    return readLocalLines(path, signal);
   }
-  async writeText(path: string, text: string): Promise<void> {
-    await writePrivateFile(path, text);
-  }
-  async scan(dir: string, signal?: AbortSignal): Promise<ScannedEntry[]> {
-    return scanLocalTree(dir, signal);
+  async putFile(localFile: string, path: string): Promise<void> {
+    const temp = `${path}.tmp`;
+    await copyFile(localFile, temp);
+    try {
+      const handle = await open(temp, "r+");
+      try {
+        await handle.chmod(0o600);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await rename(temp, path);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
   }
   async hash(
     dir: string,
@@ -112,6 +141,8 @@ const FIND_FIELDS = 10;
 const REMOTE_HASH_STREAMS = 2;
 
 export class RemotePlace implements Place {
+  readonly hashBatch = 20_000;
+
   constructor(readonly endpoint: SshEndpoint) {}
 
   describe(path: string): string {
@@ -169,7 +200,7 @@ export class RemotePlace implements Place {
   async removeTree(path: string, signal?: AbortSignal): Promise<void> {
     await this.sh(`rm -rf -- ${shellQuote(path)}`, `remove ${path}`, { signal });
   }
-  async readText(path: string, signal?: AbortSignal): Promise<string | null> {
+  private async readText(path: string, signal?: AbortSignal): Promise<string | null> {
     const result = await this.sh(
       `[ -f ${shellQuote(path)} ] || exit ${MISSING}; cat -- ${shellQuote(path)}`,
       `read ${path}`,
@@ -180,15 +211,6 @@ export class RemotePlace implements Place {
     );
     return result.exitCode === MISSING ? null : result.stdout;
   }
-  async writeText(path: string, text: string, signal?: AbortSignal): Promise<void> {
-    const temp = `${path}.tmp`;
-    await this.sh(
-      `umask 077 && cat > ${shellQuote(temp)} && mv -f -- ${shellQuote(temp)} ${shellQuote(path)}`,
-      `write ${path}`,
-      { signal, input: text },
-    );
-  }
-
   async scan(dir: string, signal?: AbortSignal): Promise<ScannedEntry[]> {
     // One NUL-terminated record of 10 fields per entry: names may hold any byte but NUL.
     const result = await this.sh(
@@ -197,6 +219,46 @@ export class RemotePlace implements Place {
       { signal },
     );
     return parseFindOutput(result.stdout);
+  }
+
+  // A remote tree arrives as one `find` listing: sorted here, so memory grows with the file count
+  // on remote destinations (the local case, the common one, is flat).
+  async *walk(dir: string, signal?: AbortSignal): AsyncIterable<readonly ScannedEntry[]> {
+    const entries = (await this.scan(dir, signal)).sort((a, b) => compareTreePaths(a.path, b.path));
+    for (let i = 0; i < entries.length; i += 1000) yield entries.slice(i, i + 1000);
+  }
+  async readLines(path: string, signal?: AbortSignal): Promise<AsyncIterable<string[]> | null> {
+    const text = await this.readText(path, signal);
+    if (text === null) return null;
+    return (async function* () {
+      yield text.split("\n");
+    })();
+  }
+  async putFile(localFile: string, path: string, signal?: AbortSignal): Promise<void> {
+    const temp = `${path}.tmp`;
+    const child = spawnStream(
+      "ssh",
+      [
+        ...sshOptions(this.endpoint),
+        "--",
+        sshLogin(this.endpoint),
+        `umask 077 && cat > ${shellQuote(temp)} && mv -f -- ${shellQuote(temp)} ${shellQuote(path)}`,
+      ],
+      {
+        stdin: createReadStream(localFile),
+        stdout: "ignore",
+        description: `ssh ${sshLogin(this.endpoint)} (write ${path})`,
+        ...(signal === undefined ? {} : { signal }),
+      },
+    );
+    try {
+      await child.done;
+    } catch (error) {
+      throw new OperationError(error instanceof Error ? error.message : String(error), {
+        cause: error,
+        hint: sshHint(this.endpoint, error),
+      });
+    }
   }
 
   async hash(

@@ -15,8 +15,13 @@
  * than the start of rsync (with a margin for the coarse clock the kernel stamps ctime from):
  * then nothing changed it between our look and rsync's copy. Otherwise it is recorded as
  * unsettled (null ctime) and the next run re-copies the file if rsync would link it.
+ *
+ * The walk of the source is merged, path by path in tree order, with the previous snapshot's hash
+ * cache; the records and the files to copy again go to local temp files, never into memory.
  */
 import type { ScannedEntry } from "./entries.js";
+import type { CacheLine, HashCacheReader } from "./hash-cache.js";
+import type { LocalLineWriter } from "./line-files.js";
 
 /** [dev, ino, size, mtimeNs, ctimeNs or null when the file changed while the snapshot was made]. */
 export type SourceRecord = [dev: string, ino: string, size: number, mtimeNs: string, ctimeNs: string | null];
@@ -24,54 +29,29 @@ export type SourceRecord = [dev: string, ino: string, size: number, mtimeNs: str
 /** Kernel timestamps come from a clock that may lag the wall clock by a tick; 1 s is plenty. */
 export const SETTLE_MARGIN_NS = 1_000_000_000n;
 
-export function buildSourceRecords(
-  entries: ReadonlyArray<ScannedEntry>,
-  rsyncStartedNs: bigint,
-): Record<string, SourceRecord> {
-  // No prototype: a file named "__proto__" is a key like any other.
-  const records = Object.create(null) as Record<string, SourceRecord>;
-  const settledBefore = rsyncStartedNs - SETTLE_MARGIN_NS;
-  for (const entry of entries) {
-    if (entry.type !== "file" || entry.ctimeNs === undefined) continue;
-    const settled = BigInt(entry.ctimeNs) < settledBefore;
-    records[entry.path] = [entry.dev, entry.ino, entry.size, entry.mtimeNs, settled ? entry.ctimeNs : null];
-  }
-  return records;
-}
-
-/** What the previous snapshot stored for a path: its copy's size and mtime. */
-export interface StoredCopy {
-  size: number;
-  mtimeNs: string;
+/** The record of a source file (see above), its ctime kept only when settled before rsync began. */
+export function sourceRecord(entry: ScannedEntry, rsyncStartedNs: bigint): SourceRecord | undefined {
+  if (entry.type !== "file" || entry.ctimeNs === undefined) return undefined;
+  const settled = BigInt(entry.ctimeNs) < rsyncStartedNs - SETTLE_MARGIN_NS;
+  return [entry.dev, entry.ino, entry.size, entry.mtimeNs, settled ? entry.ctimeNs : null];
 }
 
 /**
- * Source files (relative paths, sorted) that rsync would hard-link to the previous snapshot's copy
- * although the source file may have changed since that copy was made.
+ * Whether rsync would hard-link this source file to the previous snapshot's copy (same size and
+ * mtime) although the file may have changed since that copy was made: then it is copied again.
  */
-export function filesToRecopy(
-  source: ReadonlyArray<ScannedEntry>,
-  previousRecords: Readonly<Record<string, unknown>> | undefined,
-  storedCopy: (path: string) => StoredCopy | undefined,
-): string[] {
-  const out: string[] = [];
-  for (const entry of source) {
-    if (entry.type !== "file") continue;
-    const stored = storedCopy(entry.path);
-    // Not in the previous snapshot, or different size or mtime: rsync copies it anyway.
-    if (stored === undefined || stored.size !== entry.size || stored.mtimeNs !== entry.mtimeNs) continue;
-    const record =
-      previousRecords !== undefined && Object.hasOwn(previousRecords, entry.path)
-        ? previousRecords[entry.path]
-        : undefined;
-    if (!isUnchanged(record, entry)) out.push(entry.path);
-  }
-  return out.sort();
+export function needsRecopy(entry: ScannedEntry, previous: CacheLine | undefined): boolean {
+  if (entry.type !== "file") return false;
+  const stored = previous?.stored;
+  // Not in the previous snapshot, or different size or mtime: rsync copies it anyway.
+  if (stored === null || stored === undefined || stored[2] !== entry.size || stored[3] !== entry.mtimeNs)
+    return false;
+  return !isUnchanged(previous?.source ?? null, entry);
 }
 
-function isUnchanged(record: unknown, entry: ScannedEntry): boolean {
-  if (!Array.isArray(record) || record.length !== 5) return false;
-  const [dev, ino, size, mtimeNs, ctimeNs] = record as unknown[];
+function isUnchanged(record: SourceRecord | null, entry: ScannedEntry): boolean {
+  if (record === null) return false;
+  const [dev, ino, size, mtimeNs, ctimeNs] = record;
   return (
     ctimeNs !== null &&
     ctimeNs === entry.ctimeNs &&
@@ -80,4 +60,39 @@ function isUnchanged(record: unknown, entry: ScannedEntry): boolean {
     size === entry.size &&
     mtimeNs === entry.mtimeNs
   );
+}
+
+/**
+ * Walks the source (batches in tree order) beside the previous cache: writes one JSON line
+ * `[path, record]` per source file to `records`, and each path to copy again to `recopy`
+ * (NUL-terminated, for rsync --from0 --files-from).
+ */
+export async function recordSource(options: {
+  walk: AsyncIterable<readonly ScannedEntry[]>;
+  previous: HashCacheReader | undefined;
+  rsyncStartedNs: bigint;
+  records: LocalLineWriter;
+  recopy: LocalLineWriter;
+}): Promise<void> {
+  const { previous, rsyncStartedNs, records, recopy } = options;
+  for await (const batch of options.walk) {
+    for (const entry of batch) {
+      const record = sourceRecord(entry, rsyncStartedNs);
+      if (record === undefined) continue;
+      records.write(JSON.stringify([entry.path, record]));
+      if (previous !== undefined && needsRecopy(entry, await previous.find(entry.path)))
+        recopy.write(entry.path, "\0");
+    }
+  }
+}
+
+/** One line of the records file written above, or undefined when it is not one. */
+export function parseSourceLine(text: string): { path: string; record: SourceRecord } | undefined {
+  try {
+    const value = JSON.parse(text) as unknown;
+    if (!Array.isArray(value) || typeof value[0] !== "string" || !Array.isArray(value[1])) return undefined;
+    return { path: value[0], record: value[1] as SourceRecord };
+  } catch {
+    return undefined;
+  }
 }

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto";
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { Readable } from "node:stream";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runJobBackup } from "../../../src/runner/backup.js";
@@ -16,6 +17,8 @@ import type { FilesJob } from "../../../src/kinds/files/job-schema.js";
 import { generateIdentity } from "../../../src/crypto/keys.js";
 import { runDrillTarget } from "../../../src/runner/drill-target.js";
 import { filesKind } from "../../../src/kinds/files/index.js";
+import { byPath, toFileEntry } from "../../../src/kinds/files/entries.js";
+import { scanLocalTree } from "../../../src/kinds/files/local-tree.js";
 import { createLogger } from "../../../src/log/logger.js";
 import type { SnapshotManifest } from "../../../src/repository/manifest.js";
 import { Repository } from "../../../src/repository/repository.js";
@@ -354,6 +357,128 @@ describe("files engine, a source file rewritten with its size and mtime kept", (
     );
     expect(third.meta.hashedFiles).toBe(0);
     expect((await manifestLines(third)).get("sub/config.ini")?.sha256).toBe(sha("mode=red\n\n"));
+  }, 60_000);
+});
+
+describe("files engine, a snapshot written before tree order (issue 19)", () => {
+  // Snapshots made before the streamed backup have a manifest sorted by plain path ("a.b" before
+  // "a/x") and a format-2 hash cache (one JSON object). They must still restore and verify, and
+  // the next backup must reuse that cache: nothing hashed, nothing copied again.
+  let root: string;
+  let oldJob: FilesJob;
+  const treeOrder = ["a", "a/x", "a-c", "a.b", "b"];
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), "backdrill-files-legacy-"));
+    const source = path.join(root, "source");
+    await mkdir(path.join(source, "a"), { recursive: true });
+    for (const file of ["a/x", "a-c", "a.b", "b"]) await writeFile(path.join(source, file), `${file}\n`);
+    oldJob = {
+      name: "task-files-legacy",
+      kind: "files",
+      policy: "nightly",
+      source,
+      destination: path.join(root, "snapshots"),
+      exclude: [],
+    } as FilesJob;
+  });
+
+  afterAll(async () => {
+    if (root !== undefined) await rm(root, { recursive: true, force: true });
+  });
+
+  /** A snapshot as the format-2 backup wrote it: directory, path-sorted manifest, format-2 cache. */
+  async function legacySnapshot(): Promise<SnapshotManifest> {
+    const writer = repository.createSnapshot({
+      job: oldJob.name,
+      kind: "files",
+      recipients: [keys.recipient],
+    });
+    const dir = path.join(oldJob.destination, writer.id);
+    await mkdir(path.join(oldJob.destination, ".backdrill"), { recursive: true });
+    await execa("cp", ["-a", `${oldJob.source}/.`, dir]);
+    const sha = async (file: string) =>
+      createHash("sha256")
+        .update(await readFile(file))
+        .digest("hex");
+    const stored = await scanLocalTree(dir);
+    const hashes = new Map<string, string>();
+    for (const entry of stored)
+      if (entry.type === "file") hashes.set(entry.path, await sha(path.join(dir, entry.path)));
+    const lines = stored
+      .sort(byPath)
+      .map((entry) => JSON.stringify(toFileEntry(entry, hashes.get(entry.path))))
+      .join("\n");
+    const files: Record<string, unknown> = {};
+    for (const entry of stored)
+      if (entry.type === "file")
+        files[entry.path] = [entry.dev, entry.ino, entry.size, entry.mtimeNs, hashes.get(entry.path)];
+    const source: Record<string, unknown> = {};
+    for (const entry of await scanLocalTree(oldJob.source))
+      if (entry.type === "file")
+        source[entry.path] = [entry.dev, entry.ino, entry.size, entry.mtimeNs, entry.ctimeNs];
+    await writeFile(
+      path.join(oldJob.destination, ".backdrill", `${writer.id}.json`),
+      JSON.stringify({ format: 2, files, source }),
+      { mode: 0o600 },
+    );
+    await writer.addArtifact("files.jsonl", Readable.from([Buffer.from(`${lines}\n`)]));
+    await writer.addJson("facts.json", {
+      format: 1,
+      destination: oldJob.destination,
+      snapshotDir: writer.id,
+      linkDest: null,
+      files: 4,
+      dirs: 1,
+      symlinks: 0,
+      other: 0,
+      bytes: [...hashes.keys()].reduce((sum, file) => sum + Buffer.byteLength(`${file}\n`), 0),
+      hashedFiles: 4,
+      hashedBytes: 0,
+      exclude: [],
+      manifestArtifact: "files.jsonl",
+    });
+    return writer.commit({ snapshotDir: writer.id, linkDest: null });
+  }
+
+  it("restores and verifies the old snapshot, and the next backup reuses its format-2 cache", async () => {
+    // The source must be older than the next backup's rsync start minus 1 s (source-changes.ts).
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    const old = await legacySnapshot();
+    const paths = (text: string) =>
+      text
+        .trim()
+        .split("\n")
+        .map((line) => (JSON.parse(line) as { path: string }).path);
+    expect(paths(await readAll(old, "files.jsonl"))).toEqual(["a", "a-c", "a.b", "a/x", "b"]);
+    const restoreOf = (manifest: SnapshotManifest, to: string) =>
+      restoreWith({
+        kind: filesKind,
+        job: oldJob,
+        repository,
+        identity: keys.identity,
+        snapshot: manifest.id,
+        to,
+        log,
+      });
+    await restoreOf(old, path.join(root, "restored-old"));
+    expect(await readFile(path.join(root, "restored-old", "a", "x"), "utf8")).toBe("a/x\n");
+
+    const { result, manifest } = await runJobBackup(
+      { job: oldJob, kind: filesKind, repository, recipients: [keys.recipient] },
+      context(),
+    );
+    expect(result).toMatchObject({ ok: true });
+    const next = manifest as SnapshotManifest;
+    expect(next.meta.linkDest).toBe(old.id);
+    expect(next.meta.hashedFiles).toBe(0);
+    expect(await inode(path.join(oldJob.destination, next.id, "a", "x"))).toBe(
+      await inode(path.join(oldJob.destination, old.id, "a", "x")),
+    );
+    expect(paths(await readAll(next, "files.jsonl"))).toEqual(treeOrder);
+    const cache = await readFile(path.join(oldJob.destination, ".backdrill", `${next.id}.json`), "utf8");
+    expect(cache.split("\n")[0]).toBe(JSON.stringify({ format: 3 }));
+    await restoreOf(next, path.join(root, "restored-next"));
   }, 60_000);
 });
 
