@@ -15,6 +15,7 @@
  * ChaCha20-Poly1305 over 64 KiB chunks, no I/O, no streams (native: 1 MiB batches into one
  * reused buffer). Prints one JSON line: { seconds, maxRssKiB, node, openssl, implementation }.
  */
+import { peakRssKiB } from "./peak-rss.js";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { pipeline } from "node:stream/promises";
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const report = {
     seconds,
-    maxRssKiB: process.resourceUsage().maxRSS,
+    maxRssKiB: peakRssKiB(),
     node: process.version,
     openssl: process.versions.openssl,
     implementation: cipher.name,

@@ -6,7 +6,7 @@
  *
  * Prints one JSON line: { seconds, maxRssKiB }.
  */
-import { readFileSync } from "node:fs";
+import { peakRssKiB } from "./peak-rss.js";
 import { stat } from "node:fs/promises";
 import { runJobBackup } from "../../src/runner/backup.js";
 import type { FilesJob } from "../../src/kinds/files/job-schema.js";
@@ -52,16 +52,6 @@ async function main(): Promise<void> {
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   process.stdout.write(`${JSON.stringify({ seconds, maxRssKiB: peakRssKiB() })}\n`);
-}
-
-/**
- * This process's own peak RSS: VmHWM of its memory map. getrusage's maxRSS is not it on Linux:
- * it keeps the high-water mark of the image exec replaced, i.e. the bench runner's RSS at the
- * fork (≈ 200 MiB once it holds a 100,000-file tree), which made the 100k rows look unflat.
- */
-function peakRssKiB(): number {
-  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
-  return match?.[1] === undefined ? process.resourceUsage().maxRSS : Number(match[1]);
 }
 
 main().catch((error: unknown) => {

@@ -10,6 +10,7 @@
  * For `drill`, seconds is the drill's restoreMs (fetch + decrypt + globals + pg_restore, without
  * the sandbox's start-up and the checks, which are reported apart).
  */
+import { peakRssKiB } from "./peak-rss.js";
 import { runJobBackup } from "../../src/runner/backup.js";
 import type { DrillTarget } from "../../src/config/drill-schema.js";
 import type { PostgresDumpJob } from "../../src/kinds/postgres-dump/job-schema.js";
@@ -129,7 +130,7 @@ async function main(): Promise<void> {
   } else {
     ({ seconds, extra } = await drill(options));
   }
-  const report = { ...extra, seconds, maxRssKiB: process.resourceUsage().maxRSS };
+  const report = { ...extra, seconds, maxRssKiB: peakRssKiB() };
   process.stdout.write(`${JSON.stringify(report)}\n`);
 }
 

@@ -11,6 +11,7 @@
  * BENCH_S3_PART_MIB / BENCH_S3_QUEUE override the S3 backend's part size and parts in flight
  * (default: the backend's defaults), for comparing settings by hand.
  */
+import { peakRssKiB } from "./peak-rss.js";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -80,7 +81,7 @@ async function main(): Promise<void> {
     throw new Error(`unknown mode ${mode}`);
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  process.stdout.write(`${JSON.stringify({ seconds, maxRssKiB: process.resourceUsage().maxRSS })}\n`);
+  process.stdout.write(`${JSON.stringify({ seconds, maxRssKiB: peakRssKiB() })}\n`);
 }
 
 main().catch((error: unknown) => {
