@@ -24,6 +24,9 @@
  * backdrill's repository by `wal ship --once` before the restores) and runs `pgbackrest
  * archive-push`. Archive throughput is measured apart (bench/cases/wal-archiving.ts).
  *
+ * BENCH_PGBASE_LOG_DIR (optional) keeps each restored server's log and restore_command's backdrill
+ * starts there, for reading where recovery spent its time.
+ *
  * BENCH_PGBASE_RUNS (default 1) repeats the backups and restores (best kept): at 1 GiB one pass
  * moves the database ~12 times. Every container carries backdrill.bench=<run id> and is removed
  * in `finally`, with the work directory.
@@ -55,7 +58,7 @@ import {
   pgbenchScale,
   removeLabelled,
 } from "../postgres-data.js";
-import { type RecoveryLog, parseRecoveryLog } from "../recovery-log.js";
+import { type CliCalls, type RecoveryLog, parseCliCalls, parseRecoveryLog } from "../recovery-log.js";
 
 const DATABASE = "bench";
 const PASSWORD = "bench-pg-password";
@@ -68,6 +71,8 @@ const SEGMENT_BYTES = 16 * MiB;
 const ARCHIVE_COMMAND =
   "{ test -f /spool/%f || { cp %p /spool/.%f.tmp && mv /spool/.%f.tmp /spool/%f; }; } && pgbackrest archive-push %p";
 /** hot_standby off: no connection is accepted until recovery ended and the server promoted. */
+/** Inside a restored server's container: one line per backdrill start and end (the wrapper's). */
+const CALLS_LOG = "/tmp/backdrill-calls.log";
 const START_OPTIONS = "-c archive_mode=off -c hot_standby=off -c listen_addresses=localhost";
 
 interface Timed {
@@ -147,6 +152,8 @@ interface Restored {
   readySeconds: number;
   peakRssMiB: number | null;
   log: RecoveryLog;
+  /** restore_command's backdrill starts; null for pgBackRest. */
+  calls: CliCalls | null;
 }
 
 export async function run(ctx: BenchContext): Promise<BenchRow[]> {
@@ -412,7 +419,15 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     const native = await realpath(join(ctx.repoRoot, "build", "native"));
     const node = await realpath(process.execPath);
     const wrapper = join(work, "backdrill-on-path");
-    await writeFile(wrapper, `#!/bin/sh\nexec /usr/local/bin/node ${cli} "$@"\n`, { mode: 0o755 });
+    // Notes each start and its end (restore_command runs one at a time): how many segments needed
+    // a backdrill start and how long recovery waited for them.
+    await writeFile(
+      wrapper,
+      `#!/bin/sh\necho "S $(date +%s.%N) $*" >> ${CALLS_LOG}\n/usr/local/bin/node ${cli} "$@"\n` +
+        `status=$?\necho "E $(date +%s.%N) $status" >> ${CALLS_LOG}\nexit $status\n`,
+      { mode: 0o755 },
+    );
+    const logDir = process.env.BENCH_PGBASE_LOG_DIR;
     let restoreCount = 0;
     /** A server container for one restore: started (untimed) with `dir` at /restore, idle until pg_ctl. */
     const restoreContainer = async (dir: string, env: Record<string, string>, mounts: string[]) => {
@@ -494,7 +509,17 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         throw new Error(
           `${label}: the restored server has ${got}, the source ${expected}: recovery stopped early`,
         );
-      return { readySeconds, log: parseRecoveryLog(logText) };
+      const calls = await spawnCollect("docker", ["exec", name, "cat", CALLS_LOG]);
+      if (logDir !== undefined && logDir !== "") {
+        const base = join(logDir, `${runId}-${label.replace(/[^\w.-]+/g, "_")}`);
+        await writeFile(`${base}.log`, logText);
+        if (calls.code === 0) await writeFile(`${base}.calls`, calls.stdout);
+      }
+      return {
+        readySeconds,
+        log: parseRecoveryLog(logText),
+        calls: calls.code === 0 ? parseCliCalls(calls.stdout) : null,
+      };
     };
     const cleanup = async (name: string, dir: string) => {
       await spawnCollect("docker", ["rm", "-f", "-v", name]);
@@ -528,13 +553,14 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         // As the restore plan says: the data directory to the server's user, which also reads
         // the repository, the configuration and the identity (restore_command runs as it).
         await spawnCollect("chown", ["-R", `${uid}:${gid}`, dir, repoDir, configDir, identityFile]);
-        const { readySeconds, log } = await recover(name, dir, label);
+        const { readySeconds, log, calls } = await recover(name, dir, label);
         return {
           seconds: restored.seconds + readySeconds,
           restoreSeconds: restored.seconds,
           readySeconds,
           peakRssMiB: restored.peakRssMiB,
           log,
+          calls,
         };
       } finally {
         await cleanup(name, dir);
@@ -566,15 +592,22 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
           readySeconds,
           peakRssMiB: null,
           log,
+          calls: null,
         };
       } finally {
         await cleanup(name, dir);
       }
     };
 
+    const orNa = (value: number | null, text: (value: number) => string) =>
+      value === null ? "n/a" : text(value);
     const describe = (r: Restored) =>
-      `restore ${secs(r.restoreSeconds)} + start to ready ${secs(r.readySeconds)} (${r.log.restored} segments through restore_command, ` +
-      `redo ${r.log.redoSeconds === null ? "n/a" : secs(r.log.redoSeconds)}, ${r.log.segmentsPerSecond === null ? "n/a" : r.log.segmentsPerSecond.toFixed(1)} segments/s)`;
+      `restore ${secs(r.restoreSeconds)} + start to ready ${secs(r.readySeconds)}: ${r.log.restored} segments through ` +
+      `restore_command, redo ${orNa(r.log.redoSeconds, secs)} (${orNa(r.log.segmentsPerSecond, (n) => n.toFixed(1))} segments/s), ` +
+      `redo done to ready ${orNa(r.log.endSeconds, secs)}` +
+      (r.calls === null
+        ? ""
+        : `; ${r.calls.starts} backdrill starts (${r.calls.misses} for files not in the archive) took ${secs(r.calls.seconds)}`);
     const restores = new Best<Restored>(say, describe);
     for (let run = 1; run <= runs; run++) {
       restores.add("pgbr full", await pgbrRestore(pgbrFull.id));
