@@ -14,16 +14,6 @@ const MIB_PER_SCALE = 15;
 /** Heap bytes per vector(384) row: 1544 B of vector + header, 5 rows per 8 KiB page. */
 const BYTES_PER_VECTOR_ROW = 8192 / 5;
 
-/** A positive integer from the environment, or `fallback` when unset. */
-export function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
-
 /** The pgbench scale of a database of about `targetMiB` (three quarters of it pgbench tables). */
 export function pgbenchScale(targetMiB: number): number {
   return Math.max(1, Math.round((targetMiB * 0.75) / MIB_PER_SCALE));

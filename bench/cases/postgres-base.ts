@@ -43,21 +43,14 @@ import {
   type BenchContext,
   type BenchRow,
   MiB,
-  hasTime,
+  envInt,
   loadAverages,
   spawnCollect,
+  timeCommand,
   workerPath,
 } from "../lib.js";
 import { ensurePgbackrestImage } from "../pgbackrest-image.js";
-import {
-  BENCH_LABEL,
-  SHM_BYTES,
-  docker,
-  envInt,
-  loadSql,
-  pgbenchScale,
-  removeLabelled,
-} from "../postgres-data.js";
+import { BENCH_LABEL, SHM_BYTES, docker, loadSql, pgbenchScale, removeLabelled } from "../postgres-data.js";
 import { type CliCalls, type RecoveryLog, parseCliCalls, parseRecoveryLog } from "../recovery-log.js";
 
 const DATABASE = "bench";
@@ -74,12 +67,6 @@ const ARCHIVE_COMMAND =
 /** Inside a restored server's container: one line per backdrill start and end (the wrapper's). */
 const CALLS_LOG = "/tmp/backdrill-calls.log";
 const START_OPTIONS = "-c archive_mode=off -c hot_standby=off -c listen_addresses=localhost";
-
-interface Timed {
-  seconds: number;
-  peakRssMiB: number | null;
-  stdout: string;
-}
 
 interface PgbrVariant {
   compress: "gz" | "zst" | "none";
@@ -99,25 +86,8 @@ const FULL_VARIANTS: readonly PgbrVariant[] = [
 ];
 const INCR_VARIANT: PgbrVariant = { compress: "zst", processMax: 2 };
 
-const mib = (bytes: number) => `${(bytes / MiB).toFixed(0)} MiB`;
+const mib = (bytes: number) => `${(bytes / MiB).toFixed(bytes < 10 * MiB ? 2 : 0)} MiB`;
 const secs = (seconds: number) => `${seconds.toFixed(1)} s`;
-
-/** A command timed as a whole process, with its stdout and (from /usr/bin/time) peak RSS. */
-async function timed(tmpDir: string, file: string, args: readonly string[]): Promise<Timed> {
-  const rssFile = join(tmpDir, `time-${process.hrtime.bigint()}.txt`);
-  const result = hasTime
-    ? await spawnCollect("/usr/bin/time", ["-f", "%M", "-o", rssFile, file, ...args])
-    : await spawnCollect(file, args);
-  if (result.code !== 0)
-    throw new Error(`${file} ${args.join(" ")} exited with ${result.code}: ${result.stderr.trim()}`);
-  let peakRssMiB: number | null = null;
-  if (hasTime) {
-    const kib = Number((await readFile(rssFile, "utf8")).trim().split("\n").pop());
-    peakRssMiB = Number.isFinite(kib) ? kib / 1024 : null;
-    await rm(rssFile, { force: true });
-  }
-  return { seconds: result.seconds, peakRssMiB, stdout: result.stdout };
-}
 
 /** The best (lowest-time) measurement of each variant over the runs. */
 class Best<T extends { seconds: number }> {
@@ -217,7 +187,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   );
   process.env[PASSWORD_ENV] = PASSWORD;
   const backdrill = (args: readonly string[]) =>
-    timed(work, process.execPath, [cli, "--config-dir", configDir, ...args]);
+    timeCommand(work, process.execPath, [cli, "--config-dir", configDir, ...args]);
 
   let source: StartedPostgresContainer | undefined;
   try {
@@ -297,7 +267,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       };
     };
     const pgbrBackup = async (type: "full" | "incr", v: PgbrVariant): Promise<Backup> => {
-      const result = await timed(work, "docker", [
+      const result = await timeCommand(work, "docker", [
         "exec",
         "-u",
         "postgres",
@@ -578,7 +548,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         [`${pgbrRepo}:/pgbr-repo`],
       );
       try {
-        const restored = await timed(work, "docker", [
+        const restored = await timeCommand(work, "docker", [
           "exec",
           name,
           "pgbackrest",
@@ -622,26 +592,39 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     sampleLoad();
     const load = `${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)}`;
     const rows: BenchRow[] = [];
-    const backupRow = (name: string, ours: Backup, key: string, tool: string, note: string): BenchRow => {
-      const theirs = fulls.get(key);
+    /** One row; MiB/s (database size / time) only where the whole database moved. */
+    const row = (
+      name: string,
+      ours: { seconds: number; wallSeconds?: number; peakRssMiB: number | null },
+      tool: string,
+      theirs: { seconds: number },
+      note: string,
+      whole = true,
+    ): BenchRow => {
+      const rate = (seconds: number) => (whole ? { mibPerSecond: dbBytes / MiB / seconds } : {});
       return {
         name,
         ours: {
           seconds: ours.seconds,
-          wallSeconds: ours.wallSeconds,
-          peakRssMiB: ours.peakRssMiB,
-          mibPerSecond: dbBytes / MiB / ours.seconds,
+          ...(ours.wallSeconds === undefined ? {} : { wallSeconds: ours.wallSeconds }),
+          peakRssMiB: ours.peakRssMiB ?? 0,
+          ...rate(ours.seconds),
         },
-        baseline: {
-          tool,
-          seconds: theirs.seconds,
-          mibPerSecond: dbBytes / MiB / theirs.seconds,
-          peakRssMiB: null,
-        },
+        baseline: { tool, seconds: theirs.seconds, peakRssMiB: null, ...rate(theirs.seconds) },
         ratio: ours.seconds / theirs.seconds,
-        note: `stored: ours ${mib(ours.bytes)}, pgBackRest ${mib(theirs.bytes)}; ${note}`,
+        note,
         load,
       };
+    };
+    const backupRow = (name: string, ours: Backup, key: string, tool: string, note: string): BenchRow => {
+      const theirs = fulls.get(key);
+      return row(
+        name,
+        ours,
+        tool,
+        theirs,
+        `stored: ours ${mib(ours.bytes)}, pgBackRest ${mib(theirs.bytes)}; ${note}`,
+      );
     };
     const db = mib(dbBytes);
     const brotli = fulls.get("brotli-1");
@@ -667,41 +650,27 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     );
     const ourIncr = incrs.get("ours");
     const theirIncr = incrs.get("pgbr");
-    rows.push({
-      name: `postgres-base: incremental backup after ${slice} pgbench_accounts rows (3 %, one slice) updated and ${scale * 10} history rows inserted`,
-      ours: { seconds: ourIncr.seconds, wallSeconds: ourIncr.wallSeconds, peakRssMiB: ourIncr.peakRssMiB },
-      baseline: { tool: pgbrTool("incr", INCR_VARIANT), seconds: theirIncr.seconds, peakRssMiB: null },
-      ratio: ourIncr.seconds / theirIncr.seconds,
-      note:
+    rows.push(
+      row(
+        `postgres-base: incremental backup after ${slice} pgbench_accounts rows (3 %, one slice) updated and ${scale * 10} history rows inserted`,
+        ourIncr,
+        pgbrTool("incr", INCR_VARIANT),
+        theirIncr,
         `stored: ours ${mib(ourIncr.bytes)} (pg_basebackup --incremental, block level), pgBackRest ${mib(theirIncr.bytes)} ` +
-        "(file level: a changed 1 GiB relation segment is stored whole; repo-block=y would store blocks)",
-      load,
-    });
-    const restoreRow = (
-      name: string,
-      ours: Restored,
-      theirs: Restored,
-      tool: string,
-      note = "",
-    ): BenchRow => ({
-      name,
-      ours: {
-        seconds: ours.seconds,
-        peakRssMiB: ours.peakRssMiB ?? 0,
-        mibPerSecond: dbBytes / MiB / ours.seconds,
-      },
-      baseline: {
+          "(file level: every changed relation file, up to 1 GiB, whole; repo-block=y, not measured, stores blocks)",
+        false,
+      ),
+    );
+    const restoreRow = (name: string, ours: Restored, theirs: Restored, tool: string, note = ""): BenchRow =>
+      row(
+        name,
+        ours,
         tool,
-        seconds: theirs.seconds,
-        mibPerSecond: dbBytes / MiB / theirs.seconds,
-        peakRssMiB: null,
-      },
-      ratio: ours.seconds / theirs.seconds,
-      note: [`ours: ${describe(ours)}`, `pgBackRest: ${describe(theirs)}`, note]
-        .filter((part) => part !== "")
-        .join("; "),
-      load,
-    });
+        theirs,
+        [`ours: ${describe(ours)}`, `pgBackRest: ${describe(theirs)}`, note]
+          .filter((part) => part !== "")
+          .join("; "),
+      );
     const pgbrAsync = "archive-get with archive-async, process-max 2";
     rows.push(
       restoreRow(

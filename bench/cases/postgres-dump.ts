@@ -25,8 +25,8 @@ import { generateIdentity } from "../../src/crypto/keys.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../test/support/containers/postgres.js";
 import { configureTestcontainers } from "../../test/support/docker.js";
 import { postgresImage } from "../../test/support/images.js";
-import { type BenchContext, type BenchRow, type CommandResult, MiB, measureMany } from "../lib.js";
-import { BENCH_LABEL, SHM_BYTES, envInt, loadSql, removeLabelled } from "../postgres-data.js";
+import { type BenchContext, type BenchRow, type CommandResult, MiB, envInt, measureMany } from "../lib.js";
+import { BENCH_LABEL, SHM_BYTES, loadSql, removeLabelled } from "../postgres-data.js";
 
 const DATABASE = "bench";
 const PASSWORD = "bench-pg-password";
