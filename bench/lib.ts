@@ -143,11 +143,12 @@ export function spawnCollect(file: string, args: readonly string[]): Promise<Spa
 
 export const hasTime = existsSync(TIME_BINARY);
 
+/** A command timed as a whole process: its time, peak RSS (from /usr/bin/time) and stdout. */
 export async function timeCommand(
   tmpDir: string,
   file: string,
   args: readonly string[],
-): Promise<CommandResult> {
+): Promise<CommandResult & { stdout: string }> {
   const rssFile = join(tmpDir, `time-${process.hrtime.bigint()}.txt`);
   const result = hasTime
     ? await spawnCollect(TIME_BINARY, ["-f", "%M", "-o", rssFile, file, ...args])
@@ -162,7 +163,7 @@ export async function timeCommand(
     peakRssMiB = Number.isFinite(kib) ? kib / 1024 : null;
     await rm(rssFile, { force: true });
   }
-  return { seconds: result.seconds, peakRssMiB };
+  return { seconds: result.seconds, peakRssMiB, stdout: result.stdout };
 }
 
 /** Path of the compiled worker; see {@link compileWorkers}. */
@@ -213,6 +214,16 @@ export async function runWorker(
     wallSeconds: result.seconds,
     peakRssMiB: parsed.maxRssKiB / 1024,
   };
+}
+
+/** A positive integer from the environment, or `fallback` when unset. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
 }
 
 export function throughput(bytes: number, seconds: number): number {

@@ -9,7 +9,9 @@
  * BENCH_ALT_NODE (optional path of another `node` binary; cases that support it add rows run on it),
  * BENCH_PG_MIB (postgres-dump database size, default 1024), BENCH_CRYPTO_SIZES_MIB (crypto sizes,
  * default BENCH_SIZE_MIB and 10x that for the scale rows; see bench/cases/crypto.ts),
- * BENCH_FILES_COUNT (small files in the files case's tree, default 10000; 100000 for its scale row).
+ * BENCH_FILES_COUNT (small files in the files case's tree, default 10000; 100000 for its scale row),
+ * BENCH_PGBASE_RUNS / BENCH_PGBASE_SEGMENTS (postgres-base: passes, default 1; WAL segments
+ * recovered after the backups, default 32; see bench/cases/postgres-base.ts).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
@@ -22,6 +24,7 @@ import {
   type BenchRow,
   MiB,
   compileWorkers,
+  envInt,
   hasTime,
   loadAverages,
   randomDataFile,
@@ -34,15 +37,6 @@ const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const benchDir = join(repoRoot, "bench");
 
 type CaseModule = { run: (ctx: BenchContext) => Promise<BenchRow[]> };
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
 
 function toolVersion(file: string): string {
   try {
@@ -230,8 +224,8 @@ async function writeResults(description: readonly string[], sections: readonly C
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
-  const sizeMiB = positiveInt("BENCH_SIZE_MIB", 1024);
-  const runs = positiveInt("BENCH_RUNS", 3);
+  const sizeMiB = envInt("BENCH_SIZE_MIB", 1024);
+  const runs = envInt("BENCH_RUNS", 3);
   const cases = (await readdir(join(benchDir, "cases")))
     .filter((file) => file.endsWith(".ts"))
     .sort()
@@ -253,7 +247,14 @@ async function main(): Promise<void> {
     `BENCH_SIZE_MIB=${sizeMiB}`,
     `BENCH_RUNS=${runs}`,
     `${threadPool.THREADPOOL_ENV}=${poolSize}`,
-    ...["BENCH_PG_MIB", "BENCH_ALT_NODE", "BENCH_CRYPTO_SIZES_MIB", "BENCH_FILES_COUNT"]
+    ...[
+      "BENCH_PG_MIB",
+      "BENCH_PGBASE_RUNS",
+      "BENCH_PGBASE_SEGMENTS",
+      "BENCH_ALT_NODE",
+      "BENCH_CRYPTO_SIZES_MIB",
+      "BENCH_FILES_COUNT",
+    ]
       .filter((name) => (process.env[name] ?? "") !== "")
       .map((name) => `${name}=${process.env[name] ?? ""}`),
   ].join(", ");
