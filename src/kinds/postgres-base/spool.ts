@@ -102,8 +102,9 @@ export async function drainSpool(
 }
 
 /**
- * Drains the spool every `intervalMs` until the signal aborts (Ctrl-C / SIGTERM), then returns
- * the totals. A failure is logged and retried next round, never fatal: the archive must keep
+ * Drains the spool until the signal aborts (Ctrl-C / SIGTERM), then returns the totals: the next
+ * round starts at once after a round that shipped files (more are likely waiting), `intervalMs`
+ * after an empty round or one with failures. A failure is logged and retried next round, never fatal: the archive must keep
  * moving while someone fixes the cause.
  */
 export async function shipSpool(
@@ -136,9 +137,21 @@ export async function shipSpool(
     await options.onRound?.(round).catch((error: unknown) => {
       options.log.warn({ error: redact(String(error)) }, "could not report the spool round");
     });
-    await sleep(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
+    // While PostgreSQL keeps spooling, the next files arrived during this round: waiting an
+    // interval before looking would only add to the archive's lag (the PITR RPO). The interval
+    // is for an idle spool, and after failures (no tight retry loop).
+    if (!movedEverything(round)) {
+      await sleep(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
+    }
   }
   return { shipped, failedRounds };
+}
+
+/** True after a round that shipped at least one file and failed none: look again at once. */
+function movedEverything(round: DrainResult | null): boolean {
+  return (
+    round !== null && round.failed.length === 0 && round.stored.length + round.alreadyArchived.length > 0
+  );
 }
 
 /** Files waiting in the spool; null when the directory is not on this host (status may run elsewhere). */

@@ -1,0 +1,288 @@
+/**
+ * Sustained WAL archiving (issue 18 item 2: "≥ 6 segments/s with encryption here"): a real
+ * PostgreSQL 17 (the pgBackRest bench image, bench/pgbackrest-image.ts) writes BENCH_WAL_SEGMENTS
+ * (default 96) segments of WAL as fast as one session can (bench/wal/load.ts) while an archiver
+ * stores them, each archiver in a fresh server (bench/wal/archivers.ts says how each is set up):
+ *
+ *   - backdrill spool (README's archive_command) + `wal ship` on the host, brotli-1 and none;
+ *   - backdrill direct `wal push` as archive_command (a quarter of the segments: it is slow);
+ *   - pgBackRest archive-push, archive-async=y, process-max=2, aes-256-cbc, lz4 and gz;
+ *   - plain `cp` (the ceiling).
+ *
+ * Measured per run: segments/s from the first to the last segment of the load *stored in the
+ * repository* (the directory watched every 100 ms), the same from PostgreSQL's view
+ * (pg_stat_archiver.archived_count: for the spool that is the spool, not the repository), the
+ * rate the load wrote WAL at, and how far the archive was behind when the load stopped. "ours s"
+ * and "baseline s" are the time to store BENCH_WAL_SEGMENTS segments at that sustained rate.
+ *
+ * Every container carries the label backdrill.bench=<run id> and is removed in `finally`, with
+ * any left by a killed earlier run of this case (label backdrill.bench.case=wal-archiving).
+ * BENCH_WAL_RUNS (default 1) loads per archiver (the best is kept).
+ */
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import pg from "pg";
+import { generateIdentity } from "../../src/crypto/keys.js";
+import { bundleCli } from "../../test/support/bundle-cli.js";
+import { PostgresContainer, type StartedPostgresContainer } from "../../test/support/containers/postgres.js";
+import { configureTestcontainers } from "../../test/support/docker.js";
+import { type BenchContext, type BenchRow, loadAverages, spawnCollect } from "../lib.js";
+import { ensurePgbackrestImage } from "../pgbackrest-image.js";
+import { type ArchiverPlan, type ArchiverSpec, planArchiver } from "../wal/archivers.js";
+import { drainArchiver, generateWal, SEGMENT_BYTES, SETUP_SQL, segmentRange } from "../wal/load.js";
+import { ArchiveWatch, type Timeline } from "../wal/watch.js";
+
+const BENCH_LABEL = "backdrill.bench";
+const CASE_LABEL = "backdrill.bench.case";
+const CASE = "wal-archiving";
+const PASSWORD = "bench-wal-password";
+const GOAL_SEGMENTS_PER_SECOND = 6;
+const MiB = 1024 * 1024;
+
+const ARCHIVERS: readonly ArchiverSpec[] = [
+  { kind: "cp", compression: "none", label: "cp (no fsync, no compression, no encryption)" },
+  { kind: "pgbackrest", compression: "lz4", label: "pgBackRest archive-push async, lz4, aes-256-cbc" },
+  { kind: "ship", compression: "brotli-1", label: "backdrill spool + wal ship, brotli-1, age" },
+  { kind: "ship", compression: "none", label: "backdrill spool + wal ship, no compression, age" },
+  {
+    kind: "pgbackrest",
+    compression: "gz",
+    label: "pgBackRest archive-push async, gz (default), aes-256-cbc",
+  },
+  { kind: "push", compression: "brotli-1", label: "backdrill wal push as archive_command, brotli-1, age" },
+];
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
+/** One load through one archiver. */
+interface RunResult {
+  segments: number;
+  /** Segments/s from the first to the last stored (null with fewer than two). */
+  storedRate: number;
+  /** The same from pg_stat_archiver's archived_count. */
+  archiverRate: number | null;
+  /** Segments/s the load wrote. */
+  loadRate: number;
+  /** Segments of the load not yet stored when it ended, and seconds until the last was. */
+  behindAtEnd: number;
+  catchUpSeconds: number;
+  failed: number;
+  /** CPU seconds per segment of the archiver's own process (wal ship), when it has one. */
+  cpuPerSegment: number | null;
+  load: string;
+}
+
+interface ArchiverResult {
+  spec: ArchiverSpec;
+  best: RunResult;
+  peakRssMiB: number | null;
+}
+
+function rate(count: number, firstMs: number, lastMs: number): number | null {
+  return count < 2 || lastMs <= firstMs ? null : (count - 1) / ((lastMs - firstMs) / 1000);
+}
+
+function summarise(
+  names: readonly string[],
+  timeline: Timeline,
+  loadStart: number,
+  loadEnd: number,
+  load: string,
+  cpuSeconds: number | null,
+): RunResult {
+  const times = names.map((name) => timeline.stored.get(name) ?? Number.NaN);
+  const first = Math.min(...times);
+  const last = Math.max(...times);
+  const base = timeline.archived[0]?.[1] ?? 0;
+  const reached = (count: number) => timeline.archived.find(([, archived]) => archived >= base + count)?.[0];
+  const archivedFirst = reached(1);
+  const archivedLast = reached(names.length);
+  return {
+    segments: names.length,
+    storedRate: rate(names.length, first, last) ?? Number.NaN,
+    archiverRate:
+      archivedFirst === undefined || archivedLast === undefined
+        ? null
+        : rate(names.length, archivedFirst, archivedLast),
+    loadRate: names.length / ((loadEnd - loadStart) / 1000),
+    behindAtEnd: times.filter((time) => time > loadEnd).length,
+    catchUpSeconds: Math.max(0, (last - loadEnd) / 1000),
+    failed: timeline.failed,
+    cpuPerSegment: cpuSeconds === null ? null : cpuSeconds / names.length,
+    load,
+  };
+}
+
+async function removeLabelled(filter: string): Promise<void> {
+  const listed = await spawnCollect("docker", ["ps", "-aq", "--filter", `label=${filter}`]);
+  const ids = listed.stdout.split("\n").filter((id) => id.trim() !== "");
+  if (ids.length > 0) await spawnCollect("docker", ["rm", "-f", "-v", ...ids]);
+}
+
+async function startServer(image: string, plan: ArchiverPlan, labels: Record<string, string>) {
+  const builder = new PostgresContainer(image).withDatabase("bench").withPassword(PASSWORD);
+  // Archiving off until the archiver is ready (pgBackRest needs its stanza first): the default,
+  // empty archive_command keeps the WAL without counting failures (which would back the archiver
+  // off). It is set with ALTER SYSTEM later, so it must not be on the command line (which wins).
+  builder.withServerArgs("-c", "wal_level=replica", "-c", "archive_mode=on", "-c", "wal_compression=off");
+  builder.container
+    .withLabels(labels)
+    .withBindMounts(plan.mounts)
+    .withSharedMemorySize(256 * MiB);
+  return builder.start();
+}
+
+async function connect(server: StartedPostgresContainer): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: server.connectionUri });
+  await client.connect();
+  return client;
+}
+
+async function measureArchiver(
+  ctx: BenchContext,
+  plan: ArchiverPlan,
+  options: { image: string; segments: number; runs: number; labels: Record<string, string> },
+): Promise<ArchiverResult> {
+  const server = await startServer(options.image, plan, options.labels);
+  const clients: pg.Client[] = [];
+  let peakRssMiB: number | null = null;
+  try {
+    const client = await connect(server);
+    const watchClient = await connect(server);
+    clients.push(client, watchClient);
+    await client.query(SETUP_SQL);
+    await plan.prepare(server);
+    const quoted = plan.archiveCommand.replaceAll("'", "''");
+    await client.query(`ALTER SYSTEM SET archive_command = '${quoted}'`);
+    await client.query("SELECT pg_reload_conf()");
+    await drainArchiver(client, 120_000);
+    let best: RunResult | undefined;
+    for (let run = 1; run <= options.runs; run++) {
+      const loadBefore = loadAverages();
+      const watch = new ArchiveWatch(plan.watchDir, plan.watchDepth, watchClient);
+      await watch.start();
+      const cpuBefore = await plan.cpuSeconds();
+      const load = await generateWal(client, options.segments);
+      const names = segmentRange(load.first, load.last);
+      await watch.waitFor(names, 60_000 + names.length * 3_000);
+      await watch.waitForArchiver(names.length, 30_000);
+      const cpuAfter = await plan.cpuSeconds();
+      const cpu = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
+      const result = summarise(
+        names,
+        await watch.stop(),
+        load.startedAt,
+        load.endedAt,
+        `${loadBefore} → ${loadAverages()}`,
+        cpu,
+      );
+      ctx.log(
+        `${plan.spec.label} run ${run}/${options.runs}: ${names.length} segments, stored ${result.storedRate.toFixed(2)} seg/s, ` +
+          `archiver ${result.archiverRate?.toFixed(2) ?? "n/a"} seg/s, load wrote ${result.loadRate.toFixed(2)} seg/s, ` +
+          `${result.behindAtEnd} behind at its end, caught up ${result.catchUpSeconds.toFixed(1)} s later` +
+          `${result.cpuPerSegment === null ? "" : `, wal ship ${result.cpuPerSegment.toFixed(3)} CPU s/segment`} (load ${result.load})`,
+      );
+      if (best === undefined || result.storedRate > best.storedRate) best = result;
+    }
+    if (best === undefined) throw new Error("no run");
+    peakRssMiB = (await plan.stop()).peakRssMiB;
+    return { spec: plan.spec, best, peakRssMiB };
+  } finally {
+    await plan.stop().catch(() => undefined);
+    for (const client of clients) await client.end().catch(() => undefined);
+    await server.stop({ remove: true, removeVolumes: true }).catch(() => undefined);
+  }
+}
+
+function describe(result: ArchiverResult): string {
+  const r = result.best;
+  return (
+    `${r.storedRate.toFixed(2)} seg/s stored (archiver's view ${r.archiverRate?.toFixed(2) ?? "n/a"}), ` +
+    `load wrote ${r.loadRate.toFixed(2)} seg/s, ${r.behindAtEnd} of ${r.segments} segments behind when it stopped, ` +
+    `caught up ${r.catchUpSeconds.toFixed(1)} s later` +
+    `${r.cpuPerSegment === null ? "" : `, wal ship used ${r.cpuPerSegment.toFixed(3)} CPU s per segment`}` +
+    `${r.failed > 0 ? `, ${r.failed} failed archive_command runs` : ""}`
+  );
+}
+
+function row(ours: ArchiverResult, baseline: ArchiverResult, segments: number, goal: boolean): BenchRow {
+  const seconds = (result: ArchiverResult) => segments / result.best.storedRate;
+  const perSecond = (result: ArchiverResult) => (result.best.storedRate * SEGMENT_BYTES) / MiB;
+  const goalNote = goal
+    ? `goal ≥ ${GOAL_SEGMENTS_PER_SECOND} seg/s sustained: ${ours.best.storedRate >= GOAL_SEGMENTS_PER_SECOND ? "met" : "NOT met"}; `
+    : "";
+  return {
+    name: `WAL archiving: ${ours.spec.label}`,
+    ours: {
+      seconds: seconds(ours),
+      mibPerSecond: perSecond(ours),
+      peakRssMiB: ours.peakRssMiB ?? Number.NaN,
+    },
+    baseline: {
+      tool: baseline.spec.label,
+      seconds: seconds(baseline),
+      mibPerSecond: perSecond(baseline),
+      peakRssMiB: null,
+    },
+    ratio: seconds(ours) / seconds(baseline),
+    load: `${ours.best.load}; baseline ${baseline.best.load}`,
+    note: `${goalNote}ours: ${describe(ours)}; baseline: ${describe(baseline)}`,
+  };
+}
+
+export async function run(ctx: BenchContext): Promise<BenchRow[]> {
+  const segments = envInt("BENCH_WAL_SEGMENTS", 96);
+  const runs = envInt("BENCH_WAL_RUNS", 1);
+  const only = (process.env.BENCH_WAL_ONLY ?? "").split(",").filter((kind) => kind !== "");
+  const runId = `${process.pid}-${Date.now()}`;
+  const labels = { [BENCH_LABEL]: runId, [CASE_LABEL]: CASE };
+  configureTestcontainers();
+  await removeLabelled(`${CASE_LABEL}=${CASE}`);
+  const image = ensurePgbackrestImage(ctx.log);
+  const { recipient } = await generateIdentity();
+  const cli = await bundleCli();
+  const results: ArchiverResult[] = [];
+  try {
+    for (const [index, spec] of ARCHIVERS.entries()) {
+      if (only.length > 0 && !only.includes(spec.kind)) continue;
+      const root = join(ctx.tmpDir, `wal-${index}-${spec.kind}`);
+      await mkdir(root, { recursive: true });
+      const plan = await planArchiver(
+        { root, repoRoot: ctx.repoRoot, cliBundle: cli.bin, recipient, log: ctx.log },
+        spec,
+      );
+      const count = spec.kind === "push" ? Math.max(8, Math.round(segments / 4)) : segments;
+      try {
+        results.push(await measureArchiver(ctx, plan, { image, segments: count, runs, labels }));
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await cli.remove();
+    await removeLabelled(`${BENCH_LABEL}=${runId}`);
+  }
+  const find = (kind: string, compression: string) =>
+    results.find((result) => result.spec.kind === kind && result.spec.compression === compression);
+  const rows: BenchRow[] = [];
+  const pgbackrest = find("pgbackrest", "lz4") ?? find("pgbackrest", "gz");
+  const ship = find("ship", "brotli-1");
+  for (const ours of results.filter((result) => result.spec.kind === "ship" || result.spec.kind === "push")) {
+    if (pgbackrest !== undefined) rows.push(row(ours, pgbackrest, segments, ours === ship));
+  }
+  if (ship !== undefined) {
+    for (const baseline of [find("pgbackrest", "gz"), find("cp", "none")]) {
+      if (baseline !== undefined && baseline !== pgbackrest) rows.push(row(ship, baseline, segments, false));
+    }
+  }
+  if (rows.length === 0)
+    throw new Error(`${CASE}: no rows (BENCH_WAL_ONLY=${only.join(",")} leaves nothing to compare)`);
+  return rows;
+}
