@@ -63,6 +63,7 @@ function envInt(name: string, fallback: number): number {
 
 /** One load through one archiver. */
 interface RunResult {
+  mode: Mode;
   segments: number;
   /** Segments/s from the first to the last stored (null with fewer than two). */
   storedRate: number;
@@ -81,7 +82,8 @@ interface RunResult {
 
 interface ArchiverResult {
   spec: ArchiverSpec;
-  best: RunResult;
+  /** The best run of each mode measured. */
+  best: Partial<Record<Mode, RunResult>>;
   peakRssMiB: number | null;
 }
 
@@ -90,6 +92,7 @@ function rate(count: number, firstMs: number, lastMs: number): number | null {
 }
 
 function summarise(
+  mode: Mode,
   names: readonly string[],
   timeline: Timeline,
   loadStart: number,
@@ -105,6 +108,7 @@ function summarise(
   const archivedFirst = reached(1);
   const archivedLast = reached(names.length);
   return {
+    mode,
     segments: names.length,
     storedRate: rate(names.length, first, last) ?? Number.NaN,
     archiverRate:
@@ -145,95 +149,138 @@ async function connect(server: StartedPostgresContainer): Promise<pg.Client> {
   return client;
 }
 
+type Mode = "sustained" | "backlog";
+
+async function setArchiveCommand(client: pg.Client, command: string | null): Promise<void> {
+  if (command === null) await client.query("ALTER SYSTEM RESET archive_command");
+  else await client.query(`ALTER SYSTEM SET archive_command = '${command.replaceAll("'", "''")}'`);
+  await client.query("SELECT pg_reload_conf()");
+}
+
+/**
+ * One load through the archiver. sustained: archiving on while the load writes. backlog: the
+ * load writes with archiving off (the WAL waits in pg_wal, as after an outage of the archive),
+ * then archiving is switched on and the archiver drains it: its capacity, not limited by how fast
+ * one session writes WAL on a shared machine.
+ */
+async function measureOnce(
+  ctx: BenchContext,
+  plan: ArchiverPlan,
+  clients: { load: pg.Client; watch: pg.Client },
+  mode: Mode,
+  segments: number,
+): Promise<RunResult> {
+  const loadBefore = loadAverages();
+  const watch = new ArchiveWatch(plan.watchDir, plan.watchDepth, clients.watch);
+  if (mode === "backlog") await setArchiveCommand(clients.load, null);
+  if (mode === "sustained") await watch.start();
+  const cpuBefore = await plan.cpuSeconds();
+  const load = await generateWal(clients.load, segments);
+  let from = load;
+  if (mode === "backlog") {
+    await watch.start();
+    const enabled = Date.now();
+    await setArchiveCommand(clients.load, plan.archiveCommand);
+    from = { ...load, startedAt: enabled, endedAt: enabled };
+  }
+  const names = segmentRange(load.first, load.last);
+  await watch.waitFor(names, 60_000 + names.length * 3_000);
+  await watch.waitForArchiver(names.length, 30_000);
+  const cpuAfter = await plan.cpuSeconds();
+  const cpu = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
+  const result = summarise(
+    mode,
+    names,
+    await watch.stop(),
+    from.startedAt,
+    from.endedAt,
+    `${loadBefore} → ${loadAverages()}`,
+    cpu,
+  );
+  ctx.log(`${plan.spec.label}, ${mode}: ${describeRun(result)} (load ${result.load})`);
+  return result;
+}
+
 async function measureArchiver(
   ctx: BenchContext,
   plan: ArchiverPlan,
-  options: { image: string; segments: number; runs: number; labels: Record<string, string> },
+  options: {
+    image: string;
+    segments: number;
+    runs: number;
+    modes: readonly Mode[];
+    labels: Record<string, string>;
+  },
 ): Promise<ArchiverResult> {
   const server = await startServer(options.image, plan, options.labels);
-  const clients: pg.Client[] = [];
-  let peakRssMiB: number | null = null;
+  const opened: pg.Client[] = [];
   try {
-    const client = await connect(server);
-    const watchClient = await connect(server);
-    clients.push(client, watchClient);
-    await client.query(SETUP_SQL);
+    const load = await connect(server);
+    opened.push(load);
+    const watch = await connect(server);
+    opened.push(watch);
+    await load.query(SETUP_SQL);
     await plan.prepare(server);
-    const quoted = plan.archiveCommand.replaceAll("'", "''");
-    await client.query(`ALTER SYSTEM SET archive_command = '${quoted}'`);
-    await client.query("SELECT pg_reload_conf()");
-    await drainArchiver(client, 120_000);
-    let best: RunResult | undefined;
+    await setArchiveCommand(load, plan.archiveCommand);
+    await drainArchiver(load, 120_000);
+    const best: Partial<Record<Mode, RunResult>> = {};
     for (let run = 1; run <= options.runs; run++) {
-      const loadBefore = loadAverages();
-      const watch = new ArchiveWatch(plan.watchDir, plan.watchDepth, watchClient);
-      await watch.start();
-      const cpuBefore = await plan.cpuSeconds();
-      const load = await generateWal(client, options.segments);
-      const names = segmentRange(load.first, load.last);
-      await watch.waitFor(names, 60_000 + names.length * 3_000);
-      await watch.waitForArchiver(names.length, 30_000);
-      const cpuAfter = await plan.cpuSeconds();
-      const cpu = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
-      const result = summarise(
-        names,
-        await watch.stop(),
-        load.startedAt,
-        load.endedAt,
-        `${loadBefore} → ${loadAverages()}`,
-        cpu,
-      );
-      ctx.log(
-        `${plan.spec.label} run ${run}/${options.runs}: ${names.length} segments, stored ${result.storedRate.toFixed(2)} seg/s, ` +
-          `archiver ${result.archiverRate?.toFixed(2) ?? "n/a"} seg/s, load wrote ${result.loadRate.toFixed(2)} seg/s, ` +
-          `${result.behindAtEnd} behind at its end, caught up ${result.catchUpSeconds.toFixed(1)} s later` +
-          `${result.cpuPerSegment === null ? "" : `, wal ship ${result.cpuPerSegment.toFixed(3)} CPU s/segment`} (load ${result.load})`,
-      );
-      if (best === undefined || result.storedRate > best.storedRate) best = result;
+      for (const mode of options.modes) {
+        const result = await measureOnce(ctx, plan, { load, watch }, mode, options.segments);
+        const previous = best[mode];
+        if (previous === undefined || result.storedRate > previous.storedRate) best[mode] = result;
+      }
     }
-    if (best === undefined) throw new Error("no run");
-    peakRssMiB = (await plan.stop()).peakRssMiB;
+    const peakRssMiB = (await plan.stop()).peakRssMiB;
     return { spec: plan.spec, best, peakRssMiB };
   } finally {
     await plan.stop().catch(() => undefined);
-    for (const client of clients) await client.end().catch(() => undefined);
+    for (const client of opened) await client.end().catch(() => undefined);
     await server.stop({ remove: true, removeVolumes: true }).catch(() => undefined);
   }
 }
 
-function describe(result: ArchiverResult): string {
-  const r = result.best;
+function describeRun(r: RunResult): string {
+  const stored = `${r.storedRate.toFixed(2)} seg/s stored (archiver's view ${r.archiverRate?.toFixed(2) ?? "n/a"})`;
+  const how =
+    r.mode === "sustained"
+      ? `load wrote ${r.loadRate.toFixed(2)} seg/s, ${r.behindAtEnd} of ${r.segments} segments behind when it stopped, ` +
+        `caught up ${r.catchUpSeconds.toFixed(1)} s later`
+      : `a backlog of ${r.segments} segments drained in ${r.catchUpSeconds.toFixed(1)} s`;
   return (
-    `${r.storedRate.toFixed(2)} seg/s stored (archiver's view ${r.archiverRate?.toFixed(2) ?? "n/a"}), ` +
-    `load wrote ${r.loadRate.toFixed(2)} seg/s, ${r.behindAtEnd} of ${r.segments} segments behind when it stopped, ` +
-    `caught up ${r.catchUpSeconds.toFixed(1)} s later` +
+    `${stored}, ${how}` +
     `${r.cpuPerSegment === null ? "" : `, wal ship used ${r.cpuPerSegment.toFixed(3)} CPU s per segment`}` +
     `${r.failed > 0 ? `, ${r.failed} failed archive_command runs` : ""}`
   );
 }
 
-function row(ours: ArchiverResult, baseline: ArchiverResult, segments: number, goal: boolean): BenchRow {
-  const seconds = (result: ArchiverResult) => segments / result.best.storedRate;
-  const perSecond = (result: ArchiverResult) => (result.best.storedRate * SEGMENT_BYTES) / MiB;
+function row(
+  mode: Mode,
+  ours: ArchiverResult,
+  baseline: ArchiverResult,
+  segments: number,
+  goal: boolean,
+): BenchRow | null {
+  const o = ours.best[mode];
+  const b = baseline.best[mode];
+  if (o === undefined || b === undefined) return null;
+  const seconds = (r: RunResult) => segments / r.storedRate;
+  const perSecond = (r: RunResult) => (r.storedRate * SEGMENT_BYTES) / MiB;
   const goalNote = goal
-    ? `goal ≥ ${GOAL_SEGMENTS_PER_SECOND} seg/s sustained: ${ours.best.storedRate >= GOAL_SEGMENTS_PER_SECOND ? "met" : "NOT met"}; `
+    ? `goal ≥ ${GOAL_SEGMENTS_PER_SECOND} seg/s: ${o.storedRate >= GOAL_SEGMENTS_PER_SECOND ? "met" : "NOT met"}; `
     : "";
   return {
-    name: `WAL archiving: ${ours.spec.label}`,
-    ours: {
-      seconds: seconds(ours),
-      mibPerSecond: perSecond(ours),
-      peakRssMiB: ours.peakRssMiB ?? Number.NaN,
-    },
+    name: `WAL archiving (${mode === "sustained" ? "during the load" : "backlog drain"}): ${ours.spec.label}`,
+    ours: { seconds: seconds(o), mibPerSecond: perSecond(o), peakRssMiB: ours.peakRssMiB ?? Number.NaN },
     baseline: {
       tool: baseline.spec.label,
-      seconds: seconds(baseline),
-      mibPerSecond: perSecond(baseline),
+      seconds: seconds(b),
+      mibPerSecond: perSecond(b),
       peakRssMiB: null,
     },
-    ratio: seconds(ours) / seconds(baseline),
-    load: `${ours.best.load}; baseline ${baseline.best.load}`,
-    note: `${goalNote}ours: ${describe(ours)}; baseline: ${describe(baseline)}`,
+    ratio: seconds(o) / seconds(b),
+    load: `${o.load}; baseline ${b.load}`,
+    note: `${goalNote}ours: ${describeRun(o)}; baseline: ${describeRun(b)}`,
   };
 }
 
@@ -241,6 +288,10 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   const segments = envInt("BENCH_WAL_SEGMENTS", 96);
   const runs = envInt("BENCH_WAL_RUNS", 1);
   const only = (process.env.BENCH_WAL_ONLY ?? "").split(",").filter((kind) => kind !== "");
+  const modes = (process.env.BENCH_WAL_MODES ?? "sustained,backlog")
+    .split(",")
+    .filter((mode): mode is Mode => mode === "sustained" || mode === "backlog");
+  if (modes.length === 0) throw new Error("BENCH_WAL_MODES: give sustained, backlog or both");
   const runId = `${process.pid}-${Date.now()}`;
   const labels = { [BENCH_LABEL]: runId, [CASE_LABEL]: CASE };
   configureTestcontainers();
@@ -260,7 +311,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       );
       const count = spec.kind === "push" ? Math.max(8, Math.round(segments / 4)) : segments;
       try {
-        results.push(await measureArchiver(ctx, plan, { image, segments: count, runs, labels }));
+        results.push(await measureArchiver(ctx, plan, { image, segments: count, runs, modes, labels }));
       } finally {
         await rm(root, { recursive: true, force: true });
       }
@@ -274,12 +325,20 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   const pgbackrest = find("pgbackrest", "lz4") ?? find("pgbackrest", "gz");
   const ship = find("ship", "brotli-1");
-  for (const ours of results.filter((result) => result.spec.kind === "ship" || result.spec.kind === "push")) {
-    if (pgbackrest !== undefined) rows.push(row(ours, pgbackrest, segments, ours === ship));
-  }
-  if (ship !== undefined) {
-    for (const baseline of [find("pgbackrest", "gz"), find("cp", "none")]) {
-      if (baseline !== undefined && baseline !== pgbackrest) rows.push(row(ship, baseline, segments, false));
+  const add = (r: BenchRow | null) => {
+    if (r !== null) rows.push(r);
+  };
+  for (const mode of modes) {
+    for (const ours of results.filter(
+      (result) => result.spec.kind === "ship" || result.spec.kind === "push",
+    )) {
+      if (pgbackrest !== undefined) add(row(mode, ours, pgbackrest, segments, ours === ship));
+    }
+    if (ship !== undefined) {
+      for (const baseline of [find("pgbackrest", "gz"), find("cp", "none")]) {
+        if (baseline !== undefined && baseline !== pgbackrest)
+          add(row(mode, ship, baseline, segments, false));
+      }
     }
   }
   if (rows.length === 0)
