@@ -9,7 +9,9 @@
  * BENCH_ALT_NODE (optional path of another `node` binary; cases that support it add rows run on it),
  * BENCH_PG_MIB (postgres-dump database size, default 1024), BENCH_CRYPTO_SIZES_MIB (crypto sizes,
  * default BENCH_SIZE_MIB and 10x that for the scale rows; see bench/cases/crypto.ts),
- * BENCH_FILES_COUNT (small files in the files case's tree, default 10000; 100000 for its scale row).
+ * BENCH_FILES_COUNT (small files in the files case's tree, default 10000; 100000 for its scale row),
+ * BENCH_WAL_SEGMENTS / BENCH_WAL_RUNS / BENCH_WAL_MODES / BENCH_WAL_ONLY (wal-archiving: segments per
+ * load, default 96; loads per archiver, default 1; sustained,backlog; archiver kinds to run).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
@@ -253,7 +255,16 @@ async function main(): Promise<void> {
     `BENCH_SIZE_MIB=${sizeMiB}`,
     `BENCH_RUNS=${runs}`,
     `${threadPool.THREADPOOL_ENV}=${poolSize}`,
-    ...["BENCH_PG_MIB", "BENCH_ALT_NODE", "BENCH_CRYPTO_SIZES_MIB", "BENCH_FILES_COUNT"]
+    ...[
+      "BENCH_PG_MIB",
+      "BENCH_ALT_NODE",
+      "BENCH_CRYPTO_SIZES_MIB",
+      "BENCH_FILES_COUNT",
+      "BENCH_WAL_SEGMENTS",
+      "BENCH_WAL_RUNS",
+      "BENCH_WAL_MODES",
+      "BENCH_WAL_ONLY",
+    ]
       .filter((name) => (process.env[name] ?? "") !== "")
       .map((name) => `${name}=${process.env[name] ?? ""}`),
   ].join(", ");

@@ -30,7 +30,7 @@ import { type BenchContext, type BenchRow, loadAverages, spawnCollect } from "..
 import { ensurePgbackrestImage } from "../pgbackrest-image.js";
 import { type ArchiverPlan, type ArchiverSpec, planArchiver } from "../wal/archivers.js";
 import { drainArchiver, generateWal, SEGMENT_BYTES, SETUP_SQL, segmentRange } from "../wal/load.js";
-import { ArchiveWatch, type Timeline } from "../wal/watch.js";
+import { ArchiveWatch, storedBytes, type Timeline } from "../wal/watch.js";
 
 const BENCH_LABEL = "backdrill.bench";
 const CASE_LABEL = "backdrill.bench.case";
@@ -82,6 +82,8 @@ interface RunResult {
 
 interface ArchiverResult {
   spec: ArchiverSpec;
+  /** Stored bytes per segment over everything this archiver stored, / 16 MiB. */
+  storedFraction: number | null;
   /** The best run of each mode measured. */
   best: Partial<Record<Mode, RunResult>>;
   peakRssMiB: number | null;
@@ -232,7 +234,9 @@ async function measureArchiver(
       }
     }
     const peakRssMiB = (await plan.stop()).peakRssMiB;
-    return { spec: plan.spec, best, peakRssMiB };
+    const stored = await storedBytes(plan.watchDir, plan.watchDepth);
+    const storedFraction = stored.files === 0 ? null : stored.bytes / stored.files / SEGMENT_BYTES;
+    return { spec: plan.spec, best, peakRssMiB, storedFraction };
   } finally {
     await plan.stop().catch(() => undefined);
     for (const client of opened) await client.end().catch(() => undefined);
@@ -252,6 +256,12 @@ function describeRun(r: RunResult): string {
     `${r.cpuPerSegment === null ? "" : `, wal ship used ${r.cpuPerSegment.toFixed(3)} CPU s per segment`}` +
     `${r.failed > 0 ? `, ${r.failed} failed archive_command runs` : ""}`
   );
+}
+
+function sizeNote(result: ArchiverResult): string {
+  return result.storedFraction === null
+    ? ""
+    : `, stores ${result.storedFraction.toFixed(3)} of a segment's size`;
 }
 
 function row(
@@ -280,7 +290,9 @@ function row(
     },
     ratio: seconds(o) / seconds(b),
     load: `${o.load}; baseline ${b.load}`,
-    note: `${goalNote}ours: ${describeRun(o)}; baseline: ${describeRun(b)}`,
+    note:
+      `${goalNote}ours: ${describeRun(o)}${sizeNote(ours)}; ` +
+      `baseline: ${describeRun(b)}${sizeNote(baseline)}`,
   };
 }
 

@@ -8,7 +8,7 @@
  * by several archivers with their own temp-file-and-rename habits; a readdir every 100 ms costs
  * next to nothing and gives the time to ±0.1 s, enough for runs of 10 s and more.
  */
-import { readdir } from "node:fs/promises";
+import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type pg from "pg";
 import { scalar } from "./load.js";
@@ -44,6 +44,35 @@ export async function storedSegments(dir: string, depth: number): Promise<string
   return entries
     .filter((entry) => entry.isFile() && !entry.name.startsWith("."))
     .flatMap((entry) => SEGMENT_PREFIX.exec(entry.name)?.[0] ?? []);
+}
+
+/** Bytes of the stored segment files under `dir` (`depth` levels down), and how many there are. */
+export async function storedBytes(dir: string, depth: number): Promise<{ files: number; bytes: number }> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return { files: 0, bytes: 0 };
+  }
+  let files = 0;
+  let bytes = 0;
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (depth > 0 && entry.isDirectory()) {
+      const nested = await storedBytes(path, depth - 1);
+      files += nested.files;
+      bytes += nested.bytes;
+    } else if (
+      depth === 0 &&
+      entry.isFile() &&
+      /^[0-9A-F]{24}(-[0-9a-f]{40})?(\.[a-z0-9]+)?$/.test(entry.name)
+    ) {
+      // The segment itself (`<segment>`, `<segment>.age`, `<segment>-<sha1>.lz4`), not its record.
+      files += 1;
+      bytes += (await stat(path)).size;
+    }
+  }
+  return { files, bytes };
 }
 
 export class ArchiveWatch {
