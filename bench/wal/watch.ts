@@ -65,7 +65,7 @@ export async function storedBytes(dir: string, depth: number): Promise<{ files: 
     } else if (
       depth === 0 &&
       entry.isFile() &&
-      /^[0-9A-F]{24}(-[0-9a-f]{40})?(\.[a-z0-9]+)?$/.test(entry.name)
+      /^[0-9A-F]{24}(-[0-9a-f]{40})?(\.(age|gz|lz4|zst|bz2))?$/.test(entry.name)
     ) {
       // The segment itself (`<segment>`, `<segment>.age`, `<segment>-<sha1>.lz4`), not its record.
       files += 1;
