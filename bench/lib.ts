@@ -215,6 +215,16 @@ export async function runWorker(
   };
 }
 
+/** A positive integer from the environment (a case's own BENCH_* setting), or `fallback` when unset. */
+export function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value <= 0)
+    throw new Error(`${name} must be a positive integer, got "${raw}"`);
+  return value;
+}
+
 export function throughput(bytes: number, seconds: number): number {
   return bytes / MiB / seconds;
 }

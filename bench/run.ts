@@ -24,6 +24,7 @@ import {
   type BenchRow,
   MiB,
   compileWorkers,
+  envInt,
   hasTime,
   loadAverages,
   randomDataFile,
@@ -36,15 +37,6 @@ const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const benchDir = join(repoRoot, "bench");
 
 type CaseModule = { run: (ctx: BenchContext) => Promise<BenchRow[]> };
-
-function positiveInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
 
 function toolVersion(file: string): string {
   try {
@@ -232,8 +224,8 @@ async function writeResults(description: readonly string[], sections: readonly C
 
 async function main(): Promise<void> {
   const filters = process.argv.slice(2).filter((arg) => !arg.startsWith("-"));
-  const sizeMiB = positiveInt("BENCH_SIZE_MIB", 1024);
-  const runs = positiveInt("BENCH_RUNS", 3);
+  const sizeMiB = envInt("BENCH_SIZE_MIB", 1024);
+  const runs = envInt("BENCH_RUNS", 3);
   const cases = (await readdir(join(benchDir, "cases")))
     .filter((file) => file.endsWith(".ts"))
     .sort()

@@ -29,6 +29,7 @@ import {
   type BenchContext,
   type BenchRow,
   type CommandResult,
+  envInt,
   MiB,
   measureMany,
   spawnCollect,
@@ -43,15 +44,6 @@ const SHM_BYTES = 512 * MiB;
 const MIB_PER_SCALE = 15;
 /** Heap bytes per vector(384) row: 1544 B of vector + header, 5 rows per 8 KiB page. */
 const BYTES_PER_VECTOR_ROW = 8192 / 5;
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
 
 /** pgbench-like tables plus an embeddings table, ~targetMiB in all (psql -c: one transaction). */
 function loadSql(targetMiB: number): string {

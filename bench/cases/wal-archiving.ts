@@ -26,7 +26,7 @@ import { generateIdentity } from "../../src/crypto/keys.js";
 import { bundleCli } from "../../test/support/bundle-cli.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../test/support/containers/postgres.js";
 import { configureTestcontainers } from "../../test/support/docker.js";
-import { type BenchContext, type BenchRow, loadAverages, spawnCollect } from "../lib.js";
+import { type BenchContext, type BenchRow, envInt, loadAverages, spawnCollect } from "../lib.js";
 import { ensurePgbackrestImage } from "../pgbackrest-image.js";
 import { type ArchiverPlan, type ArchiverSpec, planArchiver } from "../wal/archivers.js";
 import { drainArchiver, generateWal, SEGMENT_BYTES, SETUP_SQL, segmentRange } from "../wal/load.js";
@@ -58,15 +58,6 @@ const ARCHIVERS: readonly ArchiverSpec[] = [
  * Their rate is what the rows compare; "seconds" are scaled to BENCH_WAL_SEGMENTS for every row.
  */
 const SHARE: Record<string, number> = { "push brotli-1": 0.25, "pgbackrest gz": 0.5 };
-
-function envInt(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value <= 0)
-    throw new Error(`${name} must be a positive integer, got "${raw}"`);
-  return value;
-}
 
 /** One load through one archiver. */
 interface RunResult {
@@ -193,8 +184,14 @@ async function measureOnce(
     from = { ...load, startedAt: enabled, endedAt: enabled };
   }
   const names = segmentRange(load.first, load.last);
-  await watch.waitFor(names, 60_000 + names.length * 3_000);
-  await watch.waitForArchiver(names.length, 30_000);
+  try {
+    // Direct `wal push` under heavy load: 5–13 s per segment (a Node start each).
+    await watch.waitFor(names, 120_000 + names.length * 15_000);
+    await watch.waitForArchiver(names.length, 30_000);
+  } catch (error) {
+    await watch.abandon();
+    throw error;
+  }
   const cpuAfter = await plan.cpuSeconds();
   const cpu = cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore;
   const result = summarise(
@@ -231,7 +228,7 @@ async function measureArchiver(
     await load.query(SETUP_SQL);
     await plan.prepare(server);
     await setArchiveCommand(load, plan.archiveCommand);
-    await drainArchiver(load, 120_000);
+    await drainArchiver(load, 300_000);
     const best: Partial<Record<Mode, RunResult>> = {};
     for (let run = 1; run <= options.runs; run++) {
       for (const mode of options.modes) {

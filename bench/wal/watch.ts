@@ -94,6 +94,8 @@ export class ArchiveWatch {
     // What is there already is not part of this run.
     for (const name of await storedSegments(this.dir, this.depth)) this.timeline.stored.set(name, 0);
     this.loop = this.run();
+    // Observed in waitFor / stop / abandon; never an unhandled rejection meanwhile.
+    this.loop.catch(() => undefined);
   }
 
   /** Resolves once every name is stored (or throws after `timeoutMs`). */
@@ -137,9 +139,23 @@ export class ArchiveWatch {
       for (const name of await storedSegments(this.dir, this.depth)) {
         if (!this.timeline.stored.has(name)) this.timeline.stored.set(name, now);
       }
-      this.note((await this.archiverCounts())[0]);
+      try {
+        this.note((await this.archiverCounts())[0]);
+      } catch (error) {
+        // The server or its connection went away (a failing run closes them): stop watching; the
+        // run's own error says why.
+        if (this.stopped) return;
+        this.stopped = true;
+        throw error;
+      }
       await sleep(POLL_MS);
     }
+  }
+
+  /** Stops polling without reading the final counts (after a failed run). */
+  async abandon(): Promise<void> {
+    this.stopped = true;
+    await this.loop?.catch(() => undefined);
   }
 
   private note(archived: number): void {
