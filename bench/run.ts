@@ -11,7 +11,9 @@
  * default BENCH_SIZE_MIB and 10x that for the scale rows; see bench/cases/crypto.ts),
  * BENCH_FILES_COUNT (small files in the files case's tree, default 10000; 100000 for its scale row),
  * BENCH_PGBASE_RUNS / BENCH_PGBASE_SEGMENTS (postgres-base: passes, default 1; WAL segments
- * recovered after the backups, default 32; see bench/cases/postgres-base.ts).
+ * recovered after the backups, default 32; see bench/cases/postgres-base.ts),
+ * BENCH_WAL_SEGMENTS / BENCH_WAL_RUNS / BENCH_WAL_MODES / BENCH_WAL_ONLY (wal-archiving: segments per
+ * load, default 96; loads per archiver, default 1; sustained,backlog; archiver kinds to run).
  */
 import { execFileSync } from "node:child_process";
 import { mkdtemp, readFile, readdir, rename, rm, writeFile } from "node:fs/promises";
@@ -254,6 +256,10 @@ async function main(): Promise<void> {
       "BENCH_ALT_NODE",
       "BENCH_CRYPTO_SIZES_MIB",
       "BENCH_FILES_COUNT",
+      "BENCH_WAL_SEGMENTS",
+      "BENCH_WAL_RUNS",
+      "BENCH_WAL_MODES",
+      "BENCH_WAL_ONLY",
     ]
       .filter((name) => (process.env[name] ?? "") !== "")
       .map((name) => `${name}=${process.env[name] ?? ""}`),

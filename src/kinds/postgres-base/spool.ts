@@ -13,12 +13,13 @@
  *
  * Names starting with "." are in-flight copies and skipped; names that are not WAL files are left
  * alone and reported. A file whose push fails stays in the spool and is retried next round.
- * SHIP_CONCURRENCY files are pushed at once: compression and encryption are CPU work, and one
- * push at a time leaves the second core of a small host idle (bench/results.md, "Compression").
+ * SHIP_CONCURRENCY files (one per core) are pushed at once: compression and encryption are CPU
+ * work, and one push at a time leaves the other cores idle (bench/results.md, "Compression").
  * Trade-off: PostgreSQL considers a segment archived once it is in the spool, so the spool must
  * sit on durable local storage and be monitored (`wal ship` logs and reports its backlog).
  */
 import { readdir, rm, stat } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ArchiveFreshness } from "../contract.js";
@@ -43,11 +44,13 @@ function drainOrder(a: string, b: string): number {
 }
 
 /**
- * Files pushed at once. Two: a segment's compression and encryption each keep a core busy, and
- * this host class has two; more would only queue on the thread pool (and on a slow store, two
- * uploads already overlap one's latency with the other's CPU).
+ * Files pushed at once: one per core, 2 to 4. A segment's compression keeps a core busy (brotli-1
+ * ~0.1 CPU s per 16 MiB segment, bench/results.md "WAL archiving"), so fewer leaves cores idle
+ * while PostgreSQL spools faster than one core compresses; at least two so that a slow store's
+ * latency overlaps with the other push's CPU; more than 4 would exceed the libuv pool
+ * (src/cli/threadpool.cts sizes it the same way) and only queue there.
  */
-export const SHIP_CONCURRENCY = 2;
+export const SHIP_CONCURRENCY = Math.min(4, Math.max(2, availableParallelism()));
 
 /**
  * Pushes every spooled WAL file once (SHIP_CONCURRENCY at a time, history files before the
@@ -102,8 +105,9 @@ export async function drainSpool(
 }
 
 /**
- * Drains the spool every `intervalMs` until the signal aborts (Ctrl-C / SIGTERM), then returns
- * the totals. A failure is logged and retried next round, never fatal: the archive must keep
+ * Drains the spool until the signal aborts (Ctrl-C / SIGTERM), then returns the totals: the next
+ * round starts at once after a round that shipped files (more are likely waiting), `intervalMs`
+ * after an empty round or one with failures. A failure is logged and retried next round, never fatal: the archive must keep
  * moving while someone fixes the cause.
  */
 export async function shipSpool(
@@ -136,9 +140,21 @@ export async function shipSpool(
     await options.onRound?.(round).catch((error: unknown) => {
       options.log.warn({ error: redact(String(error)) }, "could not report the spool round");
     });
-    await sleep(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
+    // While PostgreSQL keeps spooling, the next files arrived during this round: waiting an
+    // interval before looking would only add to the archive's lag (the PITR RPO). The interval
+    // is for an idle spool, and after failures (no tight retry loop).
+    if (!movedEverything(round)) {
+      await sleep(options.intervalMs, undefined, { signal: options.signal }).catch(() => undefined);
+    }
   }
   return { shipped, failedRounds };
+}
+
+/** True after a round that shipped at least one file and failed none: look again at once. */
+function movedEverything(round: DrainResult | null): boolean {
+  return (
+    round !== null && round.failed.length === 0 && round.stored.length + round.alreadyArchived.length > 0
+  );
 }
 
 /** Files waiting in the spool; null when the directory is not on this host (status may run elsewhere). */

@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../crypto/keys.js";
 import { Repository } from "../../repository/repository.js";
 import { LocalBackend } from "../../storage/local/local-backend.js";
-import { SHIP_CONCURRENCY, drainSpool } from "./spool.js";
+import { SHIP_CONCURRENCY, drainSpool, shipSpool } from "./spool.js";
+import { logger } from "../../log/logger.js";
 import { WalArchive } from "./wal-archive.js";
 
 let dir: string;
@@ -194,5 +195,39 @@ describe("drainSpool", () => {
       "000000010000000000000009",
       "notes.txt",
     ]);
+  });
+});
+
+describe("shipSpool", () => {
+  it("looks again at once after a round that shipped files, and waits the interval only when idle", async () => {
+    const spool = path.join(dir, "spool");
+    await import("node:fs/promises").then((fs) => fs.mkdir(spool));
+    await writeFile(path.join(spool, "000000010000000000000001"), "one");
+    const controller = new AbortController();
+    const shippedAt: number[] = [];
+    let rounds = 0;
+    const archiving = {
+      async push(file: string) {
+        shippedAt.push(Date.now());
+        // PostgreSQL spools the next segment while this one is being pushed.
+        if (file.endsWith("01")) await writeFile(path.join(spool, "000000010000000000000002"), "two");
+        return "stored" as const;
+      },
+    } as unknown as WalArchive;
+    const started = Date.now();
+    const shipping = shipSpool(archiving, [key.recipient], spool, {
+      signal: controller.signal,
+      log: logger(),
+      intervalMs: 5_000,
+      onRound: async () => {
+        rounds += 1;
+        // Round 1 shipped 01, round 2 shipped 02, round 3 found nothing and waits the interval.
+        if (rounds === 3) controller.abort();
+      },
+    });
+    expect(await shipping).toEqual({ shipped: 2, failedRounds: 0 });
+    expect(shippedAt).toHaveLength(2);
+    // The second file did not wait for the 5 s interval.
+    expect((shippedAt[1] ?? Infinity) - started).toBeLessThan(2_000);
   });
 });
