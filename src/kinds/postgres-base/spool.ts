@@ -53,8 +53,19 @@ function drainOrder(a: string, b: string): number {
 export const SHIP_CONCURRENCY = Math.min(4, Math.max(2, availableParallelism()));
 
 /**
+ * Catch-up: while at least this many WAL files wait in the spool (128 MiB of 16 MiB segments),
+ * each is shipped uncompressed. Compression costs most of a ship's CPU (brotli-1: 0.25 CPU s per
+ * segment against 0.08 without, bench/results.md "wal-archiving"), which on a 2-core host caps
+ * the archive near 4 segments/s against 10 uncompressed; PostgreSQL writing faster than that
+ * would grow the spool (and the PITR RPO) without limit. Storage is the cheaper thing to give up
+ * for the minutes of a burst: each record names its compression, so fetch and verify read both.
+ */
+export const CATCH_UP_BACKLOG = 8;
+
+/**
  * Pushes every spooled WAL file once (SHIP_CONCURRENCY at a time, history files before the
- * rest); removes each one that is stored (or already was).
+ * rest), uncompressed while CATCH_UP_BACKLOG or more wait; removes each one that is stored (or
+ * already was).
  */
 export async function drainSpool(
   archive: WalArchive,
@@ -69,13 +80,13 @@ export async function drainSpool(
     if (parseWalFileName(name) === null) result.ignored.push(name);
     else queue.push(name);
   }
-  const shipOne = async (name: string): Promise<void> => {
+  const shipOne = async (name: string, compression: Compression | undefined): Promise<void> => {
     const file = path.join(dir, name);
     try {
       const outcome = await archive.push(file, recipients, {
         name,
         ...(options.signal === undefined ? {} : { signal: options.signal }),
-        ...(options.compression === undefined ? {} : { compression: options.compression }),
+        ...(compression === undefined ? {} : { compression }),
       });
       await rm(file, { force: true });
       (outcome === "stored" ? result.stored : result.alreadyArchived).push(name);
@@ -91,9 +102,21 @@ export async function drainSpool(
   const worker = async (): Promise<void> => {
     for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
       options.signal?.throwIfAborted();
-      await shipOne(name);
+      // This file and those still queued behind it.
+      const waiting = queue.length + 1;
+      await shipOne(name, waiting >= CATCH_UP_BACKLOG ? "none" : options.compression);
     }
   };
+  if (
+    queue.length >= CATCH_UP_BACKLOG &&
+    options.compression !== undefined &&
+    options.compression !== "none"
+  ) {
+    options.log?.info(
+      { backlog: queue.length, compression: options.compression },
+      `spool backlog of ${queue.length} WAL files: shipping uncompressed until fewer than ${CATCH_UP_BACKLOG} wait`,
+    );
+  }
   // Both settle before this returns (or throws on abort): no push outlives the round.
   const workers = Math.max(1, options.concurrency ?? SHIP_CONCURRENCY);
   const settled = await Promise.allSettled(Array.from({ length: workers }, worker));

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { generateIdentity } from "../../crypto/keys.js";
 import { Repository } from "../../repository/repository.js";
 import { LocalBackend } from "../../storage/local/local-backend.js";
-import { SHIP_CONCURRENCY, drainSpool, shipSpool } from "./spool.js";
+import { CATCH_UP_BACKLOG, SHIP_CONCURRENCY, drainSpool, shipSpool } from "./spool.js";
 import { logger } from "../../log/logger.js";
 import { WalArchive } from "./wal-archive.js";
 
@@ -174,6 +174,46 @@ describe("drainSpool", () => {
     expect(result.stored).toEqual(names);
     expect(asked).toEqual(names.map(() => "brotli-1"));
     expect(await readdir(spool)).toEqual([]);
+  });
+
+  it("ships uncompressed while CATCH_UP_BACKLOG or more files wait, then with the job's compression", async () => {
+    const spool = path.join(dir, "spool");
+    await import("node:fs/promises").then((fs) => fs.mkdir(spool));
+    const names = Array.from(
+      { length: 20 },
+      (_, i) => `0000000100000000000000${(0x20 + i).toString(16).toUpperCase()}`,
+    );
+    for (const name of names) await writeFile(path.join(spool, name), name);
+    const asked = new Map<string, string | undefined>();
+    const recording = {
+      async push(
+        _file: string,
+        _recipients: readonly string[],
+        options: { name?: string; compression?: string } = {},
+      ) {
+        asked.set(options.name ?? "", options.compression);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return "stored" as const;
+      },
+    } as unknown as WalArchive;
+    const result = await drainSpool(recording, [key.recipient], spool, { compression: "brotli-1" });
+    expect(result.stored).toEqual(names);
+    // Taken oldest first: the first 20 - 8 + 1 = 13 leave a backlog of 8 or more behind them.
+    const caughtUp = names.length - CATCH_UP_BACKLOG + 1;
+    expect(names.map((name) => asked.get(name))).toEqual([
+      ...Array<string>(caughtUp).fill("none"),
+      ...Array<string>(names.length - caughtUp).fill("brotli-1"),
+    ]);
+    // Real pushes of a backlog: every file, shipped either way, fetches back as it was.
+    const contents = names.map((name) => Buffer.alloc(64 * 1024, name));
+    for (const [i, name] of names.entries()) await writeFile(path.join(spool, name), contents[i] ?? "");
+    const real = await drainSpool(archive, [key.recipient], spool, { compression: "brotli-1" });
+    expect(real.stored).toEqual(names);
+    for (const [i, name] of names.entries()) {
+      const dest = path.join(dir, `fetched-${name}`);
+      expect(await archive.fetch(name, dest, [key.identity])).toBe(true);
+      expect((await readFile(dest)).equals(contents[i] ?? Buffer.alloc(0))).toBe(true);
+    }
   });
 
   it("ships WAL files, removes them, skips in-flight copies and keeps failures", async () => {
