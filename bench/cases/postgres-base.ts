@@ -311,13 +311,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
           fulls.add(`${v.compress}/${v.processMax}`, pgbrFull);
         }
       };
-      if (run % 2 === 1) {
-        await ours();
-        await theirs();
-      } else {
-        await theirs();
-        await ours();
-      }
+      await alternately(run, ours, theirs);
       say(`full backups run ${run}/${runs} done`);
     }
     if (oursFull === undefined || pgbrFull === undefined) throw new Error("no full backups");
@@ -348,13 +342,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         pgbrIncr = await pgbrBackup("incr", INCR_VARIANT);
         incrs.add("pgbr", pgbrIncr);
       };
-      if (run % 2 === 1) {
-        await ours();
-        await theirs();
-      } else {
-        await theirs();
-        await ours();
-      }
+      await alternately(run, ours, theirs);
       say(`incremental backups run ${run}/${runs} done`);
     }
     const oursIncr = oursChain.at(-1);
@@ -707,5 +695,20 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`postgres-base bench: timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+}
+
+/** Odd runs ours first, even runs theirs first: neither side always gets the warmer cache. */
+async function alternately(
+  run: number,
+  ours: () => Promise<void>,
+  theirs: () => Promise<void>,
+): Promise<void> {
+  if (run % 2 === 1) {
+    await ours();
+    await theirs();
+  } else {
+    await theirs();
+    await ours();
   }
 }
