@@ -7,8 +7,10 @@ import { BackdrillError, ExitCode, UsageError, exitCodeOf, type ExitCodeValue } 
 import { closest } from "../schema/suggest.js";
 import { redact } from "../log/redact.js";
 import { VERSION } from "../version.js";
+import { commandWord } from "./command-word.js";
+import type { RegisteredCommand } from "./command.js";
 import { commands } from "./commands/index.js";
-import { createContext, type GlobalOptions } from "./context.js";
+import type { GlobalOptions } from "./context.js";
 
 const EPILOGUE = `Exit codes:
   0  success
@@ -81,19 +83,33 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
       throw new UsageError(`${text}${suggestion(text, usage, argv)} (see backdrill --help)`);
     });
 
-  for (const command of commands) {
+  // Only the command being run is loaded (commands/index.ts): the others are registered by name
+  // and description, enough for `--help` and "did you mean". A word that names no command (a
+  // typo, or an argv shape commandWord cannot read) loads them all, so yargs sees every option.
+  const word = commandWord(argv);
+  const named = commands.filter((entry) => entry.usage.split(" ")[0] === word);
+  const loaded = new Map<string, RegisteredCommand>();
+  const toLoad = word === undefined ? [] : named.length > 0 ? named : commands;
+  for (const entry of toLoad) loaded.set(entry.usage, await entry.load());
+
+  for (const entry of commands) {
+    const command = loaded.get(entry.usage);
     parser = parser.command({
-      command: command.command,
-      describe: command.describe,
-      builder: command.builder,
+      command: entry.usage,
+      describe: entry.describe,
+      builder: command === undefined ? (yargs: Argv) => yargs : command.builder,
       handler: async (args) => {
+        // Not loaded means commandWord and yargs disagree on which command this argv names.
+        const chosen = command ?? (await entry.load());
         const global: GlobalOptions = {
           configDir: String(args["config-dir"]),
           json: Boolean(args.json),
           logLevel: String(args["log-level"]),
         };
+        // The logger (pino) is loaded once a command runs, not for --help or --version.
+        const { createContext } = await import("./context.js");
         const context = createContext(global, controller.signal);
-        exitCode = (await command.run(context, args)) as ExitCodeValue;
+        exitCode = (await chosen.run(context, args)) as ExitCodeValue;
       },
     });
   }

@@ -19,7 +19,6 @@ import type { WaitStrategy } from "testcontainers/build/wait-strategies/wait-str
 import { OperationError, UsageError } from "../errors.js";
 import type { Scope } from "../lifecycle/scope.js";
 import type { StackPlacement } from "../kinds/contract.js";
-import { reachThroughTunnels } from "./isolated.js";
 import { currentEngine, LOOPBACK, publishAddress } from "./engine.js";
 
 /** A drill's `pull:` setting (config/drill-schema.ts): whether images may be pulled, and when. */
@@ -170,7 +169,11 @@ export async function startDrillContainer(
   let started: StartedTestContainer;
   try {
     started = await container.start();
-    if (isolated) started = await reachThroughTunnels(started, options, await testcontainers());
+    if (isolated) {
+      // Loaded with testcontainers (isolated.ts imports parts of it), not at start-up.
+      const { reachThroughTunnels } = await import("./isolated.js");
+      started = await reachThroughTunnels(started, options, await testcontainers());
+    }
   } catch (error) {
     throw await startFailure(options, error);
   }

@@ -1,7 +1,16 @@
+import { createRequire } from "node:module";
 import { Writable } from "node:stream";
 import pino, { type Logger } from "pino";
-import pretty from "pino-pretty";
+import type PinoPretty from "pino-pretty";
 import { redact } from "./redact.js";
+
+/**
+ * pino-pretty (and its dozens of modules) only when a human is watching: cron, systemd and
+ * `--json` runs log JSON and never load it. Synchronous, so createLogger stays synchronous.
+ */
+function loadPretty(): typeof PinoPretty {
+  return createRequire(import.meta.url)("pino-pretty") as typeof PinoPretty;
+}
 
 export type { Logger } from "pino";
 
@@ -44,7 +53,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   });
   const usePretty = options.pretty ?? Boolean((target as { isTTY?: boolean }).isTTY);
   const stream = usePretty
-    ? pretty({ destination: redacting, sync: true, colorize: true, translateTime: "SYS:HH:MM:ss" })
+    ? loadPretty()({ destination: redacting, sync: true, colorize: true, translateTime: "SYS:HH:MM:ss" })
     : redacting;
   return pino(
     {

@@ -9,11 +9,13 @@ import { UsageError } from "../errors.js";
 import type { Backend } from "../storage/backend.js";
 import { LocalBackend } from "../storage/local/local-backend.js";
 import { withRetry } from "../storage/retry.js";
-import { ensureRepositoryBucket, type BucketSetupReport } from "../storage/s3/bucket-setup.js";
-import { createS3Client, s3Tuning, type S3ConnectionOptions } from "../storage/s3/client.js";
+import type { BucketSetupReport } from "../storage/s3/bucket-setup.js";
+import type { S3ConnectionOptions } from "../storage/s3/client.js";
 import type { LifecyclePolicy } from "../storage/s3/lifecycle-rules.js";
-import { S3Backend } from "../storage/s3/s3-backend.js";
-import { probeConditionalWrites, type ConditionalWrites } from "../storage/s3/conditional-write-probe.js";
+import type { ConditionalWrites } from "../storage/s3/conditional-write-probe.js";
+
+// The S3 modules (and the AWS SDK behind them, ~170 ms and ~15 MiB at start-up) are imported
+// where an S3 repository is opened, so a run against a local repository never loads them.
 
 /** Incomplete multipart uploads of crashed runs are removed by the bucket after this many days. */
 const ABORT_INCOMPLETE_UPLOAD_DAYS = 7;
@@ -40,6 +42,7 @@ async function s3Connection(
     repository.secretAccessKeyEnv === undefined
       ? undefined
       : await resolveSecret({ env: repository.secretAccessKeyEnv }, where("secretAccessKeyEnv"), env);
+  const { s3Tuning } = await import("../storage/s3/client.js");
   return {
     ...(repository.endpoint === undefined || repository.endpoint === ""
       ? {}
@@ -82,6 +85,7 @@ export async function openBackend(source: LoadedPolicy, env: NodeJS.ProcessEnv):
   const repository = source.policy.repository;
   if (repository.type === "local") return new LocalBackend({ path: repository.path });
   const connection = await s3Connection(source, repository, env);
+  const { S3Backend } = await import("../storage/s3/s3-backend.js");
   return withRetry(
     new S3Backend({
       ...connection,
@@ -184,6 +188,8 @@ export async function prepareRepositoryBucket(
 ): Promise<BucketSetupReport | null> {
   const repository = source.policy.repository;
   if (repository.type !== "s3") return null;
+  const { createS3Client } = await import("../storage/s3/client.js");
+  const { ensureRepositoryBucket } = await import("../storage/s3/bucket-setup.js");
   const client = createS3Client(await s3Connection(source, repository, env));
   try {
     return await ensureRepositoryBucket(client, repository.bucket, {
@@ -208,6 +214,8 @@ export async function probeRepositoryConditionalWrites(
 ): Promise<ConditionalWrites | null> {
   const repository = source.policy.repository;
   if (repository.type !== "s3") return null;
+  const { createS3Client } = await import("../storage/s3/client.js");
+  const { probeConditionalWrites } = await import("../storage/s3/conditional-write-probe.js");
   const client = createS3Client(await s3Connection(source, repository, env));
   try {
     const prefix = repository.prefix === "" ? "" : `${repository.prefix.replace(/\/+$/, "")}/`;

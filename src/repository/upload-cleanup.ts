@@ -1,6 +1,6 @@
 /**
- * Incomplete multipart uploads: listing and aborting them (the S3 backend's
- * `abortIncompleteUploads` capability), and the two moments backdrill does it for a job.
+ * Incomplete uploads: the two moments backdrill removes them for a job, through the backend's
+ * `abortIncompleteUploads` capability (S3: storage/s3/incomplete-uploads.ts; local: temp files).
  *
  * Why: a failed `put` aborts its own upload, but when the server is unreachable at that moment
  * (the very failure that broke the upload) the AbortMultipartUpload cannot be sent, and a
@@ -19,20 +19,8 @@
  * Failures here never fail the backup or prune: they are logged, and the lifecycle rule remains
  * the backstop.
  */
-import {
-  AbortMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  type ListMultipartUploadsCommandOutput,
-  type S3Client,
-} from "@aws-sdk/client-s3";
 import type { Logger } from "../log/logger.js";
-import type {
-  AbortIncompleteUploadsOptions,
-  AbortIncompleteUploadsResult,
-  Backend,
-  IncompleteUpload,
-} from "../storage/backend.js";
-import { errorCodeOf, httpStatusOf, s3Error } from "../storage/s3/s3-errors.js";
+import type { Backend } from "../storage/backend.js";
 
 /** WAL uploads older than this are leftovers of a dead `wal push` (see the file comment). */
 export const WAL_UPLOAD_MAX_AGE_MS = 60 * 60 * 1000;
@@ -49,97 +37,6 @@ export const LOCK_UPLOAD_MAX_AGE_MS = 2_000;
 /** The lock-log scope of a job's cleanup: temporary files of killed lock writes, judged by age. */
 function lockScope(job: string, now: Date): { prefix: string; olderThan: Date } {
   return { prefix: `locks/${job}/`, olderThan: new Date(now.getTime() - LOCK_UPLOAD_MAX_AGE_MS) };
-}
-
-export interface MultipartTarget {
-  client: S3Client;
-  bucket: string;
-  /** The backend's normalised key prefix inside the bucket ("" or ending with "/"). */
-  rootPrefix: string;
-  /** For messages: "s3://bucket/prefix". */
-  describe: (key: string) => string;
-}
-
-/** Every incomplete upload whose key starts with `rootPrefix + prefix`, keys relative to the root. */
-export async function listIncompleteUploads(
-  target: MultipartTarget,
-  prefix: string,
-): Promise<IncompleteUpload[]> {
-  const uploads: IncompleteUpload[] = [];
-  let keyMarker: string | undefined;
-  let uploadIdMarker: string | undefined;
-  for (;;) {
-    let page: ListMultipartUploadsCommandOutput;
-    try {
-      page = await target.client.send(
-        new ListMultipartUploadsCommand({
-          Bucket: target.bucket,
-          Prefix: target.rootPrefix + prefix,
-          ...(keyMarker === undefined ? {} : { KeyMarker: keyMarker }),
-          ...(uploadIdMarker === undefined ? {} : { UploadIdMarker: uploadIdMarker }),
-        }),
-      );
-    } catch (error) {
-      throw s3Error("list incomplete multipart uploads under", target.describe(prefix), error);
-    }
-    for (const upload of page.Uploads ?? []) {
-      // Filtered here too: not every S3-compatible server honours Prefix on this call.
-      if (upload.Key === undefined || upload.UploadId === undefined) continue;
-      if (!upload.Key.startsWith(target.rootPrefix + prefix)) continue;
-      uploads.push({
-        key: upload.Key.slice(target.rootPrefix.length),
-        uploadId: upload.UploadId,
-        initiated: upload.Initiated ?? new Date(0),
-      });
-    }
-    const nextKey = page.NextKeyMarker;
-    const nextId = page.NextUploadIdMarker;
-    if (
-      page.IsTruncated !== true ||
-      nextKey === undefined ||
-      (nextKey === keyMarker && nextId === uploadIdMarker)
-    ) {
-      return uploads;
-    }
-    keyMarker = nextKey;
-    uploadIdMarker = nextId;
-  }
-}
-
-/** Aborts the incomplete uploads under `prefix` (see `Backend.abortIncompleteUploads`). */
-export async function abortIncompleteUploads(
-  target: MultipartTarget,
-  prefix: string,
-  options: AbortIncompleteUploadsOptions = {},
-): Promise<AbortIncompleteUploadsResult> {
-  const result: AbortIncompleteUploadsResult = { aborted: [], kept: [], failed: [] };
-  for (const upload of await listIncompleteUploads(target, prefix)) {
-    options.signal?.throwIfAborted();
-    if (options.olderThan !== undefined && upload.initiated.getTime() >= options.olderThan.getTime()) {
-      result.kept.push(upload);
-      continue;
-    }
-    try {
-      await target.client.send(
-        new AbortMultipartUploadCommand({
-          Bucket: target.bucket,
-          Key: target.rootPrefix + upload.key,
-          UploadId: upload.uploadId,
-        }),
-        options.signal === undefined ? {} : { abortSignal: options.signal },
-      );
-      result.aborted.push(upload);
-    } catch (error) {
-      // Gone meanwhile (completed or aborted by its owner): nothing left to free.
-      if (errorCodeOf(error) === "NoSuchUpload" || httpStatusOf(error) === 404) continue;
-      if (options.signal?.aborted) throw options.signal.reason;
-      result.failed.push({
-        ...upload,
-        error: s3Error("abort multipart upload of", target.describe(upload.key), error).message,
-      });
-    }
-  }
-  return result;
 }
 
 export interface JobCleanupOptions {

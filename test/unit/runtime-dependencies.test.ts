@@ -37,7 +37,9 @@ it("imports in src/ are the runtime dependencies, and only test packages are dev
       /^\s*(?:import|export)\s(?!type\s)[^;]*?from\s*["']([^"'.][^"']*)["']/gm,
     );
     const dynamic = text.matchAll(/\bimport\(\s*["']([^"'.][^"']*)["']\s*\)/g);
-    for (const match of [...statements, ...dynamic]) {
+    // A CommonJS package loaded synchronously on demand (the logger's pino-pretty).
+    const required = text.matchAll(/\bcreateRequire\([^)]*\)\(\s*["']([^"'.][^"']*)["']\s*\)/g);
+    for (const match of [...statements, ...dynamic, ...required]) {
       const specifier = match[1] ?? "";
       if (specifier.startsWith("node:") || builtinModules.includes(specifier)) continue;
       imported.add(packageOf(specifier));

@@ -3,8 +3,6 @@ import { openConfig } from "../../app/config.js";
 import { defineCommand } from "../command.js";
 
 export const backupCommand = defineCommand({
-  command: "backup [jobs..]",
-  describe: "run backups now (each job: artifacts encrypted and stored, then the manifest)",
   builder: (yargs) =>
     yargs
       .positional("jobs", { type: "string", array: true, describe: "job names", default: [] as string[] })

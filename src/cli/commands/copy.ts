@@ -3,9 +3,6 @@ import { copyToCopies } from "../../app/copy.js";
 import { defineCommand } from "../command.js";
 
 export const copyCommand = defineCommand({
-  command: "copy <job>",
-  describe:
-    "copy a job's snapshots, WAL and drill history into its policy's copies (incremental, resumable, hash-checked)",
   builder: (yargs) =>
     yargs
       .positional("job", { type: "string", demandOption: true, describe: "the job to copy" })

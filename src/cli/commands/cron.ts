@@ -12,9 +12,6 @@ import { defineCommand } from "../command.js";
 import { parseEngineUrl } from "../../docker/engine.js";
 
 export const cronCommand = defineCommand({
-  command: "cron",
-  describe:
-    "print crontab lines, or systemd service + timer units, for every scheduled job and drill (and a wal ship service per postgres-base job with a spool)",
   builder: (yargs) =>
     yargs
       .option("format", {

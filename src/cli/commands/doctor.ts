@@ -3,9 +3,6 @@ import { DEFAULT_CHECK_TIMEOUT_MS, doctorConfigDir, formatReport } from "../../a
 import { defineCommand } from "../command.js";
 
 export const doctorCommand = defineCommand({
-  command: "doctor [job..]",
-  describe:
-    "preflight: config, secrets, repositories, bucket versioning/lifecycle/lock, servers, archiving health, Docker (exit 1 on any FAIL)",
   builder: (yargs) =>
     yargs
       .positional("job", { type: "string", array: true, describe: "only these jobs (default: all)" })

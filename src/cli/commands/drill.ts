@@ -5,8 +5,6 @@ import { runDrills } from "../../app/drill.js";
 import { defineCommand } from "../command.js";
 
 export const drillCommand = defineCommand({
-  command: "drill [drills..]",
-  describe: "restore into throwaway containers, check, time against the RTO, and write reports",
   builder: (yargs) =>
     yargs
       .positional("drills", { type: "string", array: true, default: [] as string[], describe: "drill names" })

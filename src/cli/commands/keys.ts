@@ -2,9 +2,6 @@ import { generateKeys, generateSigningKeyFile } from "../../app/keys.js";
 import { defineCommand } from "../command.js";
 
 export const keysCommand = defineCommand({
-  command: "keys <action>",
-  describe:
-    "manage keys: `keys generate` makes an age identity (private, 0600) and prints its recipient; `keys signing-keygen --out FILE` makes the backup host's signing key (0600) and prints its public key",
   builder: (yargs) =>
     yargs
       .positional("action", { choices: ["generate", "signing-keygen"] as const, demandOption: true })

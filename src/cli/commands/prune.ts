@@ -3,9 +3,6 @@ import { prune, type PruneReport } from "../../app/prune.js";
 import { defineCommand } from "../command.js";
 
 export const pruneCommand = defineCommand({
-  command: "prune [job]",
-  describe:
-    "apply retention (keepLast/Hourly/Daily/Weekly/Monthly/Yearly), remove leftovers, reconcile S3 lifecycle rules",
   builder: (yargs) =>
     yargs
       .positional("job", { type: "string", describe: "only this job (default: every job)" })

@@ -3,9 +3,6 @@ import { writeHtmlReport } from "../../app/report.js";
 import { defineCommand } from "../command.js";
 
 export const reportCommand = defineCommand({
-  command: "report",
-  describe:
-    "the history of backups and drills per job as one self-contained HTML page (charts, RPO, failures)",
   builder: (yargs) =>
     yargs
       .option("html", {

@@ -36,8 +36,6 @@ function kindFlagValues(args: Record<string, unknown>): Record<string, string | 
 }
 
 export const restoreCommand = defineCommand({
-  command: "restore <job>",
-  describe: "disaster recovery: restore a snapshot of <job> to --to",
   builder: (yargs) =>
     KIND_FLAGS.reduce(
       (parser, { flag, kinds }) =>

@@ -5,9 +5,6 @@ import { runSchedule } from "../../app/scheduler.js";
 import { defineCommand } from "../command.js";
 
 export const scheduleCommand = defineCommand({
-  command: "schedule",
-  describe:
-    "long-running scheduler: every job on its policy's schedule, every drill on its own (SIGTERM stops cleanly)",
   builder: (yargs) =>
     yargs
       .option("prune", {

@@ -3,8 +3,6 @@ import { listSnapshots } from "../../app/snapshots.js";
 import { defineCommand } from "../command.js";
 
 export const snapshotsCommand = defineCommand({
-  command: "snapshots [job]",
-  describe: "list committed snapshots, oldest first",
   builder: (yargs) =>
     yargs
       .positional("job", { type: "string", describe: "only this job" })

@@ -4,8 +4,6 @@ import { status, type JobStatus } from "../../app/status.js";
 import { defineCommand } from "../command.js";
 
 export const statusCommand = defineCommand({
-  command: "status",
-  describe: "newest good snapshot per job vs RPO, last drill result and RTO margin (exit 1 when not ok)",
   builder: (yargs) =>
     yargs
       .example("$0 status", "a table for people")

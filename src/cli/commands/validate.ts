@@ -3,8 +3,6 @@ import { describeConfig, UNSIGNED_POLICY_WARNING } from "../../config/describe.j
 import { defineCommand } from "../command.js";
 
 export const validateCommand = defineCommand({
-  command: "validate",
-  describe: "check all config (every problem at once, exit 2) and print what would run",
   builder: (yargs) =>
     yargs
       .example("$0 validate --config-dir /etc/backdrill", "check the production config")

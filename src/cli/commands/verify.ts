@@ -5,9 +5,6 @@ import type { VerifyProblem } from "../../repository/verify.js";
 import { defineCommand } from "../command.js";
 
 export const verifyCommand = defineCommand({
-  command: "verify [job]",
-  describe:
-    "repository integrity: every artifact present with its recorded size and sha256; WAL archives complete from the oldest base backup on",
   builder: (yargs) =>
     yargs
       .positional("job", { type: "string", describe: "only this job" })

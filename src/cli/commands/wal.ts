@@ -66,8 +66,6 @@ function expectArgs(action: string, args: string[], names: string[]): string[] {
 }
 
 export const walCommand = defineCommand({
-  command: "wal <action> <job> [args..]",
-  describe: "PostgreSQL archive_command / restore_command (push, fetch) and spool drainer (ship)",
   builder: (yargs) =>
     yargs
       .positional("action", { type: "string", choices: ["push", "fetch", "ship"], demandOption: true })

@@ -8,7 +8,7 @@
  */
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import pg from "pg";
+import type pg from "pg";
 import { OperationError, UsageError } from "../../errors.js";
 import { registerSecret } from "../../log/redact.js";
 import type { Connection as ConnectionConfig, SslMode } from "./config-schema.js";
@@ -209,9 +209,11 @@ export async function connectClient(
   options: { timeoutSeconds?: number } = {},
 ): Promise<pg.Client> {
   const attempts = sslOptions(endpoint.sslmode);
+  // node-postgres is loaded by the first connection, not by every start of the CLI (~60 ms).
+  const { Client } = (await import("pg")).default;
   let lastError: unknown;
   for (const [index, ssl] of attempts.entries()) {
-    const client = new pg.Client({
+    const client = new Client({
       host: endpoint.host,
       port: endpoint.port,
       user: endpoint.user,

@@ -55,7 +55,7 @@ import {
   validateRange,
 } from "../backend.js";
 import { createS3Client, describeS3Location, type S3ConnectionOptions } from "./client.js";
-import { abortIncompleteUploads } from "../../repository/upload-cleanup.js";
+import { abortIncompleteUploads } from "./incomplete-uploads.js";
 import {
   DEFAULT_PART_SIZE,
   MAX_PARTS,
