@@ -45,8 +45,15 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     await mkdir(dir, { recursive: true });
     return dir;
   };
+  // Every timed run starts with the disk idle: the previous run's writes (and the discards of
+  // what cleanUp removed) are flushed first, untimed. Without it a run paid for the one before
+  // it: on this VM a lone `rsync -a` of the tree took 0.5–4.3 s depending on what was pending.
+  const settle = () => {
+    spawnSync("sync", [], { stdio: "ignore" });
+  };
   const cleanUp = async () => {
     await rm(scratch, { recursive: true, force: true });
+    settle();
   };
   const oursBackup = (destination: string, repo: string) =>
     ctx.runWorker("files", ["backup", recipient, source, destination, repo]);
@@ -105,6 +112,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       const destination = await fresh("ours-dest");
       const repo = await fresh("ours-repo");
       await oursBackup(destination, repo);
+      settle();
       return oursBackup(destination, repo);
     },
     [
@@ -113,6 +121,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         run: async () => {
           const dest = await fresh("rsync");
           await ctx.timeCommand("rsync", ["-a", `${source}/`, `${dest}/a/`]);
+          settle();
           return ctx.timeCommand("rsync", ["-a", `--link-dest=${dest}/a`, `${source}/`, `${dest}/b/`]);
         },
       },
@@ -122,6 +131,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
           const repo = await fresh("restic");
           await restic(repo, "init");
           await restic(repo, "backup", source);
+          settle();
           return restic(repo, "backup", source);
         },
       }),
