@@ -15,8 +15,7 @@
  * blocks on Linux and completes the pending open; closing it again leaves our reader at end of
  * file and our writer with EPIPE, and the tool's exit reports what happened.
  */
-import { constants, createReadStream, createWriteStream } from "node:fs";
-import { open } from "node:fs/promises";
+import { closeSync, constants, createReadStream, createWriteStream, openSync } from "node:fs";
 import path from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { run } from "../../exec/process.js";
@@ -64,16 +63,24 @@ export async function makeToolFifo(scope: Scope, what: string): Promise<ToolFifo
     stream.once("open", done);
     stream.once("close", done);
     // Completes our pending open: a read-write open of a FIFO never blocks (Linux) and counts as
-    // the missing reader and writer; it is closed once our own open has returned.
+    // the missing reader and writer; it is closed once our own open has returned. Synchronous on
+    // purpose: our pending open holds a thread-pool thread, and with UV_THREADPOOL_SIZE=1 an
+    // asynchronous open would queue behind it forever.
     unblock = () => {
       if (settled) return Promise.resolve();
-      opening ??= open(fifo, constants.O_RDWR | constants.O_NONBLOCK).then(
-        async (handle) => {
+      opening ??= (async () => {
+        let fd: number;
+        try {
+          fd = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+        } catch {
+          return; // gone already: our own open fails with ENOENT instead
+        }
+        try {
           if (!settled) await new Promise((resolve) => stream.once("open", resolve).once("close", resolve));
-          await handle.close();
-        },
-        () => undefined, // gone already: our open failed with ENOENT or returned
-      );
+        } finally {
+          closeSync(fd);
+        }
+      })();
       return opening;
     };
     const onExit = () => void unblock?.();
