@@ -40,17 +40,8 @@ function within<T>(promise: Promise<T>, ms = 5000): Promise<T> {
   ]);
 }
 
-/** A pid no process has right now (as a SIGKILLed run's pid is once it is gone). */
-function deadPid(): number {
-  for (let pid = 4_000_000; pid > 1_000; pid -= 1) {
-    try {
-      process.kill(pid, 0);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ESRCH") return pid;
-    }
-  }
-  throw new Error("no free pid found");
-}
+/** A pid no process can have (above any pid_max), as a SIGKILLed run's pid is once it is gone. */
+const DEAD_PID = 2 ** 31 - 1;
 
 describe("tool FIFO", () => {
   it("is a 0600 FIFO alone in a 0700 directory named with our pid", async () => {
@@ -133,7 +124,7 @@ describe("tool FIFO", () => {
   });
 
   it("sweeps the FIFO directories of runs that are gone, never a live one's", async () => {
-    const dead = path.join(parent, `${FIFO_DIR_PREFIX}${deadPid()}-aaaaaa`);
+    const dead = path.join(parent, `${FIFO_DIR_PREFIX}${DEAD_PID}-aaaaaa`);
     const live = path.join(parent, `${FIFO_DIR_PREFIX}1-bbbbbb`);
     await mkdir(dead);
     await mkdir(live);

@@ -5,7 +5,34 @@ import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OperationError } from "../../errors.js";
 import { Scope } from "../../lifecycle/scope.js";
-import { parseToolVersion, PgTools } from "./tools.js";
+import type { Tools as ToolsConfig } from "./config-schema.js";
+import { parseToolVersion, PgTools, type PgTool } from "./tools.js";
+
+/** Everything a stream gives, as text. */
+async function output(stream: Readable): Promise<string> {
+  let text = "";
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}
+
+/**
+ * What `tool` of `config` dumps (`<tool> of task` in errors), once it exited; its scope must
+ * release cleanly either way.
+ */
+async function dumped(config: ToolsConfig, tool: PgTool, args: string[] = []): Promise<string> {
+  const scope = new Scope();
+  try {
+    const child = await new PgTools(config, scope, "/config").spawn(tool, args, {
+      env: {},
+      description: `${tool} of task`,
+    });
+    const text = await output(child.stdout);
+    await child.done;
+    return text;
+  } finally {
+    expect(await scope.close()).toEqual([]);
+  }
+}
 
 describe("parseToolVersion", () => {
   it("reads the major from Debian, plain and beta version strings", () => {
@@ -165,35 +192,14 @@ describe("PgTools.spawn of host tools", () => {
     await rm(binDir, { recursive: true, force: true });
   });
 
-  async function output(stream: Readable): Promise<string> {
-    let text = "";
-    for await (const chunk of stream) text += String(chunk);
-    return text;
-  }
-
   it("streams a dump through stdout, no FIFO and no --file", async () => {
-    const scope = new Scope();
-    const tools = new PgTools({ binDir }, scope, "/config");
-    const child = await tools.spawn("pg_dump", ["--format=custom"], {
-      env: {},
-      description: "pg_dump of task",
-    });
-    expect(await output(child.stdout)).toBe("PGDMP --format=custom");
-    await child.done;
-    expect(await scope.close()).toEqual([]);
+    expect(await dumped({ binDir }, "pg_dump", ["--format=custom"])).toBe("PGDMP --format=custom");
   });
 
   it("fails a dump tool that exited 0 but wrote nothing, instead of storing an empty dump", async () => {
-    const scope = new Scope();
-    const tools = new PgTools({ binDir }, scope, "/config");
-    const child = await tools.spawn("pg_dumpall", ["--globals-only"], {
-      env: {},
-      description: "pg_dumpall --globals-only",
-    });
-    await expect(output(child.stdout)).rejects.toThrow(
-      /^pg_dumpall --globals-only exited with code 0 but wrote nothing; refusing to store an empty dump$/,
+    await expect(dumped({ binDir }, "pg_dumpall", ["--globals-only"])).rejects.toThrow(
+      /^pg_dumpall of task exited with code 0 but wrote nothing; refusing to store an empty dump$/,
     );
-    await scope.close();
   });
 });
 
@@ -225,26 +231,12 @@ describe("PgTools.spawn through a FIFO, against a stand-in docker CLI", () => {
     await rm(fakeBin, { recursive: true, force: true });
   });
 
-  async function output(stream: Readable): Promise<string> {
-    let text = "";
-    for await (const chunk of stream) text += String(chunk);
-    return text;
-  }
-
   it("reads the dump the container writes into --file=<fifo>", async () => {
     // The last argument is --no-sync, the one before it --file=<fifo>.
     await fakeDocker(
       'for a; do case "$a" in --file=*) f="${a#--file=}";; esac; done; printf PGDMP-dump > "$f"',
     );
-    const scope = new Scope();
-    const tools = new PgTools({ image: "img" }, scope, "/config");
-    const child = await tools.spawn("pg_dump", ["--format=custom"], {
-      env: {},
-      description: "pg_dump of task",
-    });
-    expect(await output(child.stdout)).toBe("PGDMP-dump");
-    await child.done;
-    expect(await scope.close()).toEqual([]);
+    expect(await dumped({ image: "img" }, "pg_dump", ["--format=custom"])).toBe("PGDMP-dump");
   });
 
   it("feeds pg_restore's input file through the FIFO", async () => {
@@ -283,13 +275,9 @@ describe("PgTools.spawn through a FIFO, against a stand-in docker CLI", () => {
 
   it("fails an empty dump from a container whose entrypoint ignored pg_dump", async () => {
     await fakeDocker("exit 0");
-    const scope = new Scope();
-    const tools = new PgTools({ image: "img" }, scope, "/config");
-    const child = await tools.spawn("pg_dump", [], { env: {}, description: "pg_dump of database task" });
-    await expect(output(child.stdout)).rejects.toThrow(
-      /^pg_dump of database task exited with code 0 but wrote nothing/,
+    await expect(dumped({ image: "img" }, "pg_dump")).rejects.toThrow(
+      /^pg_dump of task exited with code 0 but wrote nothing/,
     );
-    await scope.close();
   });
 
   it("says to use tools.binDir when the engine cannot mount our FIFO's directory", async () => {

@@ -18,7 +18,7 @@ import { PostgresContainer, type StartedPostgresContainer } from "../../support/
 import { testLabels } from "../../support/docker.js";
 import { postgresImage } from "../../support/images.js";
 import { seedTaskDb } from "../../support/seed-task-db.js";
-import { runBackup, runRestore, type DirSnapshot } from "./harness.js";
+import { dumpJob, runBackup, runRestore, type DirSnapshot } from "./harness.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -35,17 +35,7 @@ const snapshots: DirSnapshot[] = [];
 const built: string[] = [];
 
 function job(overrides: Partial<PgDumpJobInput> = {}): PgDumpJobInput {
-  return {
-    name: "task-db",
-    kind: "postgres-dump",
-    connection: { host: "127.0.0.1", port: server.port, user: "test", passwordEnv: "PW" },
-    databases: ["task"],
-    format: "custom",
-    globals: true,
-    tools: { image: postgresImage() },
-    facts: { checksumMaxRows: 1000 },
-    ...overrides,
-  };
+  return dumpJob(server.port, "PW", overrides);
 }
 
 function dsn(database: string): string {
