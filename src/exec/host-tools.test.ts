@@ -12,6 +12,7 @@ describe("host tools: command -> Debian package", () => {
     ["age", "age"],
     ["age-keygen", "age"],
     ["restic", "restic"],
+    ["mkfifo", "coreutils"],
     ["pg_dump", "postgresql-client"],
     ["/usr/bin/rsync", "rsync"],
   ])("%s is in %s", (command, pkg) => {

@@ -32,6 +32,7 @@ export const HOST_TOOLS: Readonly<Record<string, HostTool>> = {
   chromium: { package: "chromium" },
   debootstrap: { package: "debootstrap" },
   tar: { package: "tar" },
+  mkfifo: { package: "coreutils" },
   umount: { package: "mount" },
   cc: { package: "gcc" },
   pg_dump: { package: "postgresql-client" },

@@ -3,15 +3,18 @@
  * (custom format, streamed: no plaintext on disk) run in `docker run` tool containers of the
  * server's image, their stdout encrypted into the repository. Besides the repository invariants
  * (see support/kill-trials.ts), the tool containers of a killed run are recorded when they are
- * still there two seconds after the kill, and none may still exist once the trials are over.
+ * still there two seconds after the kill, and none may still exist once the trials are over;
+ * nor may the FIFO directory of a killed run (tool-fifo.ts): the next run sweeps it.
  *
  * Data: the TasK-like seed plus ~5 MB of incompressible-ish rows, so pg_dump streams for a while.
  */
-import { rm } from "node:fs/promises";
-import { hostname } from "node:os";
+import { readdir, rm } from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
 import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TOOL_CONTAINER_LABEL, TOOL_OWNER_LABEL } from "../../src/kinds/postgres/tools.js";
+import { FIFO_DIR_PREFIX } from "../../src/kinds/postgres/tool-fifo.js";
+import { isPidAlive } from "../../src/lifecycle/pid.js";
 import { TEST_LABEL_KEY, TEST_LABEL_VALUE } from "../support/docker.js";
 import { runCli } from "../support/run-cli.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../support/containers/postgres.js";
@@ -125,5 +128,11 @@ describe("SIGKILL during postgres-dump backups", () => {
     expect(report.trials.length).toBeGreaterThanOrEqual(Number(process.env.BACKDRILL_FAULT_TRIALS) || 20);
     // Containers of killed runs must be gone by now (the final run had its time to clean up).
     expect(await toolContainersOfThisTest()).toEqual([]);
+    // So must the FIFO directories of killed runs (the runs after a kill sweep them).
+    const deadFifoDirs = (await readdir(tmpdir())).filter((name) => {
+      const pid = Number(new RegExp(`^${FIFO_DIR_PREFIX}(\\d+)-`).exec(name)?.[1] ?? Number.NaN);
+      return Number.isSafeInteger(pid) && !isPidAlive(pid);
+    });
+    expect(deadFifoDirs).toEqual([]);
   });
 });

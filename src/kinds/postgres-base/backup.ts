@@ -137,7 +137,7 @@ export async function backupPostgresBase(
   const started = new Date();
   const env = libpqEnv(endpoint, endpoint.database);
   const incrementalArgs = decision.type === "incremental" ? [`--incremental=${decision.file}`] : [];
-  const child = tools.spawn(
+  const child = await tools.spawn(
     "pg_basebackup",
     [
       "-D",

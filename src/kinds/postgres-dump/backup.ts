@@ -6,7 +6,8 @@
  * Per database: open a REPEATABLE READ transaction and export its snapshot; run pg_dump on that
  * snapshot while the facts (row counts, checksums, ...) are read in the same snapshot on our own
  * connection; keep the transaction open until pg_dump is done. Custom format streams pg_dump's
- * stdout straight into the artifact (no plaintext on disk). Directory format needs a directory:
+ * output (stdout, or a FIFO for a tool container on a local engine: tools.ts) straight into the
+ * artifact (no plaintext on disk). Directory format needs a directory:
  * see workdir.ts for how that plaintext is contained.
  *
  * Any failure becomes an OperationError naming the job and the database; the runner then
@@ -215,7 +216,7 @@ async function dumpGlobals(
     ...(rolePasswords ? [] : ["--no-role-passwords"]),
   ];
   const controller = linkedController(context.signal);
-  const dumpall = tools.spawn("pg_dumpall", args, {
+  const dumpall = await tools.spawn("pg_dumpall", args, {
     env: libpqEnv(endpoint, database),
     signal: controller.signal,
     description: "pg_dumpall --globals-only",
@@ -248,7 +249,7 @@ async function dumpCustom(
   const session = await SnapshotSession.open(endpoint, database);
   const controller = linkedController(context.signal);
   try {
-    const dump = tools.spawn(
+    const dump = await tools.spawn(
       "pg_dump",
       ["--format=custom", ...dumpArgs(session.snapshotId, context.job.compress)],
       {
@@ -286,13 +287,17 @@ async function dumpDirectory(
     let facts: DatabaseFacts;
     try {
       const args = ["--format=directory", `--jobs=${parallel}`, "--no-sync", `--file=${output}`];
-      const dump = tools.spawn("pg_dump", [...args, ...dumpArgs(session.snapshotId, context.job.compress)], {
-        env: libpqEnv(endpoint, database),
-        signal: controller.signal,
-        description: `pg_dump of database ${database}`,
-        mounts: [workDir.path],
-        stdout: "ignore",
-      });
+      const dump = await tools.spawn(
+        "pg_dump",
+        [...args, ...dumpArgs(session.snapshotId, context.job.compress)],
+        {
+          env: libpqEnv(endpoint, database),
+          signal: controller.signal,
+          description: `pg_dump of database ${database}`,
+          mounts: [workDir.path],
+          stdout: "ignore",
+        },
+      );
       [, facts] = await allOrAbort(controller, [
         dump.done,
         session.collect({ checksumMaxRows, artifact }),

@@ -4,8 +4,8 @@
  *
  * Order matters: globals first (roles own objects and hold grants), then per database
  * CREATE DATABASE (with the source's encoding and owner) and pg_restore. Custom-format dumps
- * stream from the decrypting reader into pg_restore's stdin; pg_restore cannot run parallel jobs
- * from a pipe, so only the directory format, unpacked to a temporary directory, gets `-j`.
+ * stream from the decrypting reader into pg_restore's input (stdin, or a FIFO for a container on a
+ * local engine: tools.ts); pg_restore cannot run parallel jobs from a pipe, so only the directory format, unpacked to a temporary directory, gets `-j`.
  */
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
@@ -239,13 +239,18 @@ export async function loadDatabase(
   const description = `pg_restore of ${artifact} into database ${database}`;
   if (options.format === "custom") {
     const input = await artifacts.open(artifact, { signal: options.signal });
-    const child = tools.spawn("pg_restore", pgRestoreArgs(database, options), {
-      env,
-      signal: options.signal,
-      description,
-      stdin: input,
-      stdout: "ignore",
-    });
+    const child = await tools
+      .spawn("pg_restore", pgRestoreArgs(database, options), {
+        env,
+        signal: options.signal,
+        description,
+        stdin: input,
+        stdout: "ignore",
+      })
+      .catch((error: unknown) => {
+        input.destroy();
+        throw error;
+      });
     await waitWithInput(child, input, artifact);
     return;
   }

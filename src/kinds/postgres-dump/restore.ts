@@ -197,10 +197,17 @@ export async function planPostgresDumpRestore(
       jobs: context.job.parallel ?? 1,
       noOwner: globals === null && facts.globalsArtifact === null,
     });
-    const restoreLine = tools.display("pg_restore", args, { env: libpqEnv(target, database) });
+    const custom = facts.format === "custom";
+    const restoreLine = tools.display("pg_restore", args, {
+      env: libpqEnv(target, database),
+      ...(custom ? { stream: "stdin" as const } : {}),
+    });
+    const fed = tools.usesFifo("pg_restore", "stdin")
+      ? `, ${source.artifact} written into <fifo> (a FIFO in a private 0700 directory)`
+      : ` < ${source.artifact}`;
     steps.push(
-      facts.format === "custom"
-        ? `${restoreLine} < ${source.artifact} (decrypted and streamed, nothing written to disk)`
+      custom
+        ? `${restoreLine}${fed} (decrypted and streamed, nothing written to disk)`
         : `unpack ${source.artifact} into a temporary 0700 directory, then ${restoreLine}`,
     );
     steps.push(`compare row counts of ${source.tables.length} tables in ${database} with the backup's facts`);

@@ -11,14 +11,21 @@ import type { StreamingProcess } from "../../exec/process.js";
  * mid-way its stdout still ends normally; without this gate the truncated dump would be stored as
  * if complete. With it, the stream errors with the child's (redacted) error instead.
  */
-export function untilExit(output: Readable, child: Pick<StreamingProcess, "done">): Readable {
+export function untilExit(
+  output: Readable,
+  child: Pick<StreamingProcess, "done">,
+  /** With this, output that ends empty although the child succeeded fails with its error. */
+  emptyError?: () => Error,
+): Readable {
+  let bytes = 0;
   const gate = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length;
       callback(null, chunk);
     },
     flush(callback) {
       child.done.then(
-        () => callback(),
+        () => callback(bytes === 0 ? emptyError?.() : undefined),
         (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
       );
     },

@@ -14,7 +14,7 @@ import type { PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
 import { postgresImage } from "../../support/images.js";
 import { SEEDED_TABLES, seedTaskDb } from "../../support/seed-task-db.js";
-import { runBackup, runDrill, type DirSnapshot } from "./harness.js";
+import { dumpJob, runBackup, runDrill, type DirSnapshot } from "./harness.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -25,17 +25,7 @@ let source: StartedPostgresContainer;
 const snapshots: DirSnapshot[] = [];
 
 function job(overrides: Partial<PgDumpJobInput> = {}): PgDumpJobInput {
-  return {
-    name: "task-db",
-    kind: "postgres-dump",
-    connection: { host: "127.0.0.1", port: source.port, user: "test", passwordEnv: "TASK_DB_PASSWORD" },
-    databases: ["task"],
-    format: "custom",
-    globals: true,
-    tools: { image: postgresImage() },
-    facts: { checksumMaxRows: 100_000 },
-    ...overrides,
-  };
+  return dumpJob(source.port, "TASK_DB_PASSWORD", { facts: { checksumMaxRows: 100_000 }, ...overrides });
 }
 
 const TARGET: Omit<PostgresDumpTarget, "snapshot"> = {

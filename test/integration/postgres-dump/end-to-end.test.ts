@@ -20,7 +20,7 @@ import { LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
 import { postgresImage } from "../../support/images.js";
 import { seedTaskDb } from "../../support/seed-task-db.js";
-import { log } from "./harness.js";
+import { dumpJob, log } from "./harness.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -32,15 +32,8 @@ let keys: { identity: string; recipient: string };
 
 function job(): PostgresDumpJob {
   return {
-    name: "task-db",
-    kind: "postgres-dump",
+    ...dumpJob(source.port, "TASK_DB_PASSWORD", { facts: { checksumMaxRows: 100_000 } }),
     policy: "nightly",
-    connection: { host: "127.0.0.1", port: source.port, user: "test", passwordEnv: "TASK_DB_PASSWORD" },
-    databases: ["task"],
-    format: "custom",
-    globals: true,
-    tools: { image: postgresImage() },
-    facts: { checksumMaxRows: 100_000 },
   } as PostgresDumpJob;
 }
 

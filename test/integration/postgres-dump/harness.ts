@@ -27,8 +27,31 @@ import { pgDumpFactsSchema, type PgDumpFacts } from "../../../src/kinds/postgres
 import type { PostgresDumpTarget } from "../../../src/kinds/postgres-dump/target.js";
 import type { PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
 import type { PostgresDumpJob } from "../../../src/kinds/postgres-dump/job-schema.js";
+import { postgresImage } from "../../support/images.js";
 
 export const log: Logger = createLogger({ level: process.env.BACKDRILL_LOG_LEVEL ?? "warn", pretty: false });
+
+/**
+ * The test job: database `task` of the test server on 127.0.0.1:`port` as user `test`, custom
+ * format with globals, tools from the test image; `overrides` replace whole fields.
+ */
+export function dumpJob(
+  port: number,
+  passwordEnv: string,
+  overrides: Partial<PgDumpJobInput> = {},
+): PgDumpJobInput {
+  return {
+    name: "task-db",
+    kind: "postgres-dump",
+    connection: { host: "127.0.0.1", port, user: "test", passwordEnv },
+    databases: ["task"],
+    format: "custom",
+    globals: true,
+    tools: { image: postgresImage() },
+    facts: { checksumMaxRows: 1000 },
+    ...overrides,
+  };
+}
 
 /** A snapshot kept as plaintext files: writer during backup, reader during drill/restore. */
 export class DirSnapshot implements ArtifactWriter {

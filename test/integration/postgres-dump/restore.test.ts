@@ -7,9 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UsageError } from "../../../src/errors.js";
 import type { PgDumpJobInput } from "../../../src/kinds/postgres-dump/types.js";
 import { PostgresContainer, type StartedPostgresContainer } from "../../support/containers/postgres.js";
-import { postgresImage } from "../../support/images.js";
 import { seedTaskDb } from "../../support/seed-task-db.js";
-import { runBackup, runRestore, type DirSnapshot } from "./harness.js";
+import { dumpJob, runBackup, runRestore, type DirSnapshot } from "./harness.js";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED = "true";
 
@@ -19,16 +18,7 @@ let snapshot: DirSnapshot;
 let facts: Record<string, unknown>;
 
 function job(): PgDumpJobInput {
-  return {
-    name: "task-db",
-    kind: "postgres-dump",
-    connection: { host: "127.0.0.1", port: server.port, user: "test", passwordEnv: "PW" },
-    databases: ["task"],
-    format: "custom",
-    globals: true,
-    tools: { image: postgresImage() },
-    facts: { checksumMaxRows: 1000 },
-  };
+  return dumpJob(server.port, "PW");
 }
 
 function dsn(database: string): string {
