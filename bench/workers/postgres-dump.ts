@@ -106,7 +106,7 @@ async function drill(options: Options): Promise<{ seconds: number; extra: Record
         totalMs: report.timings.totalMs,
         fetchMs: report.timings.fetchMs,
         checksMs: report.timings.checksMs,
-        sandboxStartMs: report.details?.sandboxStartMs,
+        sandboxStartMs: report.timings.setupMs,
         rows: report.details?.rows,
       },
     };
