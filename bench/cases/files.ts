@@ -45,15 +45,18 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     await mkdir(dir, { recursive: true });
     return dir;
   };
-  // Every timed run starts with the disk idle: the previous run's writes (and the discards of
-  // what cleanUp removed) are flushed first, untimed. Without it a run paid for the one before
-  // it: on this VM a lone `rsync -a` of the tree took 0.5–4.3 s depending on what was pending.
-  const settle = () => {
+  // Nothing is deleted between timed runs: every run writes into its own fresh directories, and
+  // the scratch goes only at the end of the case. Creating files on ext4 right after thousands
+  // were deleted is slow for a minute or more (the inode allocator skips each recently deleted
+  // inode, reading its dtime: `recently_deleted` under `ext4_create`, ~90 % of a slow run's
+  // samples in perf), so a run that followed a clean-up took 4–5 s of kernel time instead of
+  // 0.5 s — whichever tool came first paid. Pending writeback is flushed before each run
+  // (`sync`, untimed) so no run pays for the previous one's.
+  const settle = async () => {
     spawnSync("sync", [], { stdio: "ignore" });
   };
   const cleanUp = async () => {
     await rm(scratch, { recursive: true, force: true });
-    settle();
   };
   const oursBackup = (destination: string, repo: string) =>
     ctx.runWorker("files", ["backup", recipient, source, destination, repo]);
@@ -86,7 +89,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         },
       }),
     ],
-    { after: cleanUp, note: "ours includes hashing every file; restic: dedup + encryption of all data" },
+    { after: settle, note: "ours includes hashing every file; restic: dedup + encryption of all data" },
   );
   // Issue 19's goals for the first snapshot: ≤ 1.5x rsync -a, and faster than restic.
   const [firstVsRsync, firstVsRestic] = first;
@@ -112,7 +115,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
       const destination = await fresh("ours-dest");
       const repo = await fresh("ours-repo");
       await oursBackup(destination, repo);
-      settle();
+      await settle();
       return oursBackup(destination, repo);
     },
     [
@@ -121,7 +124,7 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         run: async () => {
           const dest = await fresh("rsync");
           await ctx.timeCommand("rsync", ["-a", `${source}/`, `${dest}/a/`]);
-          settle();
+          await settle();
           return ctx.timeCommand("rsync", ["-a", `--link-dest=${dest}/a`, `${source}/`, `${dest}/b/`]);
         },
       },
@@ -131,12 +134,12 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
           const repo = await fresh("restic");
           await restic(repo, "init");
           await restic(repo, "backup", source);
-          settle();
+          await settle();
           return restic(repo, "backup", source);
         },
       }),
     ],
-    { after: cleanUp },
+    { after: settle },
   );
   // The issue's goal (≤ 1.05x) is against rsync --link-dest only.
   const [vsRsync, vsRestic] = second;
@@ -146,6 +149,8 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
     rows.push(vsRsync);
   }
   if (vsRestic !== undefined) rows.push(vsRestic);
+
+  await cleanUp();
 
   // Verification hashing throughput: our parallel node:crypto hashing against sha256sum.
   const data = await ctx.randomDataFile();
