@@ -26,7 +26,7 @@ import {
   type PgEndpoint,
 } from "../postgres/connection.js";
 import { SnapshotSession, serverInfo, type DatabaseFacts, type PgDumpFacts, FACTS_VERSION } from "./facts.js";
-import { allOrAbort, untilExit } from "../postgres/streams.js";
+import { allOrAbort } from "../postgres/streams.js";
 import { CHECKSUM_ALGORITHM } from "./tables.js";
 import { packDirectory } from "../postgres/tar.js";
 import { PgTools, type ToolVersion } from "../postgres/tools.js";
@@ -223,7 +223,7 @@ async function dumpGlobals(
   });
   await allOrAbort(controller, [
     dumpall.done,
-    context.snapshot.addArtifact(GLOBALS_ARTIFACT, untilExit(dumpall.stdout, dumpall), {
+    context.snapshot.addArtifact(GLOBALS_ARTIFACT, dumpall.stdout, {
       signal: controller.signal,
     }),
   ]);
@@ -260,7 +260,7 @@ async function dumpCustom(
     );
     const [, , facts] = await allOrAbort(controller, [
       dump.done,
-      context.snapshot.addArtifact(artifact, untilExit(dump.stdout, dump), { signal: controller.signal }),
+      context.snapshot.addArtifact(artifact, dump.stdout, { signal: controller.signal }),
       session.collect({ checksumMaxRows, artifact }),
     ] as const);
     return facts;

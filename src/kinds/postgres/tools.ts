@@ -236,7 +236,10 @@ export class PgTools {
    * Starts a tool with streamed stdin/stdout. With an image, the container gets a name and is
    * force-removed if the tool does not end cleanly (a SIGKILLed docker CLI leaves it running);
    * on a local engine a dump or restore stream goes through a FIFO (see the header). A dump
-   * tool's output that ends empty although the tool exited 0 fails with an error saying so.
+   * tool's (pg_dump, pg_dumpall) stdout is gated on its exit (streams.ts `untilExit`): it ends only
+   * once the tool exited 0, fails with the tool's error otherwise (a truncated dump is never
+   * stored as complete), and fails when it ended empty although the tool exited 0. Callers store
+   * it as it is.
    */
   async spawn(
     tool: PgTool,
