@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { OperationError } from "../../errors.js";
 import { Scope } from "../../lifecycle/scope.js";
 import type { Tools as ToolsConfig } from "./config-schema.js";
-import { parseToolVersion, PgTools, type PgTool } from "./tools.js";
+import { mountField, parseToolVersion, PgTools, type PgTool } from "./tools.js";
 
 /** Everything a stream gives, as text. */
 async function output(stream: Readable): Promise<string> {
@@ -96,6 +96,14 @@ describe("PgTools through a FIFO (tools.image on a local engine)", () => {
   afterEach(() => {
     if (saved === undefined) delete process.env.DOCKER_HOST;
     else process.env.DOCKER_HOST = saved;
+  });
+
+  it("quotes a FIFO directory holding a comma or a quote as docker's --mount CSV expects", () => {
+    const tools = new PgTools({ image: "img" }, new Scope(), "/config");
+    const odd = { path: '/tmp/a,b"c/fifo', dir: '/tmp/a,b"c' };
+    const { args } = tools.invocation("pg_dump", [], { env, fifo: odd });
+    expect(args[args.indexOf("--mount") + 1]).toBe('type=bind,"source=/tmp/a,b""c","target=/tmp/a,b""c"');
+    expect(mountField("source", "/tmp/plain")).toBe("source=/tmp/plain");
   });
 
   it("pg_dump writes --file=<fifo> --no-sync, its directory bind-mounted with --mount as our user", () => {

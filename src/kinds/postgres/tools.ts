@@ -201,7 +201,8 @@ export class PgTools {
       // --mount, not -v: -v creates a missing source directory, which would hide an engine that
       // does not see our file system behind a FIFO nobody else ever opens.
       if (options.fifo !== undefined) {
-        docker.push("--mount", `type=bind,source=${options.fifo.dir},target=${options.fifo.dir}`);
+        const dir = options.fifo.dir;
+        docker.push("--mount", `type=bind,${mountField("source", dir)},${mountField("target", dir)}`);
       }
     }
     return { file: "docker", args: [...docker, this.config.image, tool, ...toolArgs] };
@@ -535,6 +536,16 @@ export class PgTools {
     }
     return version;
   }
+}
+
+/**
+ * One `key=value` field of `--mount`, which docker reads as a CSV record: a value holding a comma
+ * or a double quote (a TMPDIR can) makes the whole field quoted by CSV rules (checked against
+ * docker 20.10: `"source=/tmp/a,b""c"` mounts /tmp/a,b"c); anything else is left as it is.
+ */
+export function mountField(key: string, value: string): string {
+  const field = `${key}=${value}`;
+  return /[",]/.test(value) ? `"${field.replace(/"/g, '""')}"` : field;
 }
 
 /** `child` with another stdout (the same process otherwise). */

@@ -108,7 +108,8 @@ async function fifoDirs(): Promise<string[]> {
 
 beforeAll(async () => {
   // Our own TMPDIR (os.tmpdir() follows it): the FIFO directories of this file land here only.
-  tmp = await mkdtemp(path.join(os.tmpdir(), "backdrill-fifo-it-"));
+  // Its name holds a comma, which docker's `--mount` (a CSV record) takes only quoted.
+  tmp = await mkdtemp(path.join(os.tmpdir(), "backdrill-fifo-it,x-"));
   process.env.TMPDIR = tmp;
   server = await new PostgresContainer().withDatabase("task").withPassword(PASSWORD).start();
   await seedTaskDb(server.connectionUri);
