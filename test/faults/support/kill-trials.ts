@@ -25,6 +25,7 @@ import path from "node:path";
 import { execa, type ResultPromise } from "execa";
 import { expect } from "vitest";
 import { Repository } from "../../../src/repository/repository.js";
+import { LOCK_UPLOAD_MAX_AGE_MS } from "../../../src/repository/upload-cleanup.js";
 import { verifyRepository } from "../../../src/repository/verify.js";
 import { findTemporaryFiles, LocalBackend } from "../../../src/storage/local/local-backend.js";
 import { runCli } from "../../support/run-cli.js";
@@ -363,7 +364,11 @@ export async function runKillTrials(options: KillTrialsOptions): Promise<KillTri
     expect(afterFinal.size).toBe(committed.size + 1);
     await expectVerifies(repository, options.job, options.identity, "after the final run");
 
-    // prune removes every leftover and (keepLast 100) no committed snapshot.
+    // prune removes every leftover and (keepLast 100) no committed snapshot. A lock write killed
+    // in the last trial may be younger than the grace prune gives a contender's lock write
+    // (LOCK_UPLOAD_MAX_AGE_MS) when a quick final run is done: wait it out, so "no temporary file
+    // left" checks what prune guarantees instead of racing the grace (it failed once in CI).
+    await new Promise((resolve) => setTimeout(resolve, LOCK_UPLOAD_MAX_AGE_MS + 250));
     const leftoversBefore = (await repository.leftovers(options.job)).length;
     const pruned = await runCli(["prune", options.job, "--config-dir", options.configDir], options.env);
     expect(pruned.code, `prune:\n${pruned.stdout}\n${pruned.stderr}`).toBe(0);
