@@ -2,12 +2,18 @@
  * The only module that spawns processes. Everything else (pg_dump, rsync, docker, age in benches)
  * goes through `run` or `spawnStream`, so that timeouts, cancellation, secret redaction of argv
  * and stderr, and cleanup on Ctrl-C live in one place.
+ *
+ * Built on node:child_process directly (child.ts). execa did this job before, but loading it
+ * cost ~110 ms and ~100 modules at every start of the CLI, `wal push` (run by PostgreSQL once per
+ * WAL segment) included (issue 19), for the few things used here: an allow-listed environment,
+ * abort and timeout with SIGTERM then SIGKILL, output collection and children killed when
+ * backdrill exits.
  */
 import { stat } from "node:fs/promises";
 import type { Readable, Writable } from "node:stream";
-import { execa, type ResultPromise } from "execa";
 import { BackdrillError, MissingToolError, OperationError } from "../errors.js";
 import { redact, registerChildOutput } from "../log/redact.js";
+import { type ChildExit, startChild } from "./child.js";
 import { missingToolMessage } from "./host-tools.js";
 
 /**
@@ -64,6 +70,8 @@ export interface RunResult {
 }
 
 const STDERR_TAIL = 4000;
+/** How long a child asked to stop (SIGTERM) gets before SIGKILL, unless `killGraceMs` says. */
+const DEFAULT_KILL_GRACE_MS = 5000;
 
 function describe(file: string, args: readonly string[], options: ProcessOptions): string {
   return options.description ?? redact([file, ...args].join(" "));
@@ -127,8 +135,8 @@ async function isDirectory(dir: string): Promise<boolean> {
 }
 
 /** True when the child never ran: no exit code, no signal (a spawn error). */
-function neverStarted(result: { exitCode?: number | undefined; signal?: string | undefined }): boolean {
-  return result.exitCode === undefined && (result.signal === undefined || result.signal === null);
+function neverStarted(result: ChildExit): boolean {
+  return result.exitCode === undefined && result.signal === undefined;
 }
 
 /** Runs a command to completion, buffering output. Rejects with a redacted OperationError. */
@@ -138,37 +146,37 @@ export async function run(
   options: RunOptions = {},
 ): Promise<RunResult> {
   const ok = options.okExitCodes ?? [0];
-  const result = await execa(file, args, {
+  const child = startChild(file, args, {
     cwd: options.cwd,
     env: childEnv(options.env),
-    extendEnv: false,
-    input: options.input,
-    cancelSignal: options.signal,
-    timeout: options.timeoutMs,
-    forceKillAfterDelay: options.killGraceMs ?? 5000,
-    reject: false,
-    stripFinalNewline: false,
-    encoding: "utf8",
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
+    stdin: options.input === undefined ? "ignore" : "pipe",
+    stdout: "pipe",
+    collect: true,
   });
-  const exitCode = result.exitCode ?? -1;
-  if (result.failed && neverStarted(result) && !result.isCanceled) {
-    throw await spawnError(file, describe(file, args, options), options, {
-      stderr: String(result.stderr ?? ""),
-      cause: result.cause,
-    });
+  if (options.input !== undefined) {
+    // A child that exits without reading its input closes the pipe: that is its exit status's
+    // business, not an EPIPE of ours.
+    child.process.stdin?.on("error", () => undefined);
+    child.process.stdin?.end(options.input);
   }
-  if (result.failed && (result.exitCode === undefined || !ok.includes(exitCode))) {
+  const result = await child.exit;
+  const stdout = result.stdout ?? "";
+  const stderr = result.stderr ?? "";
+  if (neverStarted(result) && !result.canceled) {
+    throw await spawnError(file, describe(file, args, options), options, { stderr, cause: result.cause });
+  }
+  if (result.exitCode === undefined || !ok.includes(result.exitCode) || result.cause !== undefined) {
     throw processError(describe(file, args, options), {
       exitCode: result.exitCode,
       signal: result.signal,
-      stderr: String(result.stderr ?? ""),
+      stderr,
       cause: result.cause,
     });
   }
-  if (!ok.includes(exitCode)) {
-    throw processError(describe(file, args, options), { exitCode, stderr: String(result.stderr) });
-  }
-  return { stdout: String(result.stdout), stderr: String(result.stderr), exitCode };
+  return { stdout, stderr, exitCode: result.exitCode };
 }
 
 export interface StreamingProcess {
@@ -197,51 +205,43 @@ export function spawnStream(
   options: StreamOptions = {},
 ): StreamingProcess {
   const stdinOption = options.stdin ?? "ignore";
-  const child: ResultPromise = execa(file, args, {
+  const child = startChild(file, args, {
     cwd: options.cwd,
     env: childEnv(options.env),
-    extendEnv: false,
-    cancelSignal: options.signal,
-    timeout: options.timeoutMs,
-    forceKillAfterDelay: options.killGraceMs ?? 5000,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    killGraceMs: options.killGraceMs ?? DEFAULT_KILL_GRACE_MS,
     stdin: typeof stdinOption === "string" ? stdinOption : "pipe",
     stdout: options.stdout ?? "pipe",
-    stderr: "pipe",
-    buffer: { stdout: false, stderr: false },
-    reject: false,
+    collect: false,
   });
-  let stderr = "";
-  child.stderr?.setEncoding("utf8");
-  child.stderr?.on("data", (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_TAIL * 2);
-  });
-  if (typeof stdinOption === "object" && child.stdin !== null) {
-    stdinOption.pipe(child.stdin);
+  const { stdin, stdout } = child.process;
+  if (typeof stdinOption === "object" && stdin !== null) {
+    stdinOption.pipe(stdin);
     // A child that exits early closes stdin; that is reported through `done`, not as EPIPE.
-    child.stdin.on("error", () => undefined);
+    stdin.on("error", () => undefined);
   }
   const what = describe(file, args, options);
-  const done = child.then(async (result) => {
-    if (result.failed && neverStarted(result) && !result.isCanceled) {
+  const done = child.exit.then(async (result: ChildExit) => {
+    const stderr = result.stderr ?? "";
+    if (neverStarted(result) && !result.canceled) {
       throw await spawnError(file, what, options, { stderr, cause: result.cause });
     }
-    if (result.failed || result.exitCode !== 0) {
+    if (result.exitCode !== 0 || result.cause !== undefined) {
       throw processError(what, {
         exitCode: result.exitCode,
         signal: result.signal,
         stderr,
-        cause: result.isCanceled ? options.signal?.reason : result.cause,
+        cause: result.canceled ? options.signal?.reason : result.cause,
       });
     }
   });
   // Avoid an unhandled rejection when the caller is already failing for another reason.
   done.catch(() => undefined);
   return {
-    stdout: child.stdout as Readable,
-    stdin: child.stdin as Writable,
+    stdout: stdout as Readable,
+    stdin: stdin as Writable,
     done,
-    kill(signal: NodeJS.Signals = "SIGTERM") {
-      if (child.exitCode === null && !child.killed) child.kill(signal);
-    },
+    kill: (signal: NodeJS.Signals = "SIGTERM") => child.kill(signal),
   };
 }
