@@ -1,6 +1,7 @@
 /*
  * What the batch API (age_stream.c) and the file API (age_file.c) of the addon share: the age
- * payload's constants (C2SP age spec, "Payload"), the STREAM nonce and the cipher handle.
+ * payload's constants (C2SP age spec, "Payload"), the STREAM nonce and the cipher handle; and the
+ * registration of every source's functions on the one module (hash_files.c included).
  */
 #ifndef AGE_COMMON_H
 #define AGE_COMMON_H
@@ -31,5 +32,8 @@ void age_set_nonce(uint8_t nonce[NONCE_SIZE], uint64_t counter, bool last);
 
 /* Registers the file API's functions (age_file.c) on the addon's exports. */
 bool age_file_register(napi_env env, napi_value exports);
+
+/* Registers hashFiles (hash_files.c): SHA-256 of many small files on the thread pool. */
+bool hash_files_register(napi_env env, napi_value exports);
 
 #endif

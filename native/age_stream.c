@@ -17,6 +17,7 @@
  *   sealAsync / openAsync: the same on the libuv thread pool, returning a Promise of that number.
  *   tuneAllocator(mmapThreshold, trimThreshold): glibc malloc settings, see tune_allocator below.
  *   sealFile / openFile / createAbortToken / abort: whole files on worker threads (age_file.c).
+ *   hashFiles: SHA-256 of a batch of small files on the thread pool (hash_files.c).
  * key: 32-byte payload key. counter: index of the first chunk (integer, 0 <= counter < 2^53).
  * final: whether the last chunk of this batch is the final chunk of the payload (last flag).
  * pieces: array of Uint8Array whose concatenation is the input (never copied or concatenated).
@@ -444,7 +445,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"tuneAllocator", NULL, tune_allocator, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok ||
-      !age_file_register(env, exports))
+      !age_file_register(env, exports) || !hash_files_register(env, exports))
     return NULL;
   return exports;
 }

@@ -1,9 +1,10 @@
 /**
- * The optional native age STREAM addon (native/age_stream.c and age_file.c, built by
+ * The optional native age STREAM addon (native/age_stream.c, age_file.c and hash_files.c, built by
  * scripts/build-native.mjs into build/native/age_stream.node on `npm ci`): seals and opens batches
  * of 64 KiB chunks with node's own OpenSSL, several times faster than node:crypto's per-chunk
- * cipher objects, and whole files on its own threads. When it is missing or
- * BACKDRILL_NATIVE_CRYPTO=0, callers fall back to node:crypto (same bytes, slower).
+ * cipher objects, and whole files on its own threads; it also hashes batches of small files on
+ * the thread pool (a files snapshot's manifest). When it is missing or BACKDRILL_NATIVE_CRYPTO=0,
+ * callers fall back to node:crypto and node:fs (same bytes, slower).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -101,6 +102,16 @@ export interface NativeAgeStream {
   createAbortToken(): AbortToken;
   /** Stops the job holding `token` at its next block (outcome "aborted"). */
   abort(token: AbortToken): void;
+  /**
+   * SHA-256 of each `root + "/" + paths[i]` on the libuv thread pool (split into one range per
+   * pool thread): `paths.length` × 32 bytes of digests in input order. Same semantics as
+   * hashSmallFileSync (src/kinds/files/local-tree.ts): never through a symlink (O_NOFOLLOW), and a
+   * file whose size is no longer `sizes[i]` is hashed as it is when read. Rejects with a node:fs
+   * style error (`code`, `errno`, `syscall`, `path`) for the first file, in input order, that
+   * cannot be opened or read, and with ERR_INVALID_ARG_VALUE for a path holding a NUL byte.
+   * Throws TypeError for arguments of the wrong types or lengths.
+   */
+  hashFiles(root: string, paths: readonly string[], sizes: readonly number[]): Promise<Buffer>;
 }
 
 /**
@@ -158,6 +169,7 @@ function load(): { addon: NativeAgeStream | null; error: string | null } {
       "openFile",
       "createAbortToken",
       "abort",
+      "hashFiles",
     ] as const;
     for (const name of exported)
       if (typeof addon[name] !== "function") throw new Error(`it does not export ${name} (stale build?)`);

@@ -5,13 +5,21 @@
  * The cost of a files snapshot is per file, not per byte (issue 19): a tree of 10,000 small files
  * is 10,000 × (lstat, open, read, close). Through fs/promises each of those is a round trip
  * through libuv's thread pool (queue, thread wake-up, callback, promise) that costs several times
- * the syscall itself, and readFile adds an fstat and a second read. So the walk and the hashing
- * of small files make plain synchronous syscalls on the event-loop thread, in slices of
- * {@link SLICE} entries with a yield between slices so timers, signals and aborts still run.
- * The files were just written by rsync and are in the page cache: each call is microseconds.
- * Large files (> 1 MiB) are streamed asynchronously in 1 MiB pieces, at the same time as the
- * small ones, so memory stays flat whatever the file size and a 10 GiB file never blocks the loop.
+ * the syscall itself, and readFile adds an fstat and a second read. So the walk makes plain
+ * synchronous syscalls on the event-loop thread, in slices of {@link SLICE} entries with a yield
+ * between slices so timers, signals and aborts still run. The files were just written by rsync
+ * and are in the page cache: each call is microseconds.
+ *
+ * Small files (≤ 1 MiB) are hashed by the native addon when it is loaded (hashFiles in
+ * native/hash_files.c): one call per {@link NATIVE_CHUNK} files, which it splits across libuv's
+ * thread pool, so the per-file syscalls and the sha256 run on every core instead of one after
+ * the other on this thread while the other cores idle. Without the addon (or with
+ * BACKDRILL_NATIVE_CRYPTO=0) they are hashed here with the same synchronous syscalls as the walk,
+ * in slices. Large files (> 1 MiB) are streamed asynchronously in 1 MiB pieces, at the same time
+ * as the small ones, so memory stays flat whatever the file size and a 10 GiB file never blocks
+ * the loop.
  */
+import { type NativeAgeStream, nativeAgeStream } from "../../crypto/age/native.js";
 import { forEachLimit } from "../../util/for-each-limit.js";
 import { createHash } from "node:crypto";
 import {
@@ -33,6 +41,12 @@ const SMALL_FILE = 1024 * 1024;
 const READ_SIZE = 1024 * 1024;
 /** Entries handled synchronously between two yields to the event loop (a few ms of work). */
 const SLICE = 256;
+/**
+ * Small files per native hashFiles call: enough to keep every pool thread busy for a while (the
+ * call's own cost is a few µs), few enough that an abort is seen within milliseconds.
+ */
+export const NATIVE_CHUNK = 1024;
+const DIGEST_SIZE = 32;
 /** Large files streamed at once: two cores, and the small files keep the main thread busy. */
 export const DEFAULT_HASH_CONCURRENCY = 2;
 
@@ -205,6 +219,54 @@ export async function hashLocalFiles(
   // Observed now, awaited below: a stream failing while the small files are hashed is not an
   // unhandled rejection.
   streamed.catch(() => undefined);
+  const small = files.filter((file) => file.size <= SMALL_FILE);
+  // Read per call, as nativeAgeStream() documents: BACKDRILL_NATIVE_CRYPTO=0 applies at once.
+  const addon = nativeAgeStream();
+  try {
+    if (addon === null) await hashSmallFilesHere(root, small, result, signal);
+    else await hashSmallFilesNative(addon, root, small, result, signal);
+  } catch (error) {
+    // The streams must not outlive this call (nor reject unobserved): wait for them, keep ours.
+    await streamed.catch(() => undefined);
+    throw error;
+  }
+  await streamed;
+  return result;
+}
+
+type SmallFiles = ReadonlyArray<{ path: string; size: number }>;
+
+/** Small files through the addon, {@link NATIVE_CHUNK} per call (see the header comment). */
+async function hashSmallFilesNative(
+  addon: NativeAgeStream,
+  root: string,
+  files: SmallFiles,
+  result: Map<string, string>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  // Absolute, no trailing "/": the addon joins root + "/" + path, as the walk does.
+  const base = path.resolve(root);
+  for (let start = 0; start < files.length; start += NATIVE_CHUNK) {
+    signal?.throwIfAborted();
+    const chunk = files.slice(start, start + NATIVE_CHUNK);
+    const digests = await addon.hashFiles(
+      base,
+      chunk.map((file) => file.path),
+      chunk.map((file) => file.size),
+    );
+    chunk.forEach((file, i) =>
+      result.set(file.path, digests.toString("hex", i * DIGEST_SIZE, (i + 1) * DIGEST_SIZE)),
+    );
+  }
+}
+
+/** Small files on this thread, synchronously, with a yield every {@link SLICE} files. */
+async function hashSmallFilesHere(
+  root: string,
+  files: SmallFiles,
+  result: Map<string, string>,
+  signal: AbortSignal | undefined,
+): Promise<void> {
   // One read buffer kept between calls: a backup hashes in batches, and a fresh 1 MiB per batch is
   // external memory the GC frees late (peak RSS, issue 19). A concurrent call gets its own.
   const buffer = spareBuffer ?? Buffer.allocUnsafe(SMALL_FILE + 1);
@@ -212,7 +274,6 @@ export async function hashLocalFiles(
   try {
     let sinceYield = 0;
     for (const file of files) {
-      if (file.size > SMALL_FILE) continue;
       result.set(file.path, hashSmallFileSync(path.join(root, file.path), file.size, buffer));
       if (++sinceYield === SLICE) {
         sinceYield = 0;
@@ -220,15 +281,9 @@ export async function hashLocalFiles(
         signal?.throwIfAborted();
       }
     }
-  } catch (error) {
-    // The streams must not outlive this call (nor reject unobserved): wait for them, keep ours.
-    await streamed.catch(() => undefined);
-    throw error;
   } finally {
     spareBuffer = buffer;
   }
-  await streamed;
-  return result;
 }
 
 let spareBuffer: Buffer | undefined;
