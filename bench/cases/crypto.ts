@@ -4,7 +4,7 @@
  *   - the file API (encryptFile / decryptFile: the payload on the addon's worker threads),
  *   - the streams (createReadStream → Transform → createWriteStream, the way artifacts flow),
  *     on the native addon and on the node:crypto fallback (BACKDRILL_NATIVE_CRYPTO=0),
- *   - the AEAD alone (ceilings), and
+ *   - the AEAD alone and the Node streams alone, no crypto (ceilings), and
  *   - the scale rows: the native file API and streams again at larger sizes, to show that time
  *     grows linearly and peak memory stays flat.
  *
@@ -116,6 +116,21 @@ export async function run(ctx: BenchContext): Promise<BenchRow[]> {
         : "what node:crypto alone allows on this machine (64 KiB ChaCha20-Poly1305 calls)";
     rows.push(ceiling);
   }
+  // The streams rows cannot beat the streams themselves: the same pipeline, a PassThrough where
+  // the cipher is. Each read is a fresh 1 MiB Buffer (fs.ReadStream allocates one per read).
+  const plumbing = await measure(
+    ctx,
+    `ceiling: Node streams alone, ${base.mib} MiB file → PassThrough → /dev/null, no crypto`,
+    bytes,
+    "age -r (Go CLI)",
+    {
+      ours: () => ctx.runWorker("crypto", ["passthrough", plain, "/dev/null"]),
+      baseline: () => ctx.timeCommand("age", ["-r", recipient, "-o", "/dev/null", plain]),
+    },
+  );
+  plumbing.note =
+    "createReadStream (1 MiB reads) → PassThrough → createWriteStream, as the streams rows minus the cipher";
+  rows.push(plumbing);
 
   for (const mib of scaleMiB) {
     const scaled = await inputs(ctx, keys, mib);

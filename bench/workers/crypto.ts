@@ -7,17 +7,20 @@
  *   node bench/out/bench/workers/crypto.js aead-only BYTES [IMPL]
  *   node bench/out/bench/workers/crypto.js encrypt-file RECIPIENT IN OUT [IMPL]
  *   node bench/out/bench/workers/crypto.js decrypt-file IDENTITY_FILE IN OUT [IMPL]
+ *   node bench/out/bench/workers/crypto.js passthrough IN OUT
  *
  * encrypt / decrypt run the streams (createReadStream → Transform → createWriteStream), the way
  * backdrill's artifacts flow; encrypt-file / decrypt-file the file API (src/crypto/file.ts).
  * IMPL is `native` (the addon, the default when it is built) or `node:crypto` (the fallback,
  * as with BACKDRILL_NATIVE_CRYPTO=0). `aead-only` is the ceiling of that implementation:
  * ChaCha20-Poly1305 over 64 KiB chunks, no I/O, no streams (native: 1 MiB batches into one
- * reused buffer). Prints one JSON line: { seconds, maxRssKiB, node, openssl, implementation }.
+ * reused buffer). `passthrough` is the ceiling of the streams themselves: the same pipeline with a
+ * PassThrough where the cipher would be (no crypto at all). Prints one JSON line: { seconds, maxRssKiB, node, openssl, implementation }.
  */
 import { peakRssKiB } from "./peak-rss.js";
 import { createCipheriv, randomBytes } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
+import { PassThrough } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { NATIVE_CRYPTO_ENV } from "../../src/crypto/age/native.js";
 import { BATCH_CHUNKS, type ChunkCipher, chunkCipher } from "../../src/crypto/age/stream.js";
@@ -56,6 +59,17 @@ function aeadOnly(bytes: number, cipher: ChunkCipher): void {
 
 async function main(): Promise<void> {
   const [mode, a, ...rest] = process.argv.slice(2);
+  if (mode === "passthrough" && a !== undefined && rest[0] !== undefined) {
+    const started = process.hrtime.bigint();
+    await pipeline(
+      createReadStream(a, { highWaterMark: READ_SIZE }),
+      new PassThrough(),
+      createWriteStream(rest[0]),
+    );
+    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    process.stdout.write(`${JSON.stringify({ seconds, maxRssKiB: peakRssKiB(), node: process.version })}\n`);
+    return;
+  }
   const implementation = mode === "aead-only" ? rest[0] : rest[2];
   if (implementation === "node:crypto") process.env[NATIVE_CRYPTO_ENV] = "0";
   else if (implementation !== undefined && implementation !== "native")
@@ -87,7 +101,7 @@ async function main(): Promise<void> {
     );
   } else {
     throw new Error(
-      "usage: crypto.js encrypt[-file] RECIPIENT IN OUT [IMPL] | decrypt[-file] IDENTITY_FILE IN OUT [IMPL] | aead-only BYTES [IMPL]",
+      "usage: crypto.js encrypt[-file] RECIPIENT IN OUT [IMPL] | decrypt[-file] IDENTITY_FILE IN OUT [IMPL] | aead-only BYTES [IMPL] | passthrough IN OUT",
     );
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
