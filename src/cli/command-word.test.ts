@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { commandWord } from "./command-word.js";
+import { globalOptionFlags, globalOptions } from "./global-options.js";
 
 describe("commandWord", () => {
   it.each([
@@ -21,4 +22,16 @@ describe("commandWord", () => {
       expect(commandWord(argv)).toBeUndefined();
     },
   );
+
+  it("skips the value of every global option that takes one, as main.ts declares them", () => {
+    const { value } = globalOptionFlags();
+    expect(value).toEqual(["--config-dir", "--log-level"]);
+    for (const flag of value) expect(commandWord([flag, "backup", "status"])).toBe("status");
+    // The declaration is the one main.ts hands to yargs.
+    expect(Object.keys(globalOptions({})).map((name) => `--${name}`)).toEqual([
+      "--config-dir",
+      "--json",
+      "--log-level",
+    ]);
+  });
 });

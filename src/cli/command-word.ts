@@ -4,10 +4,16 @@
  * command word; those that take a value are skipped with their value.
  */
 
-/** Global options followed by a value (`--config-dir DIR`), as main.ts declares them. */
-const VALUE_OPTIONS = new Set(["--config-dir", "--log-level"]);
-/** Global booleans, which yargs lets take an explicit `true` / `false` after them. */
-const BOOLEAN_OPTIONS = new Set(["--json", "--help", "-h", "--version"]);
+import { globalOptionFlags } from "./global-options.js";
+
+const FLAGS = globalOptionFlags();
+/** Global options followed by a value (`--config-dir DIR`). */
+const VALUE_OPTIONS = new Set(FLAGS.value);
+/**
+ * Global booleans (ours, and yargs' own help and version), which yargs lets take an explicit
+ * `true` / `false` after them.
+ */
+const BOOLEAN_OPTIONS = new Set([...FLAGS.boolean, "--help", "-h", "--version"]);
 
 /**
  * The first word of `argv` that is not an option or an option's value; `undefined` when there is

@@ -8,6 +8,7 @@ import { closest } from "../schema/suggest.js";
 import { redact } from "../log/redact.js";
 import { VERSION } from "../version.js";
 import { commandWord } from "./command-word.js";
+import { globalOptions } from "./global-options.js";
 import type { RegisteredCommand } from "./command.js";
 import { commands } from "./commands/index.js";
 import type { GlobalOptions } from "./context.js";
@@ -55,18 +56,7 @@ export async function main(argv: string[]): Promise<ExitCodeValue> {
   let parser: Argv = yargs(argv)
     .scriptName("backdrill")
     .usage("$0 <command> [options]")
-    .option("config-dir", {
-      type: "string",
-      describe: "directory holding policies/, jobs/, drills/ (env BACKDRILL_CONFIG_DIR)",
-      default: process.env.BACKDRILL_CONFIG_DIR ?? ".",
-      defaultDescription: "$BACKDRILL_CONFIG_DIR or .",
-    })
-    .option("json", { type: "boolean", default: false, describe: "machine-readable result on stdout" })
-    .option("log-level", {
-      type: "string",
-      choices: ["trace", "debug", "info", "warn", "error", "silent"],
-      default: process.env.BACKDRILL_LOG_LEVEL ?? "info",
-    })
+    .options(globalOptions(process.env))
     .strict()
     .demandCommand(1, "name a command (see --help)")
     .epilogue(EPILOGUE)

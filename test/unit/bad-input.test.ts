@@ -356,20 +356,27 @@ describe("bad CLI input: exit 2, one actionable line, no stack trace", () => {
     expect(new Set(CASES.map((c) => c.name)).size).toBe(CASES.length);
   });
 
-  it.each(CASES)("$name", async (testCase) => {
-    const args = testCase.args.map(expand);
-    const argv = testCase.noConfig === true ? args : [...args, "--config-dir", paths.CFG ?? ""];
-    const before = await readdir(dir);
-    const result = await runCli(argv, { BAD_INPUT_PW: "bad-input-pw", ...testCase.env });
-    const stderr = result.stderr.trim();
-    expect(result.code, stderr).toBe(2);
-    expect(stderr.split("\n"), stderr).toHaveLength(1);
-    expect(stderr).toMatch(/^backdrill: /);
-    for (const pattern of testCase.says) expect(stderr).toMatch(pattern);
-    expect(stderr).not.toMatch(/\s+at .*:\d+:\d+/);
-    expect(stderr).not.toContain("bad-input-pw");
-    expect(result.stdout).toBe("");
-    // A usage error changes nothing: no repository, no identity file, no unit files appear.
-    expect(await readdir(dir)).toEqual(before);
-  });
+  it.each(CASES)(
+    "$name",
+    async (testCase) => {
+      const args = testCase.args.map(expand);
+      const argv = testCase.noConfig === true ? args : [...args, "--config-dir", paths.CFG ?? ""];
+      const before = await readdir(dir);
+      const result = await runCli(argv, { BAD_INPUT_PW: "bad-input-pw", ...testCase.env });
+      const stderr = result.stderr.trim();
+      expect(result.code, stderr).toBe(2);
+      expect(stderr.split("\n"), stderr).toHaveLength(1);
+      expect(stderr).toMatch(/^backdrill: /);
+      for (const pattern of testCase.says) expect(stderr).toMatch(pattern);
+      expect(stderr).not.toMatch(/\s+at .*:\d+:\d+/);
+      expect(stderr).not.toContain("bad-input-pw");
+      expect(result.stdout).toBe("");
+      // A usage error changes nothing: no repository, no identity file, no unit files appear.
+      expect(await readdir(dir)).toEqual(before);
+    },
+    // The first argv that names no command loads every command module (vitest transforms each on
+    // first import): seconds on a loaded 2-core box. A timeout would leave that run writing to the
+    // shared stderr capture of the next case.
+    30_000,
+  );
 });
