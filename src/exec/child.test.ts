@@ -5,6 +5,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
+import { OperationError } from "../errors.js";
 import { run, spawnStream } from "./process.js";
 import { startChild } from "./child.js";
 
@@ -37,8 +38,8 @@ describe("stopping a child", () => {
       stdout: "pipe",
       collect: false,
     });
-    expect(await firstLine(child.process.stdout as NodeJS.ReadableStream)).toBe("ready");
-    child.process.stdout?.resume();
+    expect(await firstLine(child.stdout as NodeJS.ReadableStream)).toBe("ready");
+    child.stdout?.resume();
     const started = Date.now();
     controller.abort();
     const exit = await child.exit;
@@ -122,6 +123,24 @@ describe("output", () => {
   });
 });
 
+describe("arguments Node refuses", () => {
+  it("a NUL byte in an argument fails like a child that never started, never as a throw", async () => {
+    const error = await run("sh", ["-c", "echo a\0b"], { description: "the probe" }).then(
+      () => undefined,
+      (failure: unknown) => failure as Error,
+    );
+    expect(error).toBeInstanceOf(OperationError);
+    expect(error?.message).toMatch(/^the probe failed to start: ERR_INVALID_ARG_VALUE/);
+    let streaming: ReturnType<typeof spawnStream> | undefined;
+    expect(() => {
+      streaming = spawnStream("sh", ["-c", "cat\0"], { stdin: "pipe" });
+    }).not.toThrow();
+    await expect(streaming?.done).rejects.toThrow(/failed to start: ERR_INVALID_ARG_VALUE/);
+    streaming?.stdin.end("ignored");
+    expect(await firstLine(streaming?.stdout as NodeJS.ReadableStream)).toBe("");
+  });
+});
+
 describe("backdrill exiting", () => {
   it("stops the children still running", () => {
     // A Node process that starts a child through startChild and exits at once: the child must
@@ -132,7 +151,7 @@ describe("backdrill exiting", () => {
       const child = startChild("sh", ["-c", "echo $$; exec sleep 30"], {
         env: { PATH: process.env.PATH }, killGraceMs: 1000, stdin: "ignore", stdout: "pipe", collect: false,
       });
-      child.process.stdout.once("data", (pid) => { process.stdout.write(String(pid)); process.exit(0); });
+      child.stdout.once("data", (pid) => { process.stdout.write(String(pid)); process.exit(0); });
     `;
     const result = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
       encoding: "utf8",

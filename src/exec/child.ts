@@ -12,7 +12,8 @@
  *   - stderr is always read (a child blocked on a full stderr pipe would never exit): kept whole
  *     when `collect`, otherwise only its tail, for error messages.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
+import { Readable, Writable } from "node:stream";
 
 /** Output kept by `collect` at most, per stream (a runaway child must not exhaust memory). */
 export const MAX_COLLECTED_CHARS = 100_000_000;
@@ -49,7 +50,10 @@ export interface ChildExit {
 }
 
 export interface Child {
-  readonly process: ChildProcess;
+  /** The child's stdin, with `stdin: "pipe"`. */
+  readonly stdin: Writable | null;
+  /** The child's stdout, with `stdout: "pipe"`. */
+  readonly stdout: Readable | null;
   readonly exit: Promise<ChildExit>;
   /** Sends `signal` unless the child has exited; SIGTERM is followed by SIGKILL after the grace. */
   kill(signal?: NodeJS.Signals): void;
@@ -68,12 +72,32 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * A child Node refused to spawn synchronously (an argument holding a NUL byte, say): reported
+ * like any spawn failure, through `exit`, with empty streams where pipes were asked for.
+ */
+function neverSpawned(cause: unknown, options: ChildOptions): Child {
+  const result: ChildExit = { cause, canceled: false, timedOut: false, stderr: "" };
+  if (options.collect) result.stdout = "";
+  return {
+    stdin: options.stdin === "pipe" ? new Writable({ write: (_chunk, _encoding, done) => done() }) : null,
+    stdout: options.stdout === "pipe" ? Readable.from([]) : null,
+    exit: Promise.resolve(result),
+    kill: () => undefined,
+  };
+}
+
 export function startChild(file: string, args: readonly string[], options: ChildOptions): Child {
-  const child = spawn(file, [...args], {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: [options.stdin, options.stdout, "pipe"],
-  });
+  let child;
+  try {
+    child = spawn(file, [...args], {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: [options.stdin, options.stdout, "pipe"],
+    });
+  } catch (error) {
+    return neverSpawned(error, options);
+  }
   let canceled = false;
   let timedOut = false;
   let spawnFailure: Error | undefined;
@@ -153,5 +177,5 @@ export function startChild(file: string, args: readonly string[], options: Child
       resolve(result);
     });
   });
-  return { process: child, exit, kill };
+  return { stdin: child.stdin, stdout: child.stdout, exit, kill };
 }

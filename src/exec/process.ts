@@ -159,8 +159,8 @@ export async function run(
   if (options.input !== undefined) {
     // A child that exits without reading its input closes the pipe: that is its exit status's
     // business, not an EPIPE of ours.
-    child.process.stdin?.on("error", () => undefined);
-    child.process.stdin?.end(options.input);
+    child.stdin?.on("error", () => undefined);
+    child.stdin?.end(options.input);
   }
   const result = await child.exit;
   const stdout = result.stdout ?? "";
@@ -168,7 +168,14 @@ export async function run(
   if (neverStarted(result) && !result.canceled) {
     throw await spawnError(file, describe(file, args, options), options, { stderr, cause: result.cause });
   }
-  if (result.exitCode === undefined || !ok.includes(result.exitCode) || result.cause !== undefined) {
+  if (result.cause instanceof Error && !neverStarted(result)) {
+    // It ran but was stopped for its output (more than child.ts collects): say so, not only
+    // "killed by SIGTERM".
+    throw new OperationError(`${describe(file, args, options)} was stopped: ${result.cause.message}`, {
+      cause: result.cause,
+    });
+  }
+  if (result.exitCode === undefined || !ok.includes(result.exitCode)) {
     throw processError(describe(file, args, options), {
       exitCode: result.exitCode,
       signal: result.signal,
@@ -215,7 +222,7 @@ export function spawnStream(
     stdout: options.stdout ?? "pipe",
     collect: false,
   });
-  const { stdin, stdout } = child.process;
+  const { stdin, stdout } = child;
   if (typeof stdinOption === "object" && stdin !== null) {
     stdinOption.pipe(stdin);
     // A child that exits early closes stdin; that is reported through `done`, not as EPIPE.
