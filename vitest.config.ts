@@ -12,6 +12,10 @@ export default defineConfig({
           // One worker per core. vitest's default is one fewer: on CI's two cores that is one file at
           // a time and an idle core for the whole unit run (pure CPU, about a third of it imports).
           maxWorkers: availableParallelism(),
+          // A few files start the CLI as a child process (tsx, loader hooks); under Node 24 in CI
+          // they run beside the quick start's container build and took over vitest's 5 s default
+          // (cli-startup, stop 29). The timeout only guards against a hang; 30 s says the same.
+          testTimeout: 30_000,
           // Projects with different worker limits need their own group: unit first, it is fast.
           sequence: { groupOrder: 0 },
         },
