@@ -1,7 +1,8 @@
 /*
  * What the batch API (age_stream.c) and the file API (age_file.c) of the addon share: the age
  * payload's constants (C2SP age spec, "Payload"), the STREAM nonce and the cipher handle; and the
- * registration of every source's functions on the one module (hash_files.c included).
+ * registration of every source's functions on the one module (hash_files.c and scan_dir.c
+ * included).
  */
 #ifndef AGE_COMMON_H
 #define AGE_COMMON_H
@@ -35,5 +36,8 @@ bool age_file_register(napi_env env, napi_value exports);
 
 /* Registers hashFiles (hash_files.c): SHA-256 of many small files on the thread pool. */
 bool hash_files_register(napi_env env, napi_value exports);
+
+/* Registers scanDir (scan_dir.c): one directory with every entry's lstat fields. */
+bool scan_dir_register(napi_env env, napi_value exports);
 
 #endif

@@ -445,7 +445,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       {"tuneAllocator", NULL, tune_allocator, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok ||
-      !age_file_register(env, exports) || !hash_files_register(env, exports))
+      !age_file_register(env, exports) || !hash_files_register(env, exports) ||
+      !scan_dir_register(env, exports))
     return NULL;
   return exports;
 }

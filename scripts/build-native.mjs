@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /* global process, console */
 /**
- * Builds the optional age STREAM addon (native/age_stream.c, age_file.c and hash_files.c) into
+ * Builds the optional age STREAM addon (native/age_stream.c, age_file.c, hash_files.c and scan_dir.c) into
  * build/native/age_stream.node with the system C compiler and the running Node's own headers
  * (N-API + OpenSSL), without network access (node-gyp would download headers). Runs as the
  * package's `install` script.
@@ -17,8 +17,10 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-/** The addon's sources: the batch API (and module entry), the file API and small-file hashing. */
-const sources = ["age_stream.c", "age_file.c", "hash_files.c"].map((file) => join(root, "native", file));
+/** The addon's sources: the batch API (and module entry), the file API, small-file hashing, the walk. */
+const sources = ["age_stream.c", "age_file.c", "hash_files.c", "scan_dir.c"].map((file) =>
+  join(root, "native", file),
+);
 const outDir = join(root, "build", "native");
 const target = join(outDir, "age_stream.node");
 

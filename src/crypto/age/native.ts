@@ -1,9 +1,10 @@
 /**
- * The optional native age STREAM addon (native/age_stream.c, age_file.c and hash_files.c, built by
- * scripts/build-native.mjs into build/native/age_stream.node on `npm ci`): seals and opens batches
- * of 64 KiB chunks with node's own OpenSSL, several times faster than node:crypto's per-chunk
- * cipher objects, and whole files on its own threads; it also hashes batches of small files on
- * the thread pool (a files snapshot's manifest). When it is missing or BACKDRILL_NATIVE_CRYPTO=0,
+ * The optional native age STREAM addon (native/age_stream.c, age_file.c, hash_files.c and
+ * scan_dir.c, built by scripts/build-native.mjs into build/native/age_stream.node on `npm ci`):
+ * seals and opens batches of 64 KiB chunks with node's own OpenSSL, several times faster than
+ * node:crypto's per-chunk cipher objects, and whole files on its own threads; it also hashes
+ * batches of small files on the thread pool (a files snapshot's manifest) and lists a directory
+ * with its entries' lstat fields (the snapshot's walks). When it is missing or BACKDRILL_NATIVE_CRYPTO=0,
  * callers fall back to node:crypto and node:fs (same bytes, slower).
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -112,7 +113,24 @@ export interface NativeAgeStream {
    * Throws TypeError for arguments of the wrong types or lengths.
    */
   hashFiles(root: string, paths: readonly string[], sizes: readonly number[]): Promise<Buffer>;
+  /**
+   * One directory's entries (readdir order, no "." / "..") with their lstat fields packed in
+   * `fields`, {@link SCAN_FIELDS} 8-byte slots per entry, and each symlink's target at its index
+   * in `targets`; null when the directory cannot be opened or read. The layout and when an
+   * entry's slot 0 holds an errno instead: native/scan_dir.c. Throws TypeError for a NUL byte.
+   */
+  scanDir(dir: string): DirScan | null;
 }
+
+/** What {@link NativeAgeStream.scanDir} returns for a directory it could read. */
+export interface DirScan {
+  names: string[];
+  fields: ArrayBuffer;
+  targets: Array<string | undefined>;
+}
+
+/** 8-byte slots per entry in {@link DirScan.fields} (SCAN_FIELDS in native/scan_dir.c). */
+export const SCAN_FIELDS = 9;
 
 /**
  * Allocator settings applied when the addon loads (see tune_allocator in native/age_stream.c):
@@ -170,6 +188,7 @@ function load(): { addon: NativeAgeStream | null; error: string | null } {
       "createAbortToken",
       "abort",
       "hashFiles",
+      "scanDir",
     ] as const;
     for (const name of exported)
       if (typeof addon[name] !== "function") throw new Error(`it does not export ${name} (stale build?)`);
