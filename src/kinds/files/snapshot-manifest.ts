@@ -3,7 +3,8 @@
  * order, merged with the previous snapshot's hash cache (hashes of hard-linked files) and with
  * this run's source records, every other file hashed in batches, and out come the manifest's
  * lines (files.jsonl, encrypted by the consumer) and the new hash cache's lines (a local temp
- * file). Memory holds one batch, not the tree (issue 19: flat at 100,000 files).
+ * file). Memory holds two batches (one walked, one being hashed), not the tree (issue 19: flat at
+ * 100,000 files).
  */
 import { OperationError } from "../../errors.js";
 import { toFileEntry, type ScannedEntry } from "./entries.js";
@@ -64,6 +65,14 @@ class SourceRecords {
   }
 }
 
+/** Entries of one batch, those with known hashes, and the hashing of the rest (in flight). */
+interface HashingBatch {
+  entries: ScannedEntry[];
+  known: Map<string, string>;
+  toHash: Array<{ path: string; size: number }>;
+  hashed: Promise<Map<string, string>>;
+}
+
 /**
  * The manifest's lines in batches (one Buffer per batch). Totals are filled in as it goes; they
  * are complete once the generator is exhausted.
@@ -88,16 +97,35 @@ export async function* snapshotManifest(options: {
   let known = new Map<string, string>();
   let toHash: Array<{ path: string; size: number }> = [];
 
-  const emit = async (): Promise<Buffer[]> => {
-    const fresh = toHash.length === 0 ? new Map<string, string>() : await place.hash(dir, toHash, signal);
-    for (const file of toHash) {
+  // The batch collected so far goes to hashing now; its lines are written by finish() once the
+  // next batch has been walked, so the walk (this thread) and the hashing (the pool, or the
+  // destination host) overlap instead of taking turns.
+  const start = (): HashingBatch => {
+    const batch: HashingBatch = {
+      entries: pending,
+      known,
+      toHash,
+      hashed: toHash.length === 0 ? Promise.resolve(new Map()) : place.hash(dir, toHash, signal),
+    };
+    // Observed now, awaited in finish(): a failure while the next batch is walked is no
+    // unhandled rejection.
+    batch.hashed.catch(() => undefined);
+    pending = [];
+    known = new Map();
+    toHash = [];
+    return batch;
+  };
+
+  const finish = async (batch: HashingBatch): Promise<Buffer[]> => {
+    const fresh = await batch.hashed;
+    for (const file of batch.toHash) {
       totals.hashedFiles += 1;
       totals.hashedBytes += file.size;
     }
     const out: Buffer[] = [];
     let lines: string[] = [];
-    for (const entry of pending) {
-      const sha = entry.type === "file" ? (known.get(entry.path) ?? fresh.get(entry.path)) : undefined;
+    for (const entry of batch.entries) {
+      const sha = entry.type === "file" ? (batch.known.get(entry.path) ?? fresh.get(entry.path)) : undefined;
       if (entry.type === "file" && sha === undefined) {
         throw new OperationError(
           `job ${options.job}: no checksum for ${entry.path} in ${place.describe(dir)}`,
@@ -120,23 +148,45 @@ export async function* snapshotManifest(options: {
       else if (entry.type === "symlink") totals.symlinks += 1;
       else totals.other += 1;
     }
-    pending = [];
-    known = new Map();
-    toHash = [];
     if (lines.length > 0) out.push(Buffer.from(`${lines.join("\n")}\n`));
     return out;
   };
 
-  for await (const batch of place.walk(dir, signal)) {
-    for (const entry of batch) {
-      pending.push(entry);
-      if (entry.type !== "file") continue;
-      const sha = cachedHash(await previous?.find(entry.path), entry);
-      if (sha === undefined) toHash.push({ path: entry.path, size: entry.size });
-      else known.set(entry.path, sha);
+  let inFlight: HashingBatch | undefined;
+  // Hands the batch collected so far to hashing and writes out the one hashed before it. A batch
+  // with nothing to hash (an unchanged tree) is written at once: holding it back gains nothing.
+  async function* advance(): AsyncGenerator<Buffer> {
+    const hashing = inFlight;
+    // Tracked before the previous batch is written: if that throws, `finally` still waits for it.
+    inFlight = start();
+    if (hashing !== undefined) yield* await finish(hashing);
+    if (inFlight.toHash.length === 0) {
+      const unhashed = inFlight;
+      inFlight = undefined;
+      yield* await finish(unhashed);
     }
-    if (toHash.length >= place.hashBatch || pending.length >= maxPending) yield* await emit();
   }
-  if (pending.length > 0) yield* await emit();
+
+  try {
+    for await (const batch of place.walk(dir, signal)) {
+      for (const entry of batch) {
+        pending.push(entry);
+        if (entry.type !== "file") continue;
+        const sha = cachedHash(await previous?.find(entry.path), entry);
+        if (sha === undefined) toHash.push({ path: entry.path, size: entry.size });
+        else known.set(entry.path, sha);
+      }
+      if (toHash.length >= place.hashBatch || pending.length >= maxPending) yield* advance();
+    }
+    if (pending.length > 0) yield* advance();
+    if (inFlight !== undefined) {
+      const last = inFlight;
+      inFlight = undefined;
+      yield* await finish(last);
+    }
+  } finally {
+    // Stopped early (an error, or the consumer gave up): no hashing outlives the generator.
+    await inFlight?.hashed.catch(() => undefined);
+  }
   await sources.takeUpTo(undefined, cache);
 }
