@@ -1,7 +1,7 @@
 /**
  * The job kinds backdrill knows: one entry per kind. Everything generic derives from this list
  * (the job schema union, the kind list, the drill target schema, the restore flags), so a new
- * kind is its folder and one line here (docs/architecture.md, "Adding a kind").
+ * kind is its folder and one line here (docs/architecture.md, "Adding a job kind").
  */
 import * as z from "zod";
 import type { JobBase, JobSchema, Kind, TargetBase } from "./contract.js";
