@@ -22,7 +22,9 @@
  * the loop.
  */
 import { type DirScan, type NativeAgeStream, nativeAgeStream, SCAN_FIELDS } from "../../crypto/age/native.js";
+import { OperationError } from "../../errors.js";
 import { forEachLimit } from "../../util/for-each-limit.js";
+import { printable } from "../../util/printable.js";
 import { createHash } from "node:crypto";
 import {
   type BigIntStats,
@@ -35,6 +37,7 @@ import {
   readlinkSync,
   readSync,
 } from "node:fs";
+import { isUtf8 } from "node:buffer";
 import path from "node:path";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { type EntryType, modeString, type ScannedEntry } from "./entries.js";
@@ -181,7 +184,7 @@ export async function* walkLocalTree(
     dir.index += 1;
     const rel = dir.relative === "" ? name : `${dir.relative}/${name}`;
     const entry =
-      dir.scan?.entry(dir.slots[at] as number, rel) ?? scanEntry(`${base}/${rel}`, rel, skipVanished);
+      dir.scan?.entry(dir.slots[at] as number, rel) ?? scanNamed(`${base}/${rel}`, rel, name, skipVanished);
     if (entry === undefined) continue;
     batch.push(entry);
     // Pre-order with sorted names: the directory, then everything under it.
@@ -204,6 +207,56 @@ export async function scanLocalTree(
 ): Promise<ScannedEntry[]> {
   const out: ScannedEntry[] = [];
   for await (const batch of walkLocalTree(root, signal, options)) out.push(...batch);
+  return out;
+}
+
+/**
+ * scanEntry, and if the entry cannot be found under a name holding U+FFFD, the reason when it is
+ * one: a name that is not UTF-8. readdir decodes such a name with replacement characters, so no
+ * call can name the file (ENOENT), and the manifest, which records names as UTF-8, could not hold
+ * it either. Without this the backup failed on an ENOENT for a file that plainly exists (the
+ * stored tree), after the source walk had left it out without a word.
+ */
+function scanNamed(full: string, rel: string, name: string, skipVanished: boolean): ScannedEntry | undefined {
+  let entry: ScannedEntry | undefined;
+  try {
+    entry = scanEntry(full, rel, skipVanished);
+  } catch (error) {
+    if (name.includes("\uFFFD") && (error as NodeJS.ErrnoException).code === "ENOENT")
+      refuseNonUtf8Names(full);
+    throw error;
+  }
+  if (entry === undefined && name.includes("\uFFFD")) refuseNonUtf8Names(full);
+  return entry;
+}
+
+/** Throws naming the entries of `full`'s directory whose names are not UTF-8, if there are any. */
+function refuseNonUtf8Names(full: string): void {
+  const dir = path.dirname(full);
+  let raw: Buffer[];
+  try {
+    raw = readdirSync(dir, { encoding: "buffer" });
+  } catch {
+    return; // The directory itself is gone: the entry vanished, as the caller thought.
+  }
+  const bad = raw.filter((name) => !isUtf8(name)).map(escapeBytes);
+  if (bad.length === 0) return;
+  const shown = bad.slice(0, 3).join(", ") + (bad.length > 3 ? ` and ${bad.length - 3} more` : "");
+  throw new OperationError(`files: ${printable(dir)} holds file names that are not valid UTF-8: ${shown}`, {
+    hint:
+      "backdrill records file names as UTF-8; rename them (convmv -f latin1 -t utf-8 -r --notest DIR " +
+      "converts a tree from Latin-1) and run the backup again",
+  });
+}
+
+/** A file name's bytes as text: printable ASCII as is, every other byte as \xNN. */
+function escapeBytes(name: Buffer): string {
+  let out = "";
+  for (const byte of name)
+    out +=
+      byte >= 0x20 && byte < 0x7f && byte !== 0x5c
+        ? String.fromCharCode(byte)
+        : `\\x${byte.toString(16).padStart(2, "0")}`;
   return out;
 }
 

@@ -5,7 +5,7 @@
  * modes, a time before 1970, names whose UTF-16 and UTF-8 orders differ, a name that is not
  * UTF-8). And scanDir's own contract against lstatSync. CI requires the addon (stream.test.ts).
  */
-import { chmodSync, lstatSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, lstatSync, mkdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -14,7 +14,8 @@ import { IMPLEMENTATIONS, useImplementation } from "../../../test/support/crypto
 import { nativeAgeStream, SCAN_FIELDS } from "../../crypto/age/native.js";
 import { run } from "../../exec/process.js";
 import type { ScannedEntry } from "./entries.js";
-import { scanLocalTree } from "./local-tree.js";
+import { scanLocalTree, walkLocalTree } from "./local-tree.js";
+import { OperationError } from "../../errors.js";
 
 let dir: string;
 /** A tree that also holds a name that is not UTF-8 (node:fs cannot name it, so lstat fails). */
@@ -100,16 +101,46 @@ describe.each(IMPLEMENTATIONS)("walkLocalTree (%s)", (implementation) => {
     expect(BigInt(byPath.get("old")?.mtimeNs ?? "0")).toBe(-86_400_250_000_000n);
   });
 
-  it("fails on a name node:fs cannot look up, and skips it on a live source", async () => {
-    await expect(scanLocalTree(badDir)).rejects.toMatchObject({ code: "ENOENT", syscall: "lstat" });
-    const live = await scanLocalTree(badDir, undefined, { skipVanished: true });
-    expect(live.map((entry) => entry.path)).toEqual(["fine"]);
+  it("refuses a name that is not UTF-8, naming its bytes, also on a live source", async () => {
+    for (const options of [{}, { skipVanished: true }]) {
+      const refused = scanLocalTree(badDir, undefined, options);
+      await expect(refused).rejects.toBeInstanceOf(OperationError);
+      await expect(refused).rejects.toThrow(
+        `${badDir} holds file names that are not valid UTF-8: not-utf8-\\xff\\xfe`,
+      );
+      await expect(refused).rejects.toMatchObject({ hint: expect.stringContaining("convmv") });
+    }
   });
 
   it("fails on a missing root as node:fs does, and gives nothing for it on a live source", async () => {
     const missing = path.join(dir, "no such dir");
     await expect(scanLocalTree(missing)).rejects.toMatchObject({ code: "ENOENT", syscall: "scandir" });
     expect(await scanLocalTree(missing, undefined, { skipVanished: true })).toEqual([]);
+  });
+});
+
+describe("walkLocalTree through node:fs", () => {
+  useImplementation("node:crypto");
+
+  // node:fs only: the native scan lstats a directory's entries when it lists it, so an entry
+  // removed afterwards is already read (as on any walk that got there first).
+  it("still skips an entry that vanishes under a valid name holding U+FFFD", async () => {
+    const live = await mkdtemp(path.join(os.tmpdir(), "backdrill-walk-live-"));
+    try {
+      for (let i = 0; i < 600; i += 1) writeFileSync(path.join(live, `f${String(i).padStart(3, "0")}`), "x");
+      const vanishing = path.join(live, "zz gone \uFFFD");
+      writeFileSync(vanishing, "here");
+      const seen: string[] = [];
+      for await (const batch of walkLocalTree(live, undefined, { skipVanished: true })) {
+        seen.push(...batch.map((entry) => entry.path));
+        // After the first batch: listed, not yet looked at (it sorts after the 600 others).
+        if (seen.length === batch.length) rmSync(vanishing);
+      }
+      expect(seen).toHaveLength(600);
+      expect(seen).not.toContain("zz gone \uFFFD");
+    } finally {
+      await rm(live, { recursive: true, force: true });
+    }
   });
 });
 
