@@ -23,10 +23,13 @@
  * throws (or skips) exactly as it did. Throws TypeError for a non-string or a NUL byte.
  *
  * Synchronous on the calling thread: the walk is (it runs beside rsync, on the other core), and a
- * directory of a few hundred entries is well under a millisecond here.
+ * directory of a few hundred entries is well under a millisecond here. Linux only (statx); on
+ * other systems scanDir always returns null, so the addon still builds there.
  */
 #define _GNU_SOURCE
 #include "age_common.h"
+
+#ifdef __linux__
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -245,6 +248,16 @@ static napi_value scan_dir(napi_env env, napi_callback_info info) {
   }
   return result;
 }
+
+#else
+/* statx is Linux's: elsewhere every directory is listed through node:fs (scanDir returns null). */
+static napi_value scan_dir(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value nothing;
+  napi_get_null(env, &nothing);
+  return nothing;
+}
+#endif
 
 bool scan_dir_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
