@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 /* global process, console */
 /**
- * Builds the optional age STREAM addon (native/age_stream.c, age_file.c, hash_files.c and scan_dir.c) into
- * build/native/age_stream.node with the system C compiler and the running Node's own headers
- * (N-API + OpenSSL), without network access (node-gyp would download headers). Runs as the
- * package's `install` script.
+ * Builds the optional age STREAM addon (native/age_stream.c, age_file.c, hash_files.c and
+ * scan_dir.c) into build/native/age_stream.node with the system C compiler and the running
+ * Node's own headers (N-API + OpenSSL), without network access (node-gyp would download
+ * headers). Runs as the package's `install` script.
  *
  * It never fails: without a compiler or headers backdrill falls back to node:crypto (slower), so
  * this prints one warning line and exits 0. The CI unit tests assert that the addon loaded.

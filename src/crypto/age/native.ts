@@ -4,8 +4,8 @@
  * seals and opens batches of 64 KiB chunks with node's own OpenSSL, several times faster than
  * node:crypto's per-chunk cipher objects, and whole files on its own threads; it also hashes
  * batches of small files on the thread pool (a files snapshot's manifest) and lists a directory
- * with its entries' lstat fields (the snapshot's walks). When it is missing or BACKDRILL_NATIVE_CRYPTO=0,
- * callers fall back to node:crypto and node:fs (same bytes, slower).
+ * with its entries' lstat fields (the snapshot's walks). When it is missing or
+ * BACKDRILL_NATIVE_CRYPTO=0, callers fall back to node:crypto and node:fs (same bytes, slower).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";

@@ -55,13 +55,6 @@ const DIGEST_SIZE = 32;
 /** Large files streamed at once: two cores, and the small files keep the main thread busy. */
 export const DEFAULT_HASH_CONCURRENCY = 2;
 
-function typeOf(stats: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): EntryType {
-  if (stats.isFile()) return "file";
-  if (stats.isDirectory()) return "dir";
-  if (stats.isSymbolicLink()) return "symlink";
-  return "other";
-}
-
 /**
  * A directory being walked: its entries' names in tree order and, when the native addon listed it
  * (scanDir), each name's slot in the scan's packed lstat fields.
@@ -119,6 +112,7 @@ class ScanFields {
   }
 }
 
+/** The entry type of an st_mode, for the node:fs walk and the native scan alike. */
 function typeOfMode(mode: number): EntryType {
   const format = mode & constants.S_IFMT;
   if (format === constants.S_IFREG) return "file";
@@ -263,7 +257,7 @@ function escapeBytes(name: Buffer): string {
 function scanEntry(full: string, rel: string, skipVanished: boolean): ScannedEntry | undefined {
   const stats = statOf(full, skipVanished);
   if (stats === undefined) return undefined;
-  const type = typeOf(stats);
+  const type = typeOfMode(Number(stats.mode));
   const entry: ScannedEntry = {
     path: rel,
     type,
