@@ -60,16 +60,20 @@ export function collectGarbage(): void {
 
 /**
  * Bytes a stream may turn into dropped Buffers between two collections. The age streams push a
- * fresh ~1 MiB Buffer per batch that lives until the consumer has written it on the thread pool:
- * long enough to be promoted, after which only a full collection frees it. Left to V8, encrypting 10 GiB
- * through the streams peaked at 141–162 MiB RSS (1 GiB: 124 MiB); collecting every 256 MiB kept
- * it at 123–126 MiB (1 GiB: 113–115), for +3 % time at 10 GiB and none measurable at 1 GiB
- * (2026-12-07, bench/results.md crypto notes). Every 32–128 MiB gave the same memory, more
- * often; every 512 MiB 131–133 MiB.
+ * fresh ~1 MiB Buffer per batch that lives until the consumer has written it on the thread
+ * pool: long enough to be promoted, after which only a full collection frees it. Left to V8,
+ * encrypting 10 GiB through the streams peaked at 141–162 MiB RSS (1 GiB: 124 MiB); collecting
+ * every 256 MiB kept it at 123–126 MiB (1 GiB: 113–115), for +3 % time at 10 GiB and none
+ * measurable at 1 GiB; decrypting 10 GiB 135–143 → 110–112 MiB, +5 % (2026-12-07,
+ * bench/results.md crypto notes). Every 32–128 MiB gave the same memory, collecting more often;
+ * every 512 MiB 131–133 MiB.
  */
 export const STREAM_COLLECT_BYTES = 256 * 1024 * 1024;
 
-/** Counts bytes dropped by a stream and collects once per `every` bytes (collectGarbage's rules). */
+/**
+ * Counts the bytes a stream drops and collects once per `every` bytes (under collectGarbage's
+ * rate limit, shared by every stream in the process).
+ */
 export class GarbagePacer {
   private counted = 0;
 
