@@ -8,7 +8,6 @@
  */
 import { Transform, type TransformCallback } from "node:stream";
 import { UsageError } from "../errors.js";
-import { GarbagePacer } from "../runtime/collect-garbage.js";
 import { registerSecret } from "../log/redact.js";
 import { PieceQueue } from "./age/pieces.js";
 import { AEAD_TAG_SIZE } from "./age/primitives.js";
@@ -59,8 +58,6 @@ class DecryptStream extends Transform {
   private readonly inFlight: Batch[] = [];
   private opener: StreamOpener | null = null;
   private done = false;
-  /** Pushed plaintext becomes promoted garbage; see GarbagePacer for why and what it saves. */
-  private readonly garbage = new GarbagePacer();
 
   constructor(identities: readonly ParsedIdentity[]) {
     super({ writableHighWaterMark: WRITABLE_HIGH_WATER_MARK, readableHighWaterMark: OUTPUT_HIGH_WATER_MARK });
@@ -142,7 +139,6 @@ class DecryptStream extends Transform {
       this.inFlight.shift();
       if (opened.plaintext === null) throw explainFailure(opener, batch, opened);
       if (opened.plaintext.length > 0) this.push(opened.plaintext);
-      this.garbage.add(opened.plaintext.length);
     }
   }
 

@@ -10,7 +10,6 @@ import { randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
 import type { Recipient } from "age-encryption";
 import { UsageError } from "../errors.js";
-import { GarbagePacer } from "../runtime/collect-garbage.js";
 import { type Stanza, encodeHeader, parseHeader } from "./age/header.js";
 import { PieceQueue } from "./age/pieces.js";
 import { FILE_KEY_SIZE, payloadKey } from "./age/primitives.js";
@@ -112,8 +111,6 @@ class EncryptStream extends Transform {
   /** Sealed batches in payload order, not yet pushed. */
   private readonly inFlight: Promise<Buffer>[] = [];
   private sealer: StreamSealer | null = null;
-  /** Pushed batches become promoted garbage; see GarbagePacer for why and what it saves. */
-  private readonly garbage = new GarbagePacer();
   private setup: FileKeyAndHeader | Promise<FileKeyAndHeader>;
 
   constructor(setup: FileKeyAndHeader | Promise<FileKeyAndHeader>) {
@@ -158,7 +155,6 @@ class EncryptStream extends Transform {
       const sealed = await (this.inFlight[0] as Promise<Buffer>);
       this.inFlight.shift();
       this.push(sealed);
-      this.garbage.add(sealed.length);
     }
   }
 

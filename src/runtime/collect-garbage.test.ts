@@ -1,7 +1,7 @@
 import { PerformanceObserver, constants } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { GarbagePacer, collectGarbage } from "./collect-garbage.js";
+import { collectGarbage } from "./collect-garbage.js";
 
 /** Full (mark-compact) collections that happen while `work` runs. */
 async function majorCollections(work: () => Promise<void>): Promise<number> {
@@ -42,27 +42,5 @@ describe("collectGarbage", () => {
     ).toBe(1);
     await sleep(60);
     expect(await majorCollections(async () => collectGarbage())).toBe(1);
-  });
-
-  it("a GarbagePacer collects once per `every` bytes counted, not before", () => {
-    let collections = 0;
-    const pacer = new GarbagePacer(1000, () => collections++);
-    pacer.add(999);
-    expect(collections).toBe(0);
-    pacer.add(1);
-    expect(collections).toBe(1);
-    // The count restarts at each collection: 999 more bytes are not enough, 5000 make one.
-    pacer.add(999);
-    expect(collections).toBe(1);
-    pacer.add(5000);
-    expect(collections).toBe(2);
-  });
-
-  it("the streams' pacer uses the real collection", () => {
-    const ref = new WeakRef({ payload: Buffer.alloc(1024 * 1024) });
-    return sleep(60).then(() => {
-      new GarbagePacer(1).add(1);
-      expect(ref.deref()).toBeUndefined();
-    });
   });
 });

@@ -1,6 +1,5 @@
 /**
- * An explicit full garbage collection, for the places that turn every byte into short-lived
- * Buffers: the S3 uploader (per part) and the age streams (GarbagePacer, per 256 MiB).
+ * An explicit full garbage collection, for the one place that needs it: the S3 uploader.
  *
  * Why: a streaming upload turns every byte into short-lived 1 MiB Buffers (source reads,
  * ciphertext batches) that are copied into the part buffers and dropped. V8 collects
@@ -55,39 +54,5 @@ export function collectGarbage(): void {
     // Counted from the end: a collection that took long (a loaded machine) still leaves the
     // next MIN_INTERVAL_MS to the program, instead of the next call collecting at once.
     lastRun = performance.now();
-  }
-}
-
-/**
- * Bytes a stream may turn into dropped Buffers between two collections. The age streams push a
- * fresh ~1 MiB Buffer per batch that lives until the consumer has written it on the thread
- * pool: long enough to be promoted, after which only a full collection frees it. Left to V8,
- * encrypting 10 GiB through the streams peaked at 141–162 MiB RSS (1 GiB: 124 MiB); collecting
- * every 256 MiB kept it at 123–126 MiB (1 GiB: 113–115), for +3 % time at 10 GiB and none
- * measurable at 1 GiB; decrypting 10 GiB 135–143 → 110–112 MiB, +5 % (2026-12-07,
- * bench/results.md crypto notes). Every 32–128 MiB gave the same memory, collecting more often;
- * every 512 MiB 131–133 MiB.
- */
-export const STREAM_COLLECT_BYTES = 256 * 1024 * 1024;
-
-/**
- * Counts the bytes a stream drops and collects once per `every` bytes (under collectGarbage's
- * rate limit, shared by every stream in the process).
- */
-export class GarbagePacer {
-  private counted = 0;
-
-  /** `collect` is replaceable for tests only; the product always uses collectGarbage. */
-  constructor(
-    private readonly every: number = STREAM_COLLECT_BYTES,
-    private readonly collect: () => void = collectGarbage,
-  ) {}
-
-  /** Adds `bytes`; collects when the total since the last collection reaches `every`. */
-  add(bytes: number): void {
-    this.counted += bytes;
-    if (this.counted < this.every) return;
-    this.counted = 0;
-    this.collect();
   }
 }
